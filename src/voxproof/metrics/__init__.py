@@ -1,0 +1,1 @@
+"""Metrics computed from stored rows: alignment counts, rates, intervals, paired tests, slices."""
