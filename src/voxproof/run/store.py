@@ -180,8 +180,10 @@ class RunStore:
         for values in cur:
             yield _row_from_db(dict(zip(names, values)))
 
-    def count_rows(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+    def count_rows(self, status: str | None = None) -> int:
+        if status is None:
+            return self._conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM rows WHERE status=?", (status,)).fetchone()[0]
 
     # -- cached alignment counts -------------------------------------------------------------
     def cached_counts(self, normalizer: str, level: str) -> dict[tuple[str, str], ErrorCounts]:

@@ -1,0 +1,95 @@
+"""``voxproof eval``: run a recogniser on a dataset (clean and perturbed), score it, write the reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from voxproof.cli.derive import dataclass_options, pop_dataclass
+from voxproof.errors import EXIT_CANNOT_EVALUATE, DataError, UsageError
+from voxproof.run.runner import RunOptions
+
+RUN_HELP = {
+    "workers": "Parallel workers, each with its own model instance.",
+    "seed": "Seed for perturbations and resampling; same seed, same bytes and numbers.",
+    "timeout": "Seconds one utterance may take in the model before it is an error row (default: none).",
+    "max_seconds": "Longest decoded utterance in seconds; longer audio becomes an AudioTooLarge error row.",
+    "include_clean": "Also evaluate the unperturbed audio (condition 'clean').",
+    "features": "Store signal features (loudness, SNR, speech ratio, bandwidth...) on every row.",
+    "keep_audio": "Write the perturbed audio the model heard under RUN/audio/ for listening.",
+}
+
+
+@click.command("eval")
+@click.option("-m", "--model", default="whisper", show_default=True, help="Recogniser backend (see 'voxproof models').")
+@click.option("-O", "--option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="Backend option, repeatable (e.g. -O beam_size=5); 'voxproof models --options' lists them.")
+@click.option("-d", "--data", default=None, help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. Default: the bundled LibriSpeech test-other sample.")
+@click.option("--format", "data_format", default=None, help="Force the manifest format instead of detecting it.")
+@click.option("-o", "--out", default=None, help="Run directory (default: runs/MODEL-DATASET-TIME).")
+@click.option("--normalizer", default="whisper-en", show_default=True, help="Text normaliser for scoring (raw scores are kept too).")
+@click.option("--suite", "suites", multiple=True, help="Perturbation suite, repeatable (see 'voxproof suites').")
+@click.option("--perturb", "perturbs", multiple=True, metavar="SPEC", help="A perturbation condition, e.g. 'noise:snr=10' or 'codec:opus,bitrate=8k'.")
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N utterances.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
+@dataclass_options(RunOptions, RUN_HELP)
+@click.option("--json-only", is_flag=True, help="Skip the HTML report.")
+def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, resume,
+                 json_only, **kwargs) -> None:
+    """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
+
+    With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
+    """
+    from voxproof.backends.registry import get_spec, load_backend
+    from voxproof.cli.progress import ProgressBar
+    from voxproof.cli.render import print_summary
+    from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
+    from voxproof.metrics.normalize import get_normalizer
+    from voxproof.options import build_options
+    from voxproof.report.build import write_reports
+    from voxproof.run.runner import run_eval
+
+    run_options = pop_dataclass(RunOptions, kwargs)
+    spec = get_spec(model, kind="asr")
+    backend_options = build_options(spec.options_class(), list(model_options))
+    norm = get_normalizer(normalizer)
+    source = Path(data) if data else bundled_dataset_path()
+    utterances = list(read_manifest(source, format=data_format))
+    if limit is not None:
+        if limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {limit}")
+        utterances = utterances[:limit]
+    if not utterances:
+        raise DataError(f"the dataset at {source} has no utterances")
+    conditions = []
+    if suites or perturbs:
+        from voxproof.perturb import resolve_conditions
+
+        conditions = resolve_conditions(list(suites), list(perturbs))
+    if out is None:
+        if resume:
+            raise UsageError("--resume needs --out DIR naming the run to continue")
+        out = f"runs/{model}-{source.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    dataset = {"source": str(source), "hash": dataset_hash(utterances), "utterances": len(utterances)}
+    bar = ProgressBar(f"{model}")
+    result = run_eval(
+        lambda: load_backend(model, backend_options, kind="asr"),
+        utterances,
+        out,
+        options=run_options,
+        conditions=conditions,
+        normalizer={"name": norm.name, "version": norm.version},
+        dataset=dataset,
+        resume=resume,
+        progress=bar,
+    )
+    summary, paths = write_reports(result.run_dir, normalizer=normalizer, html=not json_only)
+    print_summary(summary)
+    for label, path in paths.items():
+        click.echo(f"{label}: {path}")
+    if result.errors >= result.total_rows:
+        click.echo(f"DataError: no utterance could be evaluated ({result.errors} error rows); see {paths.get('summary')}",
+                   err=True)
+        raise click.exceptions.Exit(EXIT_CANNOT_EVALUATE)

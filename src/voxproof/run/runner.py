@@ -1,0 +1,430 @@
+"""The runner: evaluates one recogniser on one manifest under a list of conditions.
+
+Each (utterance, condition) becomes one :class:`ResultRow`, committed to the run store as soon as it is
+finished, so a killed run keeps its work and ``resume=True`` skips it. Anything that goes wrong with one
+utterance (missing file, decode error, backend exception, timeout, empty reference) becomes an error row;
+the run goes on. Workers are threads, each with its own backend instance from ``backend_factory``
+(CTranslate2 and PocketSphinx release the GIL while decoding).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import resource
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from voxproof.audio.signal import Audio
+from voxproof.backends.base import Transcriber
+from voxproof.errors import BackendError, RunError, UsageError, VoxproofError
+from voxproof.manifest.utterance import Utterance
+from voxproof.options import options_dict
+from voxproof.run.provenance import build_provenance, identity
+from voxproof.run.records import CLEAN, STATUS_ERROR, STATUS_OK, ResultRow
+from voxproof.run.store import RunStore, store_path
+
+log = logging.getLogger("voxproof.run")
+
+DEFAULT_MAX_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is carried out. Defaults here are the CLI's defaults.
+
+    ``max_seconds``: longest decoded utterance accepted (seconds); longer files become
+    ``AudioTooLarge`` error rows, stopped while decoding. ``timeout``: wall seconds one utterance may
+    take in the backend before it is recorded as a ``Timeout`` error row (``None``: no limit).
+    ``features``: store per-row signal features (duration, loudness, SNR, speech ratio...).
+    """
+
+    workers: int = 1
+    seed: int = 0
+    timeout: float | None = None
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    include_clean: bool = True
+    features: bool = True
+    keep_audio: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise UsageError(f"workers must be at least 1, got {self.workers}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UsageError(f"timeout must be positive seconds, got {self.timeout}")
+        if self.max_seconds <= 0:
+            raise UsageError(f"max_seconds must be positive, got {self.max_seconds}")
+
+
+class ConditionLike(Protocol):
+    name: str
+
+    def apply(self, audio: Audio, seed: int, context: Any) -> Audio: ...
+
+    def to_spec(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Progress:
+    """Counts handed to a progress callback after each finished row."""
+
+    total: int
+    done: int = 0
+    skipped: int = 0
+    errors: int = 0
+    audio_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    rows_written: int
+    rows_skipped: int
+    errors: int
+    total_rows: int
+    resources: dict[str, Any]
+
+
+def _condition_seed(run_seed: int, utt_id: str, condition: str) -> int:
+    from voxproof.perturb import condition_seed
+
+    return condition_seed(run_seed, utt_id, condition)
+
+
+def _perturb_context(utterances: Sequence[Utterance], sample_rate: int, max_seconds: float) -> Any:
+    from voxproof.perturb import PerturbContext
+
+    return PerturbContext.from_utterances(
+        list(utterances), lambda u: _load(u, sample_rate, max_seconds)
+    )
+
+
+def _load(utt: Utterance, sample_rate: int, max_seconds: float) -> Audio:
+    from voxproof.audio.io import AudioLimits, load_audio
+
+    limits = AudioLimits(max_seconds=max_seconds)
+    return load_audio(utt.audio, sample_rate=sample_rate, offset=utt.offset, duration=utt.duration, limits=limits)
+
+
+def _features(audio: Audio) -> dict[str, float]:
+    from voxproof.audio.features import signal_features
+
+    return {k: v for k, v in signal_features(audio).items() if v is not None}
+
+
+def _error_row(utt: Utterance, condition: str, exc: BaseException | str, **extra: Any) -> ResultRow:
+    if isinstance(exc, str):
+        etype, message = exc, extra.pop("message", "")
+    else:
+        etype, message = type(exc).__name__, str(exc)
+    return ResultRow(
+        utt_id=utt.id, condition=condition, status=STATUS_ERROR, reference=utt.text,
+        error_type=etype, error_message=message[:2000], speaker=utt.speaker, tags=dict(utt.tags), **extra,
+    )
+
+
+class _Job:
+    """Everything a worker needs to evaluate one utterance under its pending conditions."""
+
+    __slots__ = ("index", "utt", "conditions")
+
+    def __init__(self, index: int, utt: Utterance, conditions: list[ConditionLike | None]):
+        self.index = index
+        self.utt = utt
+        self.conditions = conditions
+
+
+def run_eval(
+    backend_factory: Callable[[], Transcriber],
+    utterances: Sequence[Utterance],
+    run_dir: str | Path,
+    *,
+    options: RunOptions = RunOptions(),
+    conditions: Sequence[ConditionLike] = (),
+    normalizer: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Evaluate ``backend_factory()`` on ``utterances`` under clean + ``conditions`` into ``run_dir``.
+
+    ``normalizer`` and ``dataset`` are provenance dicts (name/version; hash/source/count). Returns
+    counts of rows written, skipped (already done) and errors. Raises :class:`RunError` when resuming
+    a run made with other settings, or creating over an existing run without ``resume``.
+    """
+    run_dir = Path(run_dir)
+    ids = [u.id for u in utterances]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise UsageError(f"utterance ids must be unique; repeated: {', '.join(dup)}")
+    all_conditions: list[ConditionLike | None] = ([None] if options.include_clean else []) + list(conditions)
+    if not all_conditions:
+        raise UsageError("nothing to run: the clean condition is off and no perturbation was given")
+    cond_names = [CLEAN if c is None else c.name for c in all_conditions]
+    cond_specs = [{"name": CLEAN, "chain": []} if c is None else c.to_spec() for c in all_conditions]
+
+    wall_start = time.monotonic()
+    load_start = time.monotonic()
+    try:
+        first_backend = backend_factory()
+    except VoxproofError:
+        raise
+    except Exception as exc:  # third-party load failure
+        raise BackendError(f"could not load the backend: {type(exc).__name__}: {exc}") from exc
+    model_load_seconds = time.monotonic() - load_start
+    info = first_backend.info()
+    provenance = build_provenance(
+        backend=info.to_dict(),
+        dataset=dataset or {},
+        normalizer=normalizer or {},
+        seed=options.seed,
+        run_options=options_dict(options),
+        conditions=cond_specs,
+    )
+
+    if resume and store_path(run_dir).exists():
+        store = RunStore.open(run_dir)
+        old, new = identity(store.provenance), identity(provenance)
+        if old != new:
+            differing = sorted(k for k in new if old.get(k) != new.get(k))
+            store.close()
+            raise RunError(
+                f"cannot resume {run_dir}: it was made with different {', '.join(differing)}; "
+                "use a new --out directory"
+            )
+    else:
+        store = RunStore.create(run_dir, provenance)
+    store.set_conditions(zip(cond_names, cond_specs))
+    store.set_meta("status", "running")
+
+    done = store.done_keys()
+    jobs: list[_Job] = []
+    skipped = 0
+    for index, utt in enumerate(utterances):
+        pending = [c for c, n in zip(all_conditions, cond_names) if (utt.id, n) not in done]
+        skipped += len(all_conditions) - len(pending)
+        if pending:
+            jobs.append(_Job(index, utt, pending))
+    total_rows = len(utterances) * len(all_conditions)
+    state = Progress(total=total_rows, done=skipped, skipped=skipped)
+    context = _perturb_context(utterances, info_rate(first_backend), options.max_seconds) if conditions else None
+
+    work: queue.Queue[_Job | None] = queue.Queue()
+    for job in jobs:
+        work.put(job)
+    results: queue.Queue[tuple[ResultRow, int] | BaseException] = queue.Queue()
+    stop = threading.Event()
+
+    def worker(backend: Transcriber | None) -> None:
+        try:
+            if backend is None:
+                backend = backend_factory()
+        except BaseException as exc:  # a worker that cannot load its model stops the run cleanly
+            results.put(exc)
+            return
+        while not stop.is_set():
+            try:
+                job = work.get_nowait()
+            except queue.Empty:
+                return
+            for row in _evaluate(backend, job, options, context, run_dir):
+                results.put((row, job.index))
+
+    n_workers = max(1, min(options.workers, len(jobs)))
+    threads = [
+        threading.Thread(target=worker, args=(first_backend if i == 0 else None,), daemon=True, name=f"vp-{i}")
+        for i in range(n_workers)
+    ]
+    for t in threads:
+        t.start()
+
+    written = 0
+    expected = sum(len(j.conditions) for j in jobs)
+    failure: BaseException | None = None
+    try:
+        while written < expected:
+            try:
+                item = results.get(timeout=0.5)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and results.empty():
+                    break
+                continue
+            if isinstance(item, BaseException):
+                failure = item
+                stop.set()
+                break
+            row, position = item
+            store.add_row(row, position)
+            written += 1
+            state.done += 1
+            if not row.ok:
+                state.errors += 1
+            state.audio_seconds += row.audio_duration or 0.0
+            if progress is not None:
+                progress(state)
+    except BaseException:
+        stop.set()
+        store.close()
+        raise
+    stop.set()
+    for t in threads:
+        t.join(timeout=0.1)
+    if failure is not None:
+        store.close()
+        if isinstance(failure, VoxproofError):
+            raise failure
+        raise BackendError(f"a worker could not load the backend: {failure}") from failure
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    resources = {
+        "wall_seconds": time.monotonic() - wall_start,
+        "model_load_seconds": model_load_seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024.0,
+        "workers": n_workers,
+        "resumed": bool(resume and skipped),
+    }
+    previous = store.meta("resources") or {}
+    if resume and previous:
+        resources["previous_sessions"] = previous.get("previous_sessions", []) + [
+            {k: v for k, v in previous.items() if k != "previous_sessions"}
+        ]
+    store.set_meta("resources", resources)
+    store.set_meta("status", "complete" if store.count_rows() == total_rows else "incomplete")
+    all_errors = store.count_rows(status=STATUS_ERROR)
+    store.close()
+    return RunResult(run_dir, written, skipped, all_errors, total_rows, resources)
+
+
+def info_rate(backend: Transcriber) -> int:
+    return int(getattr(backend, "sample_rate", 16000))
+
+
+def _evaluate(
+    backend: Transcriber, job: _Job, options: RunOptions, context: Any, run_dir: Path
+) -> list[ResultRow]:
+    """Rows for one utterance: decode it once, then each pending condition."""
+    utt = job.utt
+    prep_start = time.monotonic()
+    try:
+        clean = _load(utt, info_rate(backend), options.max_seconds)
+    except VoxproofError as exc:
+        return [_error_row(utt, _name(c), exc) for c in job.conditions]
+    except Exception as exc:  # an unexpected decoder failure is still one utterance's error
+        return [_error_row(utt, _name(c), "DecodeError", message=f"{type(exc).__name__}: {exc}") for c in job.conditions]
+    load_time = time.monotonic() - prep_start
+    rows = []
+    for condition in job.conditions:
+        rows.append(_evaluate_condition(backend, utt, clean, condition, options, context, run_dir, load_time))
+    return rows
+
+
+def _name(condition: ConditionLike | None) -> str:
+    return CLEAN if condition is None else condition.name
+
+
+def _evaluate_condition(
+    backend: Transcriber,
+    utt: Utterance,
+    clean: Audio,
+    condition: ConditionLike | None,
+    options: RunOptions,
+    context: Any,
+    run_dir: Path,
+    load_time: float,
+) -> ResultRow:
+    name = _name(condition)
+    chain: tuple[dict[str, Any], ...] = ()
+    prep_start = time.monotonic()
+    audio = clean
+    if condition is not None:
+        spec = condition.to_spec()
+        chain = tuple(spec.get("chain", ()))
+        try:
+            audio = condition.apply(clean, _condition_seed(options.seed, utt.id, name), context)
+        except VoxproofError as exc:
+            return _error_row(utt, name, exc, perturbation=chain)
+        except Exception as exc:
+            return _error_row(utt, name, "PerturbationError", message=f"{type(exc).__name__}: {exc}",
+                              perturbation=chain)
+        if options.keep_audio:
+            _keep(run_dir, name, utt.id, audio)
+    if len(audio.samples) == 0:
+        return _error_row(utt, name, "EmptyAudio", message="the audio has no samples", perturbation=chain)
+    features: dict[str, float] = {}
+    if options.features:
+        try:
+            features = _features(audio)
+        except Exception as exc:  # features are diagnostics: never lose the row for them
+            log.warning("features failed for %s/%s: %s", utt.id, name, exc)
+    prep_time = time.monotonic() - prep_start + load_time
+    try:
+        start = time.perf_counter()
+        transcript = _transcribe(backend, audio, options.timeout)
+        elapsed = time.perf_counter() - start
+    except VoxproofError as exc:
+        return _error_row(utt, name, exc, perturbation=chain, audio_duration=audio.duration, features=features)
+    except Exception as exc:
+        return _error_row(utt, name, "BackendError", message=f"{type(exc).__name__}: {exc}",
+                          perturbation=chain, audio_duration=audio.duration, features=features)
+    extras: dict[str, Any] = {"prep_time": prep_time}
+    if not transcript.text.strip():
+        extras["empty_hypothesis"] = True
+    if utt.text is None or not utt.text.strip():
+        return ResultRow(
+            utt_id=utt.id, condition=name, status=STATUS_ERROR, reference=utt.text,
+            hypothesis=transcript.text, transcript=transcript, audio_duration=audio.duration,
+            processing_time=elapsed, error_type="EmptyReference",
+            error_message="the reference transcript is empty, so this utterance cannot be scored",
+            speaker=utt.speaker, tags=dict(utt.tags), perturbation=chain, features=features, extras=extras,
+        )
+    return ResultRow(
+        utt_id=utt.id, condition=name, status=STATUS_OK, reference=utt.text, hypothesis=transcript.text,
+        transcript=transcript, audio_duration=audio.duration, processing_time=elapsed, speaker=utt.speaker,
+        tags=dict(utt.tags), perturbation=chain, features=features, extras=extras,
+    )
+
+
+class Timeout(BackendError):
+    """The backend took longer than the run's per-utterance timeout."""
+
+
+def _transcribe(backend: Transcriber, audio: Audio, timeout: float | None):
+    if timeout is None:
+        return backend.transcribe(audio)
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            box["value"] = backend.transcribe(audio)
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        # The call cannot be interrupted; it finishes in the background and its result is dropped.
+        raise Timeout(f"no result within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _keep(run_dir: Path, condition: str, utt_id: str, audio: Audio) -> None:
+    import soundfile as sf
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in condition)
+    out = run_dir / "audio" / safe
+    out.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out / f"{utt_id}.wav"), audio.samples, audio.sample_rate, subtype="PCM_16")
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
