@@ -1,0 +1,76 @@
+"""Named, versioned text normalisers applied to references and hypotheses before alignment.
+
+``get_normalizer("whisper-en")`` (default), ``"basic"`` (lower case, punctuation to spaces) and
+``"none"`` (whitespace only). A name may carry a version (``whisper-en@1``); asking for a version this
+voxproof does not have is refused, so a run is never silently re-scored with other rules.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+
+from voxproof.errors import UsageError
+from voxproof.metrics.normalize.base import NamedStep, Normalizer
+
+DEFAULT_NORMALIZER = "whisper-en"
+
+
+def _basic() -> Normalizer:
+    def punctuation_to_space(s: str) -> str:
+        return "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in unicodedata.normalize("NFKC", s))
+
+    return Normalizer(
+        name="basic",
+        version="1",
+        steps=(
+            NamedStep("lowercase", str.lower),
+            NamedStep("keep_apostrophes_in_words", lambda s: re.sub(r"(\w)'(\w)", r"\1\u02bc\2", s)),
+            NamedStep("punctuation_to_space", punctuation_to_space),
+            NamedStep("restore_apostrophes", lambda s: s.replace("\u02bc", "'")),
+        ),
+        description="lower case, punctuation and symbols to spaces (apostrophes inside words kept)",
+    )
+
+
+def _none() -> Normalizer:
+    return Normalizer(name="none", version="1", steps=(), description="identity; whitespace splits tokens")
+
+
+def _whisper_en() -> Normalizer:
+    from voxproof.metrics.normalize.english import whisper_english
+
+    return whisper_english()
+
+
+_FACTORIES: dict[str, Callable[[], Normalizer]] = {
+    "whisper-en": _whisper_en,
+    "basic": _basic,
+    "none": _none,
+}
+
+
+@lru_cache(maxsize=None)
+def get_normalizer(name: str = DEFAULT_NORMALIZER) -> Normalizer:
+    """The normaliser called ``name`` (optionally ``name@version``)."""
+    base, _, version = name.partition("@")
+    factory = _FACTORIES.get(base)
+    if factory is None:
+        raise UsageError(f"unknown normalizer {name!r}; choose one of: {', '.join(_FACTORIES)}")
+    norm = factory()
+    if version and version != norm.version:
+        raise UsageError(
+            f"normalizer {base!r} version {version!r} is not available (this voxproof has version "
+            f"{norm.version!r}); re-score with --normalizer {base} to use it"
+        )
+    return norm
+
+
+def list_normalizers() -> list[Normalizer]:
+    """Every normaliser this voxproof has, default first."""
+    return [get_normalizer(n) for n in _FACTORIES]
+
+
+__all__ = ["DEFAULT_NORMALIZER", "NamedStep", "Normalizer", "get_normalizer", "list_normalizers"]
