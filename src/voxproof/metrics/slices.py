@@ -1,0 +1,134 @@
+"""Per-slice error rates (per speaker and per metadata tag) with intervals, and the best-worst gap.
+
+Takes per-utterance counts already computed by scoring; never aligns. A slice is the utterances
+sharing one value of one key (``speaker``, or any tag such as ``gender``, ``accent``, ``device``).
+Utterances without the key form the slice ``(missing)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from voxproof.metrics.counts import ErrorCounts, total
+from voxproof.metrics.intervals import Interval, bootstrap_difference, bootstrap_rate
+
+MISSING = "(missing)"
+SMALL_SLICE_UTTERANCES = 10
+SMALL_SLICE_WORDS = 200
+FEW_SPEAKERS = 10
+
+
+@dataclass(frozen=True)
+class ScoredUtterance:
+    """Counts of one utterance under one condition (input to slices and intervals)."""
+
+    utt_id: str
+    condition: str
+    speaker: str | None
+    tags: dict[str, str]
+    words: ErrorCounts
+    chars: ErrorCounts
+
+    def key(self, name: str) -> str | None:
+        return self.speaker if name == "speaker" else self.tags.get(name)
+
+
+@dataclass(frozen=True)
+class SliceScore:
+    """WER of one slice. ``small`` is set when the slice is too small to say much
+    (fewer than ``SMALL_SLICE_UTTERANCES`` utterances or ``SMALL_SLICE_WORDS`` reference words)."""
+
+    key: str
+    value: str
+    utterances: int
+    speakers: int
+    counts: ErrorCounts
+    wer: Interval
+    small: bool
+    warning: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "value": self.value, "utterances": self.utterances, "speakers": self.speakers,
+            "ref_words": self.counts.ref_len, "counts": self.counts.to_dict(), "wer": self.wer.to_dict(),
+            "small": self.small, "warning": self.warning,
+        }
+
+
+@dataclass(frozen=True)
+class SliceGap:
+    """Worst slice WER minus best slice WER for one key (slices picked on their point estimates),
+    with a stratified bootstrap interval."""
+
+    key: str
+    best: str
+    worst: str
+    gap: Interval
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "best": self.best, "worst": self.worst, "gap": self.gap.to_dict()}
+
+
+def speaker_groups(utts: Sequence[ScoredUtterance]) -> list[str] | None:
+    """Speaker ids for a speaker-blocked bootstrap, or ``None`` when some utterance has no speaker or
+    there are fewer than two speakers (then utterances are resampled)."""
+    speakers = [u.speaker for u in utts]
+    if not speakers or any(s is None for s in speakers) or len(set(speakers)) < 2:
+        return None
+    return speakers  # type: ignore[return-value]
+
+
+def rate_interval(utts: Sequence[ScoredUtterance], *, level_name: str = "words", **boot: Any) -> Interval:
+    counts = [getattr(u, level_name) for u in utts]
+    return bootstrap_rate(
+        [c.errors for c in counts], [c.ref_len for c in counts], groups=speaker_groups(utts), **boot
+    )
+
+
+def slice_keys(utts: Sequence[ScoredUtterance]) -> list[str]:
+    """``speaker`` (if any utterance has one) then every tag key present, sorted."""
+    keys = ["speaker"] if any(u.speaker is not None for u in utts) else []
+    tags = sorted({k for u in utts for k in u.tags})
+    return keys + [k for k in tags if k != "speaker"]
+
+
+def score_slices(
+    utts: Sequence[ScoredUtterance], *, n_resamples: int, seed: int, level: float,
+    min_utterances: int = SMALL_SLICE_UTTERANCES, min_words: int = SMALL_SLICE_WORDS,
+) -> tuple[list[SliceScore], list[SliceGap]]:
+    """Every slice of every key, and one gap per key with two or more slices."""
+    boot = {"n_resamples": n_resamples, "seed": seed, "level": level}
+    slices: list[SliceScore] = []
+    gaps: list[SliceGap] = []
+    for key in slice_keys(utts):
+        groups: dict[str, list[ScoredUtterance]] = {}
+        for u in utts:
+            groups.setdefault(u.key(key) or MISSING, []).append(u)
+        if len(groups) < 2 and key != "speaker":
+            continue
+        key_slices = []
+        for value in sorted(groups):
+            members = groups[value]
+            counts = total(u.words for u in members)
+            interval = rate_interval(members, **boot)
+            small = len(members) < min_utterances or counts.ref_len < min_words
+            warning = (
+                f"{key}={value}: {len(members)} utterances, {counts.ref_len} reference words; too small to "
+                f"rank (needs {min_utterances} utterances and {min_words} words)"
+                if small else None
+            )
+            n_spk = len({u.speaker for u in members if u.speaker is not None})
+            key_slices.append(SliceScore(key, value, len(members), n_spk, counts, interval, small, warning))
+        slices.extend(key_slices)
+        rated = [s for s in key_slices if s.counts.ref_len > 0]
+        if len(rated) >= 2:
+            best = min(rated, key=lambda s: s.wer.estimate)
+            worst = max(rated, key=lambda s: s.wer.estimate)
+            part = lambda s: (  # noqa: E731
+                [u.words.errors for u in groups[s.value]], [u.words.ref_len for u in groups[s.value]],
+                speaker_groups(groups[s.value]),
+            )
+            gaps.append(SliceGap(key, best.value, worst.value, bootstrap_difference(part(worst), part(best), **boot)))
+    return slices, gaps
