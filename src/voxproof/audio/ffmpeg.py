@@ -1,0 +1,166 @@
+"""Decoding stage, ffmpeg half: formats libsndfile cannot read (MP3, M4A/AAC, Opus, WebM, AMR, video).
+
+``ffprobe`` reads the stream parameters, ``ffmpeg`` decodes to 32-bit float mono PCM on a pipe, and
+the pipe is read in chunks so the decoded length is checked while decoding: once it passes the limit
+the process is killed. Hands a float32 array and its rate to :mod:`voxproof.audio.io`.
+
+The path is always passed as ``file:<absolute path>`` with ``-protocol_whitelist file``, so a manifest
+entry can never make ffmpeg open a network or ``concat:``/``subfile`` URL, and ``-nostdin`` keeps it
+from reading the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voxproof.errors import AudioTooLarge, CorruptAudio, EmptyAudio, UnsupportedAudio
+
+log = logging.getLogger("voxproof.audio")
+
+_CHUNK_BYTES = 1 << 20  # 1 MiB of float32 = 262,144 samples per read
+_INSTALL_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What ffprobe says about the first audio stream of a file. ``duration`` in seconds, or None."""
+
+    sample_rate: int
+    channels: int
+    duration: float | None
+    codec: str
+    container: str
+
+
+def ffmpeg_available() -> bool:
+    """True when both ``ffmpeg`` and ``ffprobe`` are on PATH."""
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+
+
+def _require(tool: str, path: Path) -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        raise UnsupportedAudio(f"cannot decode {path}: this format needs {tool}, which is not on PATH; {_INSTALL_HINT}")
+    return exe
+
+
+def _file_url(path: Path) -> str:
+    return "file:" + str(path.resolve())
+
+
+def probe_stream(path: Path) -> StreamInfo:
+    """Sample rate, channels, duration and codec of the first audio stream (ffprobe; no decoding)."""
+    exe = _require("ffprobe", path)
+    cmd = [
+        exe, "-v", "error", "-protocol_whitelist", "file", "-select_streams", "a:0",
+        "-show_entries", "stream=sample_rate,channels,duration,codec_name:format=duration,format_name",
+        "-of", "json", _file_url(path),
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise CorruptAudio(f"ffprobe took over 60 s to read the header of {path}; the file looks corrupt") from exc
+    err = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0:
+        raise CorruptAudio(f"cannot read {path} as audio (ffprobe: {_last_line(err)}); check the file is a valid audio file")
+    try:
+        data = json.loads(proc.stdout or b"{}")
+    except json.JSONDecodeError as exc:
+        raise CorruptAudio(f"ffprobe gave unreadable output for {path}") from exc
+    streams = data.get("streams") or []
+    fmt = data.get("format") or {}
+    if not streams:
+        if not fmt:
+            raise CorruptAudio(f"cannot read {path} as audio (ffprobe: {_last_line(err) or 'format not recognised'})")
+        raise EmptyAudio(f"{path} has no audio stream (container {fmt.get('format_name', '?')}); give a file with sound")
+    stream = streams[0]
+    try:
+        rate = int(stream.get("sample_rate") or 0)
+        channels = int(stream.get("channels") or 0)
+    except (TypeError, ValueError) as exc:
+        raise CorruptAudio(f"ffprobe reports an unreadable sample rate or channel count for {path}") from exc
+    if channels <= 0:
+        raise EmptyAudio(f"{path} has an audio stream with zero channels")
+    if rate <= 0:
+        raise CorruptAudio(f"{path} has an audio stream with no sample rate")
+    duration = _float_or_none(stream.get("duration")) or _float_or_none(fmt.get("duration"))
+    return StreamInfo(rate, channels, duration, str(stream.get("codec_name") or "?"), str(fmt.get("format_name") or "?"))
+
+
+def decode_with_ffmpeg(
+    path: Path,
+    sample_rate: int,
+    *,
+    offset: float = 0.0,
+    duration: float | None = None,
+    max_frames: int,
+    max_seconds: float,
+) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate`` Hz (ffmpeg resamples only if the stream's rate
+    differs from ``sample_rate``, which callers set to the probed native rate).
+
+    ``offset``/``duration`` select a segment in seconds. Reading stops and ffmpeg is killed as soon as
+    more than ``max_frames`` samples have come out (``AudioTooLarge``, naming ``max_seconds``).
+    """
+    exe = _require("ffmpeg", path)
+    cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-protocol_whitelist", "file"]
+    if offset > 0:
+        cmd += ["-ss", f"{offset:.6f}"]
+    cmd += ["-i", _file_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    if duration is not None:
+        cmd += ["-t", f"{duration:.6f}"]
+    cmd += ["-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"]
+    max_bytes = max_frames * 4
+    with tempfile.TemporaryFile() as errfile:  # a file, not a pipe: a chatty decoder cannot deadlock us
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile)
+        stdout = proc.stdout
+        if stdout is None:  # pragma: no cover - Popen always gives a pipe for stdout=PIPE
+            raise RuntimeError("ffmpeg started without an output pipe")
+        buf = bytearray()
+        total = 0
+        try:
+            while True:
+                chunk = stdout.read(_CHUNK_BYTES)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > max_bytes:
+                    raise AudioTooLarge(
+                        f"{path} decodes to more than {max_seconds:g} s of audio (stopped decoding there); "
+                        "split the file, give an offset/duration, or raise AudioLimits.max_seconds"
+                    )
+                buf += chunk
+        finally:
+            if proc.poll() is None and total > max_bytes:
+                proc.kill()
+            stdout.close()
+            returncode = proc.wait()
+        errfile.seek(0)
+        err = errfile.read().decode("utf-8", "replace").strip()
+    if returncode != 0:
+        raise CorruptAudio(f"ffmpeg could not decode {path}: {_last_line(err) or f'exit status {returncode}'}")
+    if err:
+        log.warning("ffmpeg reported problems decoding %s: %s", path, _last_line(err))
+    return np.frombuffer(buf, dtype="<f4", count=len(buf) // 4)
+
+
+def _float_or_none(value: object) -> float | None:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) and out > 0 else None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
