@@ -122,12 +122,15 @@ def default_alternates() -> Alternates:
 
 
 def resolve_alternates(spec: Alternates | str | Path | None | bool) -> Alternates | None:
-    """``None``/``False`` -> none; ``True`` or ``"default"`` -> bundled list; a path -> that file plus
-    nothing else; an :class:`Alternates` as is."""
-    if spec is None or spec is False:
+    """``None``/``False``/``"none"`` -> none; ``True`` or ``"default"`` -> bundled list; a path -> that
+    file alone (prefix ``default+`` to add the bundled list: ``default+my.txt``); an :class:`Alternates`
+    as is."""
+    if spec is None or spec is False or spec == "none" or spec == "":
         return None
     if isinstance(spec, Alternates):
         return spec
     if spec is True or spec == "default":
         return default_alternates()
+    if isinstance(spec, str) and spec.startswith("default+"):
+        return default_alternates() + load_alternates(spec[len("default+"):])
     return load_alternates(spec)
