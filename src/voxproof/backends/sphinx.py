@@ -135,8 +135,15 @@ class SphinxTranscriber:
         duration = len(pcm) / 2 / SAMPLE_RATE
         if not pcm:
             return Transcript("")  # an empty utterance only makes the decoder log a C-level error
+        if not any(pcm):
+            # All-zero PCM has no defined log energy: the decoder then emits a random word that depends on
+            # its state from earlier calls ("dog", "is"), which would make results depend on order.
+            return Transcript("", (), None, {"skipped": "digital silence"})
         with self._lock:
             try:
+                # The feature front end keeps state between utterances: without this reset the same
+                # clip gets different word posteriors depending on what was decoded before it.
+                self._decoder.reinit_feat()
                 self._decoder.start_utt()
                 self._decoder.process_raw(pcm, full_utt=True)
                 self._decoder.end_utt()
@@ -178,6 +185,7 @@ class SphinxTranscriber:
         with self._lock:
             started = time.perf_counter()
             try:
+                self._decoder.reinit_feat()
                 self._decoder.start_utt()
                 for pos in range(0, len(pcm), step):
                     self._decoder.process_raw(pcm[pos : pos + step], full_utt=False)
