@@ -27,7 +27,7 @@ def _basic() -> Normalizer:
         version="1",
         steps=(
             NamedStep("lowercase", str.lower),
-            NamedStep("keep_apostrophes_in_words", lambda s: re.sub(r"(\w)'(\w)", r"\1\u02bc\2", s)),
+            NamedStep("keep_apostrophes_in_words", lambda s: re.sub(r"(\w)'(\w)", "\\1\u02bc\\2", s)),
             NamedStep("punctuation_to_space", punctuation_to_space),
             NamedStep("restore_apostrophes", lambda s: s.replace("\u02bc", "'")),
         ),
