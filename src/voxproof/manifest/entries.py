@@ -1,0 +1,105 @@
+"""Manifest reading, shared part: the (line, utterance-or-problem) entries every format reader yields,
+the checks every utterance gets, and path/tag helpers.
+
+Format readers never raise on a bad line: they yield a :class:`Problem` for it and carry on, so the
+caller can report every bad line at once (:mod:`voxproof.manifest.reader`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from voxproof.manifest.utterance import Utterance
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad manifest entry. ``unsafe`` marks something voxproof refuses to do (a piped wav.scp)."""
+
+    message: str
+    unsafe: bool = False
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a reader yields per record: its 1-based line (or row) number, the file it came from (for
+    multi-file formats such as Kaldi dirs; empty for single-file ones), and an utterance or a problem."""
+
+    line: int
+    item: Union[Utterance, Problem]
+    where: str = ""
+
+    def problem_tuple(self) -> tuple[int, str]:
+        assert isinstance(self.item, Problem)
+        text = f"{self.where}: {self.item.message}" if self.where else self.item.message
+        return (self.line, text)
+
+
+def check_utterance(utt: Utterance) -> list[str]:
+    """Problems with one utterance on its own (ids, paths, offset and duration ranges)."""
+    out: list[str] = []
+    if not utt.id.strip():
+        out.append("empty utterance id")
+    if not utt.audio.strip():
+        out.append(f"utterance {utt.id!r} has an empty audio path")
+    if not math.isfinite(utt.offset) or utt.offset < 0:
+        out.append(f"utterance {utt.id!r} has offset {utt.offset!r}; it must be >= 0 seconds")
+    if utt.duration is not None and (not math.isfinite(utt.duration) or utt.duration <= 0):
+        out.append(f"utterance {utt.id!r} has duration {utt.duration!r}; it must be > 0 seconds")
+    return out
+
+
+def resolve_audio(value: str, base: Path) -> str:
+    """An audio reference as stored on the Utterance: URLs unchanged, relative paths made absolute
+    against ``base`` (the manifest's folder), ``~`` expanded."""
+    if value.lower().startswith(("http://", "https://")):
+        return value
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = base / path
+    return os.path.normpath(str(path))
+
+
+def to_float(value: Any, name: str) -> float | None:
+    """``value`` as a float, None for null/empty; raises ValueError naming the field otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+
+
+def tag_value(value: Any) -> str | None:
+    """A metadata value as the string stored in ``Utterance.tags`` (None for null/empty values)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+SPEAKER_KEYS = ("speaker", "speaker_id", "spk", "spk_id", "client_id")
+LANGUAGE_KEYS = ("language", "lang", "locale")
+ID_KEYS = ("id", "utt_id", "utterance_id", "uttid", "segment_id", "audio_id")
+TEXT_KEYS = ("text", "transcript", "transcription", "sentence", "normalized_text", "reference")
+
+
+def pick(row: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    """The first of ``keys`` present in ``row`` (case-insensitive) and its value, else (None, None)."""
+    lower = {k.lower(): k for k in row}
+    for key in keys:
+        if key in lower:
+            return lower[key], row[lower[key]]
+    return None, None
