@@ -67,6 +67,9 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("voxproof").setLevel(level)
+    # Third-party libraries log every file at INFO; keep them to warnings unless debugging.
+    for name in ("faster_whisper", "numba", "httpx", "matplotlib", "urllib3"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

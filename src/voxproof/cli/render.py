@@ -1,0 +1,76 @@
+"""Console rendering of a run summary: one table row per condition, then slices and warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def pct_interval(iv: dict[str, Any]) -> str:
+    if iv.get("estimate") is None:
+        return "n/a"
+    if iv.get("low") is None:
+        return pct(iv["estimate"])
+    return f"{pct(iv['estimate'])} [{100 * iv['low']:.1f}, {100 * iv['high']:.1f}]"
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    scores = summary["scores"]
+    prov = summary.get("provenance") or {}
+    backend = prov.get("backend") or {}
+    level = int(round(100 * scores["intervals"]["level"]))
+    click.echo(
+        f"model {backend.get('name', '?')} ({backend.get('model', '?')})  normaliser "
+        f"{scores['normalizer'].get('name')}@{scores['normalizer'].get('version')}  "
+        f"intervals {level}% {scores['intervals']['method']} bootstrap x{scores['intervals']['n_resamples']}"
+    )
+    latency = summary.get("latency") or {}
+    headers = ["condition", f"WER [{level}% CI]", f"CER [{level}% CI]", "raw WER", "coverage", "utts", "words",
+               "audio h", "RTF"]
+    lines = []
+    for cond in scores["conditions"]:
+        cov = cond["coverage"]
+        lat = latency.get(cond["condition"]) if isinstance(latency, dict) else None
+        rtf = f"{lat['rtf']:.3f}" if isinstance(lat, dict) and lat.get("rtf") is not None else "-"
+        lines.append([
+            cond["condition"], pct_interval(cond["wer"]), pct_interval(cond["cer"]), pct(cond["raw_wer"]),
+            f"{cov['ok']}/{cov['total']}", str(cond["utterances"]), str(cond["ref_words"]),
+            f"{cond['audio_hours']:.3f}", rtf,
+        ])
+    _table(headers, lines)
+    first = latency.get(scores["conditions"][0]["condition"]) if scores["conditions"] and isinstance(latency, dict) else None
+    if isinstance(first, dict) and first.get("rtfx"):
+        p = first.get("latency_seconds", {})
+        click.echo(
+            f"speed: RTFx {first['rtfx']:.1f} (audio s / processing s), latency p50 {p.get('p50', 0):.3f} s "
+            f"p90 {p.get('p90', 0):.3f} s, model load {first.get('model_load_seconds') or 0:.2f} s"
+        )
+    for cond in scores["conditions"]:
+        errors = cond["coverage"].get("by_error_type") or {}
+        if errors:
+            listed = ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))
+            click.echo(f"errors in {cond['condition']}: {listed}")
+        for gap in cond.get("gaps", [])[:3]:
+            g = gap["gap"]
+            click.echo(
+                f"slice gap by {gap['key']} ({cond['condition']}): worst {gap['worst']} vs best {gap['best']}: "
+                f"{pct_interval(g)}"
+            )
+        for warning in cond.get("warnings", [])[:5]:
+            click.echo(f"warning: {warning}")
+    rob = summary.get("robustness")
+    if isinstance(rob, dict) and rob.get("score") is not None:
+        click.echo(f"robustness score: {rob['score']}")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    click.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)))

@@ -1,0 +1,33 @@
+"""``voxproof score RUN``: re-score a finished run (another normaliser, alternates) without re-decoding."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("score")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--normalizer", default=None, help="Normaliser to score with (default: the run's own).")
+@click.option("--alternates", default=None, help="Alternates file (okay|ok lines), or 'default', or 'none'.")
+@click.option("--resamples", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON instead of a table.")
+@click.option("--write/--no-write", default=False, show_default=True,
+              help="Rewrite the run's summary.json and report.html with these settings.")
+def score_command(run, normalizer, alternates, n_resamples, as_json, write) -> None:
+    """Score RUN's stored raw hypotheses; counts per normaliser are cached in the run store."""
+    from voxproof.cli.render import print_summary
+    from voxproof.report.build import build_summary, write_reports
+
+    if write:
+        summary, paths = write_reports(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples)
+    else:
+        summary, paths = build_summary(run, normalizer=normalizer, alternates=alternates,
+                                       n_resamples=n_resamples), {}
+    if as_json:
+        click.echo(json.dumps(summary["scores"], indent=2))
+    else:
+        print_summary(summary)
+    for label, path in paths.items():
+        click.echo(f"{label}: {path}")

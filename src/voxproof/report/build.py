@@ -1,0 +1,108 @@
+"""Builds a run's summary (summary.json) from its store and writes the reports.
+
+The summary is the one document every view reads: the console table, the HTML page, ``compare`` and
+``gate``. Sections: provenance, resources, scores (accuracy with intervals, coverage, slices), latency,
+calibration, robustness. A section that cannot be computed records why, instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from voxproof.errors import VoxproofError
+from voxproof.run.store import RunStore
+
+log = logging.getLogger("voxproof.report")
+
+SUMMARY_SCHEMA = "voxproof.summary/1"
+
+
+def _latency(store: RunStore, scores: Any) -> dict[str, Any]:
+    from voxproof.metrics.latency import latency_from_store, latency_to_dict
+
+    conditions = [c.condition for c in scores.conditions]
+    return {name: latency_to_dict(latency_from_store(store, condition=name)) for name in conditions[:1]}
+
+
+def _calibration(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any]:
+    from voxproof.metrics.calibration import calibrate_store, calibration_to_dict
+
+    name = scores.conditions[0].condition if scores.conditions else "clean"
+    return calibration_to_dict(calibrate_store(store, normalizer, condition=name))
+
+
+def _robustness(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any] | None:
+    if len(scores.conditions) < 2:
+        return None
+    from voxproof.metrics.robustness import robustness_to_dict, score_robustness
+
+    return robustness_to_dict(score_robustness(store, scores, normalizer=normalizer))
+
+
+def _section(name: str, compute: Callable[[], Any]) -> Any:
+    try:
+        return compute()
+    except VoxproofError as exc:
+        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # a broken view must not hide the accuracy numbers
+        log.warning("the %s section could not be computed: %s", name, exc, exc_info=True)
+        return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def build_summary(
+    run: str | Path,
+    *,
+    normalizer: str | None = None,
+    alternates: str | None = None,
+    n_resamples: int = 1000,
+) -> dict[str, Any]:
+    """The summary of the run in ``run`` (counts cached in its store, so this is cheap to repeat)."""
+    from voxproof.metrics.scoring import score_run
+
+    with RunStore.open(run) as store:
+        provenance = store.provenance
+        norm = normalizer or (provenance.get("normalizer") or {}).get("name") or "whisper-en"
+        seed = int(provenance.get("seed") or 0)
+        scores = score_run(store, norm, alternates=alternates, n_resamples=n_resamples, seed=seed)
+        summary = {
+            "schema": SUMMARY_SCHEMA,
+            "run_dir": str(Path(run)),
+            "status": store.meta("status"),
+            "provenance": provenance,
+            "resources": store.meta("resources") or {},
+            "scores": scores.to_dict(),
+            "latency": _section("latency", lambda: _latency(store, scores)),
+            "calibration": _section("calibration", lambda: _calibration(store, scores, norm)),
+            "robustness": _section("robustness", lambda: _robustness(store, scores, norm)),
+        }
+    return summary
+
+
+def write_reports(
+    run: str | Path,
+    *,
+    normalizer: str | None = None,
+    alternates: str | None = None,
+    n_resamples: int = 1000,
+    html: bool = True,
+    html_path: str | Path | None = None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write ``summary.json`` (and ``report.html``) into the run directory; returns the summary and
+    the written paths by label."""
+    run = Path(run)
+    summary = build_summary(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples)
+    paths: dict[str, Path] = {}
+    out = run / "summary.json"
+    out.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    paths["summary"] = out
+    if html:
+        from voxproof.report.run_page import render_run_page
+
+        target = Path(html_path) if html_path else run / "report.html"
+        target.write_text(render_run_page(summary, run), encoding="utf-8")
+        paths["report"] = target
+    return summary, paths
