@@ -1,0 +1,199 @@
+"""Audit stage 2, transcripts: empty text, characters outside the language's set, characters per second
+far from the corpus (robust statistics), and label noise from a recogniser's disagreement.
+
+Reads utterances and the signal stage's durations; hands back findings.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxproof.audit.findings import Finding
+from voxproof.manifest.utterance import Utterance
+
+log = logging.getLogger("voxproof.audit.transcript")
+
+_PUNCT = set(" .,;:!?'\"-()[]&/%$#@+*=_\u2019\u2018\u201c\u201d\u2014\u2013\u2026")
+_DIGITS = set("0123456789")
+_ASCII = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# letters each language adds to ASCII (lower case; upper case is derived)
+_EXTRA = {
+    "en": "",
+    "fr": "àâæçéèêëîïôœùûüÿ",
+    "de": "äöüß",
+    "es": "áéíñóúü¡¿",
+    "it": "àèéìíîòóùú",
+    "pt": "áâãàçéêíóôõú",
+    "nl": "éëïóöü",
+}
+
+
+def allowed_chars(language: str | None) -> set[str] | None:
+    """The characters a transcript in ``language`` may use (None when voxproof has no set for it)."""
+    lang = (language or "en").lower().split("-")[0].split("_")[0]
+    extra = _EXTRA.get(lang)
+    if extra is None:
+        return None
+    return _ASCII | _DIGITS | _PUNCT | set(extra) | set(extra.upper())
+
+
+def outside_chars(text: str, language: str | None) -> list[str]:
+    """Distinct characters of ``text`` outside the language's set; control and replacement characters
+    count as outside for every language."""
+    allowed = allowed_chars(language)
+    bad = []
+    for ch in dict.fromkeys(text):
+        if ch in "\t\n":
+            continue
+        cat = unicodedata.category(ch)
+        if ch == "\ufffd" or cat in ("Cc", "Cf", "Co", "Cs"):
+            bad.append(ch)
+        elif allowed is not None and ch not in allowed:
+            bad.append(ch)
+    return bad
+
+
+def letters(text: str) -> int:
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def robust_z(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(z, median, scale): distance from the median in units of 1.4826 x MAD (a robust sigma)."""
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med))) * 1.4826
+    scale = max(mad, 1e-9)
+    return (values - med) / scale, med, mad
+
+
+@dataclass(frozen=True)
+class TranscriptThresholds:
+    cps_z: float = 4.0  # robust z of log(chars/s) beyond which an item is an outlier
+    cps_factor: float = 1.8  # ... and at least this factor away from the median
+    min_items_for_stats: int = 12
+
+
+def check_text(utts: Sequence[Utterance]) -> list[Finding]:
+    """Empty transcripts and characters outside the language's set."""
+    findings: list[Finding] = []
+    empty = [u.id for u in utts if u.text is not None and not u.text.strip()]
+    if empty:
+        findings.append(
+            Finding("transcript.empty", "high", tuple(empty),
+                    f"{len(empty)} item(s) with an empty or whitespace-only transcript",
+                    {"count": len(empty)}, action="exclude")
+        )
+    by_chars: dict[str, list[str]] = {}
+    for u in utts:
+        if not u.text:
+            continue
+        bad = outside_chars(u.text, u.language)
+        if bad:
+            key = "".join(sorted(bad))
+            by_chars.setdefault(key, []).append(u.id)
+    for key, ids in by_chars.items():
+        shown = [f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in key]
+        findings.append(
+            Finding("transcript.charset", "medium", tuple(ids),
+                    f"{len(ids)} transcript(s) use characters outside the language's set: {', '.join(shown)}",
+                    {"characters": shown})
+        )
+    return findings
+
+
+def check_rate(
+    utts: Sequence[Utterance], durations: dict[str, float], thresholds: TranscriptThresholds
+) -> tuple[list[Finding], dict[str, float]]:
+    """Characters-per-second outliers (log scale, median/MAD); returns findings and corpus stats."""
+    ids, rates = [], []
+    for u in utts:
+        d = durations.get(u.id)
+        if not u.text or not d or d <= 0:
+            continue
+        n = letters(u.text)
+        if n == 0:
+            continue
+        ids.append(u.id)
+        rates.append(n / d)
+    if len(rates) < thresholds.min_items_for_stats:
+        return [], {"items": len(rates)}
+    logr = np.log(np.asarray(rates))
+    z, med, mad = robust_z(logr)
+    stats = {"items": len(rates), "median_cps": math.exp(med), "mad_log_cps": mad}
+    findings = []
+    limit = math.log(thresholds.cps_factor)
+    for i in np.flatnonzero((np.abs(z) > thresholds.cps_z) & (np.abs(logr - med) > limit)):
+        fast = z[i] > 0
+        findings.append(
+            Finding("transcript.rate_outlier", "medium", (ids[i],),
+                    f"{rates[i]:.1f} characters per second against a corpus median of {math.exp(med):.1f}: "
+                    + ("transcript too long for the audio" if fast else "transcript too short for the audio")
+                    + " (misaligned or wrong transcript)",
+                    {"chars_per_second": round(rates[i], 2), "median": round(math.exp(med), 2),
+                     "robust_z": round(float(z[i]), 2), "threshold_z": thresholds.cps_z})
+        )
+    return findings, stats
+
+
+def check_asr(
+    utts: Sequence[Utterance],
+    backend_name: str,
+    *,
+    max_wer: float = 0.5,
+    normalizer: str = "whisper-en",
+    ok_ids: set[str] | None = None,
+) -> tuple[list[Finding], dict[str, object]]:
+    """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``.
+
+    The recogniser (name, model checksum), normaliser and threshold are recorded in the evidence.
+    """
+    from voxproof.audio.io import load_audio
+    from voxproof.backends.registry import load_backend
+    from voxproof.metrics.align import word_counts
+    from voxproof.metrics.normalize import get_normalizer
+
+    backend = load_backend(backend_name, kind="asr")
+    norm = get_normalizer(normalizer)
+    info = backend.info()
+    info_dict = info.to_dict() if hasattr(info, "to_dict") else {"name": backend_name}
+    recogniser = {k: info_dict.get(k) for k in ("name", "model", "checksum", "version") if k in info_dict}
+    recogniser.setdefault("name", backend_name)
+    findings = []
+    scored = 0
+    for u in utts:
+        if not u.text or (ok_ids is not None and u.id not in ok_ids):
+            continue
+        audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration)
+        hyp = backend.transcribe(audio).text
+        ref_n, hyp_n = norm(u.text), norm(hyp)
+        if not ref_n.split():
+            continue
+        counts = word_counts(ref_n, hyp_n)
+        scored += 1
+        wer = counts.error_rate
+        if wer > max_wer:
+            findings.append(
+                Finding("transcript.asr_disagreement", "medium", (u.id,),
+                        f"{backend_name} disagrees with the reference: WER {wer:.0%} > {max_wer:.0%}",
+                        {"wer": round(wer, 4), "threshold": max_wer, "recogniser": recogniser,
+                         "normalizer": f"{norm.name}@{norm.version}",
+                         "hypothesis_words": len(hyp_n.split()), "reference_words": len(ref_n.split())})
+            )
+    return findings, {"recogniser": recogniser, "threshold": max_wer, "scored": scored,
+                      "normalizer": f"{norm.name}@{norm.version}"}
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_for_match(text: str) -> str:
+    """Lower case, letters/digits/apostrophes only, single spaces: used to compare transcripts."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch if (ch.isalnum() or ch == "'") else " " for ch in text)
+    return _WS.sub(" ", text).strip()
