@@ -208,8 +208,9 @@ def compare_counts(
     if len(a) < MAPSSWE_MIN_SEGMENTS:
         warnings.append(f"only {len(a)} utterances: the MAPSSWE normal approximation needs more; "
                         "rely on the exact sign and McNemar tests")
-    if blocked_by and len(cols) < 10:
-        warnings.append(f"the bootstrap resamples {len(cols)} speakers: the interval is rough")
+    if blocked_by and len(cols) < 30:
+        warnings.append(f"the bootstrap resamples {len(cols)} speakers: with fewer than 30 the interval "
+                        "tends to be too narrow")
     return PairedComparison(
         condition=condition, utterances=len(a), ref_words=int(total_n), errors_a=int(a.sum()),
         errors_b=int(b.sum()), wer_a=float(wer_a), wer_b=float(wer_b), difference=interval,

@@ -204,8 +204,9 @@ def score_condition(
     groups = speaker_groups(utts)
     n_speakers = len({u.speaker for u in utts if u.speaker is not None})
     if groups is not None and n_speakers < FEW_SPEAKERS:
-        warnings.insert(0, f"interval resamples {n_speakers} speakers: with fewer than {FEW_SPEAKERS} it is "
-                        "rough; add speakers before trusting it")
+        warnings.insert(0, f"the interval resamples {n_speakers} speakers: with fewer than {FEW_SPEAKERS} "
+                        "a speaker-blocked interval tends to be too narrow; treat it as a lower bound on the "
+                        "uncertainty")
     if coverage.errors:
         warnings.insert(0, f"{coverage.errors} of {coverage.total} rows could not be scored "
                         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_type.items()))})")

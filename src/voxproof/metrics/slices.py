@@ -17,7 +17,7 @@ from voxproof.metrics.intervals import Interval, bootstrap_difference, bootstrap
 MISSING = "(missing)"
 SMALL_SLICE_UTTERANCES = 10
 SMALL_SLICE_WORDS = 200
-FEW_SPEAKERS = 10
+FEW_SPEAKERS = 30  # below this a speaker-blocked interval runs narrow (benchmarks/interval_coverage.py)
 
 
 @dataclass(frozen=True)
