@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="voxproof", standalone_mode=False)
-        code = 0
+        # with standalone_mode=False click returns ctx.exit(N)'s code instead of raising Exit
+        result = cli.main(args=args, prog_name="voxproof", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
