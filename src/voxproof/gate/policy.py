@@ -1,0 +1,285 @@
+"""Gate policy: what must hold for a candidate run against a baseline run, read from a TOML file.
+
+Stage: the first input of the gate. A policy is parsed with :mod:`tomllib`, validated completely (an
+unknown key or a bad value raises :class:`~voxproof.errors.UsageError` naming the key path and the
+valid choices) and handed on as a frozen :class:`GatePolicy` to :mod:`voxproof.gate.rules`.
+
+The annotated default ships as ``voxproof/data/default_policy.toml``; a user file may start with
+``extends = "default"`` to change only what it names (tables are merged key by key).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from voxproof.errors import UsageError
+
+DECISIONS = ("interval", "point")
+MARGINS = ("absolute", "relative")
+RESAMPLE_UNITS = ("auto", "utterance", "speaker")
+MISSING_EVIDENCE = ("fail", "warn")
+DEFAULT_POLICY = "default"
+
+
+@dataclass(frozen=True)
+class WerLimit:
+    """An allowed WER increase of the candidate over the baseline. ``margin="absolute"``: at most
+    ``max_increase`` (a fraction, 0.01 = one point of WER); ``"relative"``: at most ``max_increase``
+    times the baseline WER."""
+
+    max_increase: float
+    margin: str = "absolute"
+
+    def allowed(self, baseline_rate: float) -> float:
+        """The allowed increase in WER units for a baseline at ``baseline_rate``."""
+        return self.max_increase if self.margin == "absolute" else self.max_increase * baseline_rate
+
+    def describe(self) -> str:
+        if self.margin == "absolute":
+            return f"+{self.max_increase * 100:g} pts"
+        return f"+{self.max_increase * 100:g} % of baseline"
+
+
+@dataclass(frozen=True)
+class SliceLimits:
+    """Per-slice WER limits: one slice per value of each key in ``by`` (``speaker`` or a tag)."""
+
+    by: tuple[str, ...]
+    limit: WerLimit
+    min_utterances: int = 5
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """A validated gate policy. ``None`` for a rule means it is not checked."""
+
+    source: str = DEFAULT_POLICY
+    decision: str = "interval"
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+    resample: str = "auto"
+    min_speakers_for_blocking: int = 5
+    missing_evidence: str = "fail"
+    normalizer: str | None = None
+    overall: WerLimit | None = None
+    slices: SliceLimits | None = None
+    conditions: WerLimit | None = None
+    min_coverage: float | None = None
+    max_latency_p90: float | None = None
+    max_rtf: float | None = None
+    price_per_machine_hour: float | None = None
+    max_cost_per_audio_hour: float | None = None
+    max_ece: float | None = None
+    min_mos: float | None = None
+    min_intelligibility: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.slices is not None:
+            out["slices"]["by"] = list(self.slices.by)
+        return out
+
+
+# -- schema -----------------------------------------------------------------------------------
+# Each table's keys: key -> (kind, extra). Kinds: "fraction" (0..1), "positive", "nonneg", "int>=N",
+# "choice" (extra = choices), "keys" (list of slice keys), "string".
+_SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+    "decision": {
+        "method": ("choice", DECISIONS),
+        "confidence": ("open_fraction", None),
+        "resamples": ("int>=", 100),
+        "seed": ("int>=", 0),
+        "resample": ("choice", RESAMPLE_UNITS),
+        "min_speakers_for_blocking": ("int>=", 2),
+        "missing_evidence": ("choice", MISSING_EVIDENCE),
+        "normalizer": ("string", None),
+    },
+    "wer.overall": {"max_increase": ("nonneg", None), "margin": ("choice", MARGINS)},
+    "wer.slices": {
+        "by": ("keys", None),
+        "max_increase": ("nonneg", None),
+        "margin": ("choice", MARGINS),
+        "min_utterances": ("int>=", 1),
+    },
+    "wer.conditions": {"max_increase": ("nonneg", None), "margin": ("choice", MARGINS)},
+    "coverage": {"min": ("fraction", None)},
+    "latency": {"max_p90_seconds": ("positive", None), "max_rtf": ("positive", None)},
+    "cost": {"price_per_machine_hour": ("nonneg", None), "max_per_audio_hour": ("nonneg", None)},
+    "calibration": {"max_ece": ("fraction", None)},
+    "tts": {"min_mos": ("mos", None), "min_intelligibility": ("fraction", None)},
+}
+_REQUIRED = {
+    "wer.overall": ("max_increase",),
+    "wer.slices": ("by", "max_increase"),
+    "wer.conditions": ("max_increase",),
+    "coverage": ("min",),
+    "cost": ("price_per_machine_hour", "max_per_audio_hour"),
+    "calibration": ("max_ece",),
+}
+_TOP = ("extends", "decision", "wer", "coverage", "latency", "cost", "calibration", "tts")
+
+
+def default_policy_text() -> str:
+    return resources.files("voxproof").joinpath("data", "default_policy.toml").read_text(encoding="utf-8")
+
+
+def load_policy(path: str | Path | None = None) -> GatePolicy:
+    """The policy in ``path`` (a TOML file), or the shipped default when ``path`` is None."""
+    if path is None:
+        return parse_policy(default_policy_text(), source=DEFAULT_POLICY)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"policy file {p} does not exist; omit --policy to use the default") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read policy file {p}: {exc}") from None
+    return parse_policy(text, source=str(p))
+
+
+def parse_policy(text: str, *, source: str = "<text>") -> GatePolicy:
+    """Parse and validate policy TOML ``text``; errors name ``source`` and the key path."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    extends = data.pop("extends", None)
+    if extends is not None:
+        if extends != DEFAULT_POLICY:
+            raise UsageError(f"{source}: extends = {extends!r} is not supported; the only choice is \"default\"")
+        data = _merge(tomllib.loads(default_policy_text()), data)
+    return _build(data, source)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _tables(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """Flatten to {"decision": {...}, "wer.overall": {...}, ...}, refusing unknown keys."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in data.items():
+        if key not in _TOP or key == "extends":
+            raise UsageError(f"{source}: unknown key {key!r}; valid top-level keys: {', '.join(_TOP)}")
+        if not isinstance(value, dict):
+            raise UsageError(f"{source}: {key} must be a table ([{key}]), got {type(value).__name__}")
+        if key == "wer":
+            for sub, table in value.items():
+                path = f"wer.{sub}"
+                if path not in _SCHEMA:
+                    valid = ", ".join(k for k in _SCHEMA if k.startswith("wer."))
+                    raise UsageError(f"{source}: unknown table [{path}]; valid tables: {valid}")
+                if not isinstance(table, dict):
+                    raise UsageError(f"{source}: {path} must be a table ([{path}])")
+                out[path] = table
+        else:
+            out[key] = value
+    for path, table in out.items():
+        schema = _SCHEMA[path]
+        for key in table:
+            if key not in schema:
+                raise UsageError(
+                    f"{source}: unknown key {path}.{key}; valid keys in [{path}]: {', '.join(schema)}"
+                )
+        for key in _REQUIRED.get(path, ()):
+            if key not in table:
+                raise UsageError(f"{source}: [{path}] needs {key} (or remove the table to turn its rules off)")
+    return out
+
+
+def _value(source: str, path: str, key: str, value: Any) -> Any:
+    kind, extra = _SCHEMA[path][key]
+    where = f"{source}: {path}.{key} = {value!r}"
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "choice":
+        if value not in extra:
+            raise UsageError(f"{where} is not one of {', '.join(extra)}")
+        return value
+    if kind == "string":
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{where} must be a non-empty string")
+        return value
+    if kind == "keys":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise UsageError(f"{where} must be a non-empty list of slice keys such as [\"speaker\", \"gender\"]")
+        if "condition" in value:
+            raise UsageError(f"{where}: conditions have their own table; use [wer.conditions] instead")
+        return tuple(dict.fromkeys(value))
+    if kind == "int>=":
+        if not isinstance(value, int) or isinstance(value, bool) or value < extra:
+            raise UsageError(f"{where} must be an integer >= {extra}")
+        return value
+    if not is_number:
+        raise UsageError(f"{where} must be a number")
+    value = float(value)
+    if kind == "fraction" and not 0.0 <= value <= 1.0:
+        raise UsageError(f"{where} must be between 0 and 1 (a fraction: 0.98 = 98 %)")
+    if kind == "open_fraction" and not 0.0 < value < 1.0:
+        raise UsageError(f"{where} must be strictly between 0 and 1 (for example 0.95)")
+    if kind == "positive" and value <= 0:
+        raise UsageError(f"{where} must be greater than 0")
+    if kind == "nonneg" and value < 0:
+        raise UsageError(f"{where} must be 0 or more")
+    if kind == "mos" and not 1.0 <= value <= 5.0:
+        raise UsageError(f"{where} must be a MOS between 1 and 5")
+    return value
+
+
+def _build(data: dict[str, Any], source: str) -> GatePolicy:
+    tables = _tables(data, source)
+    v = {path: {k: _value(source, path, k, val) for k, val in t.items()} for path, t in tables.items()}
+    d = v.get("decision", {})
+    kwargs: dict[str, Any] = {
+        "source": source,
+        "decision": d.get("method", "interval"),
+        "confidence": d.get("confidence", 0.95),
+        "resamples": d.get("resamples", 2000),
+        "seed": d.get("seed", 0),
+        "resample": d.get("resample", "auto"),
+        "min_speakers_for_blocking": d.get("min_speakers_for_blocking", 5),
+        "missing_evidence": d.get("missing_evidence", "fail"),
+        "normalizer": d.get("normalizer"),
+    }
+    if "normalizer" in d:
+        from voxproof.metrics.normalize import get_normalizer
+
+        try:
+            get_normalizer(d["normalizer"])
+        except UsageError as exc:
+            raise UsageError(f"{source}: decision.normalizer: {exc}") from None
+    if "wer.overall" in v:
+        o = v["wer.overall"]
+        kwargs["overall"] = WerLimit(o["max_increase"], o.get("margin", "absolute"))
+    if "wer.slices" in v:
+        s = v["wer.slices"]
+        kwargs["slices"] = SliceLimits(
+            s["by"], WerLimit(s["max_increase"], s.get("margin", "absolute")), s.get("min_utterances", 5)
+        )
+    if "wer.conditions" in v:
+        c = v["wer.conditions"]
+        kwargs["conditions"] = WerLimit(c["max_increase"], c.get("margin", "absolute"))
+    if "coverage" in v:
+        kwargs["min_coverage"] = v["coverage"]["min"]
+    lat = v.get("latency", {})
+    kwargs["max_latency_p90"] = lat.get("max_p90_seconds")
+    kwargs["max_rtf"] = lat.get("max_rtf")
+    if "cost" in v:
+        kwargs["price_per_machine_hour"] = v["cost"]["price_per_machine_hour"]
+        kwargs["max_cost_per_audio_hour"] = v["cost"]["max_per_audio_hour"]
+    if "calibration" in v:
+        kwargs["max_ece"] = v["calibration"]["max_ece"]
+    tts = v.get("tts", {})
+    kwargs["min_mos"] = tts.get("min_mos")
+    kwargs["min_intelligibility"] = tts.get("min_intelligibility")
+    return GatePolicy(**kwargs)

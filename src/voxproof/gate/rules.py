@@ -1,0 +1,334 @@
+"""Gate rules: each policy rule evaluated on the paired runs, giving one :class:`RuleResult` per check.
+
+Stage: after :mod:`voxproof.gate.evidence`, before :mod:`voxproof.gate.verdict`. Rules:
+
+- ``wer.overall``: paired WER difference (candidate - baseline) on the clean condition.
+- ``wer.slice[KEY=VALUE]``: the same within every slice of each policy key (clean condition); slices
+  with fewer than ``min_utterances`` are ``insufficient`` (reported, not judged).
+- ``wer.condition[NAME]``: the same on every perturbation condition.
+- ``coverage``: share of the candidate's rows decoded without error (all conditions).
+- ``latency.p90``, ``latency.rtf``: the candidate's speed on the clean condition.
+- ``cost.per_audio_hour``: price per machine-hour x run wall seconds / audio seconds.
+- ``calibration.ece``: the candidate's word-level ECE.
+- ``tts.mos``, ``tts.intelligibility``: floors for text-to-speech runs.
+
+A WER rule holds when the decided quantity (upper bound of the interval, or the point estimate, as
+the policy says) is at most the allowed increase. Rules that do not apply to the runs' kind are
+``not_applicable``; rules whose evidence is missing are ``no_data`` and fail the gate unless the
+policy says ``missing_evidence = "warn"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from voxproof.errors import UsageError
+from voxproof.gate.evidence import GateInputs, PairedUtterance, paired_difference
+from voxproof.gate.policy import GatePolicy, WerLimit
+from voxproof.run.records import CLEAN, ResultRow
+
+log = logging.getLogger("voxproof.gate")
+
+PASS = "pass"
+FAIL = "fail"
+NOT_APPLICABLE = "not_applicable"
+INSUFFICIENT = "insufficient"
+NO_DATA = "no_data"
+VERDICTS = (PASS, FAIL, NOT_APPLICABLE, INSUFFICIENT, NO_DATA)
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one check.
+
+    ``value`` is what was decided on: for WER rules the candidate-minus-baseline difference (its
+    upper bound under the interval decision), otherwise the candidate's figure. ``limit`` is the
+    resolved threshold in the same unit; ``op`` says how they compare (``<=`` or ``>=``).
+    ``estimate``/``interval`` are the point estimate and interval of the compared quantity.
+    ``failing`` says whether this result makes the gate fail.
+    """
+
+    rule: str
+    group: str
+    verdict: str
+    failing: bool
+    unit: str  # "wer" (fraction), "fraction" (shown as %), "score", "seconds", "ratio", "money", "mos"
+    value: float | None = None
+    limit: float | None = None
+    op: str = "<="
+    estimate: float | None = None
+    interval: tuple[float, float] | None = None
+    decided_on: str = "value"
+    baseline: float | None = None
+    candidate: float | None = None
+    n: int | None = None
+    margin: str = ""
+    detail: str = ""
+    extra: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "group": self.group, "verdict": self.verdict, "failing": self.failing,
+            "unit": self.unit, "value": _num(self.value), "limit": _num(self.limit), "op": self.op,
+            "estimate": _num(self.estimate),
+            "interval": None if self.interval is None else [_num(self.interval[0]), _num(self.interval[1])],
+            "decided_on": self.decided_on, "baseline": _num(self.baseline), "candidate": _num(self.candidate),
+            "n": self.n, "margin": self.margin, "detail": self.detail, "extra": self.extra or {},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RuleResult:
+        f = lambda v: None if v is None else float(v)  # noqa: E731
+        iv = d.get("interval")
+        return cls(
+            rule=d["rule"], group=d["group"], verdict=d["verdict"], failing=bool(d["failing"]), unit=d["unit"],
+            value=f(d.get("value")), limit=f(d.get("limit")), op=d.get("op", "<="), estimate=f(d.get("estimate")),
+            interval=None if iv is None else (f(iv[0]), f(iv[1])), decided_on=d.get("decided_on", "value"),
+            baseline=f(d.get("baseline")), candidate=f(d.get("candidate")), n=d.get("n"),
+            margin=d.get("margin", ""), detail=d.get("detail", ""), extra=d.get("extra") or {},
+        )
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def evaluate_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
+    """Every rule of ``policy`` on ``inputs``, in a fixed order."""
+    results: list[RuleResult] = []
+    results += _wer_rules(policy, inputs)
+    if policy.min_coverage is not None:
+        results.append(_coverage(policy, inputs))
+    results += _latency_rules(policy, inputs)
+    if policy.max_cost_per_audio_hour is not None:
+        results.append(_cost(policy, inputs))
+    if policy.max_ece is not None:
+        results.append(_calibration(policy, inputs))
+    results += _tts_rules(policy, inputs)
+    return results
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _missing(policy: GatePolicy, rule: str, group: str, unit: str, detail: str, **kw: Any) -> RuleResult:
+    return RuleResult(rule, group, NO_DATA, policy.missing_evidence == "fail", unit, detail=detail, **kw)
+
+
+def _na(rule: str, group: str, unit: str, detail: str) -> RuleResult:
+    return RuleResult(rule, group, NOT_APPLICABLE, False, unit, detail=detail)
+
+
+def _main_condition(inputs: GateInputs) -> str:
+    conds = inputs.candidate.conditions
+    return CLEAN if CLEAN in conds else conds[0]
+
+
+def _threshold(rule: str, group: str, unit: str, value: float, limit: float, op: str, **kw: Any) -> RuleResult:
+    ok = value <= limit + _EPS if op == "<=" else value >= limit - _EPS
+    return RuleResult(rule, group, PASS if ok else FAIL, not ok, unit, value=value, limit=limit, op=op,
+                      estimate=kw.pop("estimate", value), **kw)
+
+
+# -- WER ----------------------------------------------------------------------------------------
+def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
+    wanted = [(policy.overall, "wer.overall"), (policy.slices, "wer.slice"), (policy.conditions, "wer.condition")]
+    if inputs.kind != "asr":
+        return [_na(name, name, "wer", f"WER rules apply to speech-recognition runs; these are {inputs.kind} runs")
+                for rule, name in wanted if rule is not None]
+    main = _main_condition(inputs)
+    main_pairs = [p for p in inputs.pairs if p.condition == main]
+    out: list[RuleResult] = []
+    if policy.overall is not None:
+        out.append(_wer_rule(policy, "wer.overall", "wer.overall", main_pairs, policy.overall, min_n=1,
+                             scope=f"condition {main}"))
+    if policy.slices is not None:
+        for key in policy.slices.by:
+            values = sorted({v for p in main_pairs if (v := p.key(key)) is not None})
+            if not values:
+                out.append(_na(f"wer.slice[{key}]", "wer.slice", "wer",
+                               f"no utterance carries {key!r}; nothing to slice"))
+                continue
+            for value in values:
+                subset = [p for p in main_pairs if p.key(key) == value]
+                out.append(_wer_rule(policy, f"wer.slice[{key}={value}]", "wer.slice", subset, policy.slices.limit,
+                                     min_n=policy.slices.min_utterances, scope=f"{key}={value}, condition {main}"))
+    if policy.conditions is not None:
+        others = [c for c in inputs.candidate.conditions if c != main]
+        if not others:
+            out.append(_na("wer.condition", "wer.condition", "wer",
+                           "the runs have no perturbation conditions (evaluate with --suite or --perturb)"))
+        min_n = policy.slices.min_utterances if policy.slices is not None else 1
+        for cond in others:
+            subset = [p for p in inputs.pairs if p.condition == cond]
+            out.append(_wer_rule(policy, f"wer.condition[{cond}]", "wer.condition", subset, policy.conditions,
+                                 min_n=min_n, scope=f"condition {cond}"))
+    return out
+
+
+def _wer_rule(
+    policy: GatePolicy, rule: str, group: str, pairs: Sequence[PairedUtterance], limit: WerLimit,
+    *, min_n: int, scope: str,
+) -> RuleResult:
+    margin = limit.describe()
+    if not pairs:
+        return _missing(policy, rule, group, "wer", f"no utterance of {scope} was decoded in both runs",
+                        margin=margin, n=0)
+    diff = paired_difference(
+        pairs, level=policy.confidence, n_resamples=policy.resamples, seed=policy.seed,
+        resample=policy.resample, min_speakers_for_blocking=policy.min_speakers_for_blocking,
+    )
+    iv = diff.difference
+    allowed = limit.allowed(diff.baseline_rate)
+    common = dict(
+        unit="wer", estimate=iv.estimate, interval=(iv.low, iv.high), baseline=diff.baseline_rate,
+        candidate=diff.candidate_rate, n=diff.utterances, margin=margin, limit=allowed,
+        extra={"ref_words": diff.ref_words, "speakers": diff.speakers, "interval": iv.to_dict(), "scope": scope},
+    )
+    if len(pairs) < min_n:
+        return RuleResult(rule, group, INSUFFICIENT, False, value=iv.estimate, decided_on="not judged",
+                          detail=f"{len(pairs)} utterances, fewer than the {min_n} the policy needs to judge a slice",
+                          **common)
+    if policy.decision == "interval":
+        decided, on = iv.high, f"upper bound of the {policy.confidence:.0%} interval"
+    else:
+        decided, on = iv.estimate, "point estimate"
+    if decided is None or not math.isfinite(decided):
+        return _missing(policy, rule, group, "wer", f"no reference words in {scope}", margin=margin, n=len(pairs))
+    ok = decided <= allowed + _EPS
+    detail = (f"{on} of the WER change {_pts(decided)} {'<=' if ok else '>'} allowed {_pts(allowed)} "
+              f"({scope}, {diff.utterances} utterances, {diff.ref_words} words"
+              f"{', resampling speakers' if iv.blocked_by else ''})")
+    return RuleResult(rule, group, PASS if ok else FAIL, not ok, value=decided, decided_on=on, detail=detail, **common)
+
+
+def _pts(x: float) -> str:
+    return f"{x * 100:+.2f} pts"
+
+
+# -- coverage -----------------------------------------------------------------------------------
+def _share_ok(rows: Sequence[ResultRow]) -> tuple[float, int, int]:
+    ok = sum(1 for r in rows if r.ok)
+    return (ok / len(rows) if rows else float("nan")), ok, len(rows)
+
+
+def _coverage(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    share, ok, total = _share_ok(inputs.cand_rows)
+    base_share, _, _ = _share_ok(inputs.base_rows)
+    errors: dict[str, int] = {}
+    for r in inputs.cand_rows:
+        if not r.ok:
+            errors[r.error_type or "Unknown"] = errors.get(r.error_type or "Unknown", 0) + 1
+    detail = f"{ok} of {total} candidate rows decoded without error"
+    if errors:
+        detail += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) + ")"
+    return _threshold("coverage", "coverage", "fraction", share, policy.min_coverage, ">=",  # type: ignore[arg-type]
+                      baseline=base_share, candidate=share, n=total, margin=f">= {policy.min_coverage:.1%}",
+                      detail=detail, extra={"errors": errors})
+
+
+# -- latency and cost ---------------------------------------------------------------------------
+def _latency_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
+    if policy.max_latency_p90 is None and policy.max_rtf is None:
+        return []
+    from voxproof.metrics.latency import latency_from_store
+
+    cond = _main_condition(inputs)
+    reports = {}
+    for label, store in (("baseline", inputs.base_store), ("candidate", inputs.cand_store)):
+        try:
+            reports[label] = latency_from_store(store, condition=cond, n_boot=200, seed=policy.seed)
+        except UsageError as exc:
+            reports[label] = exc
+    cand, base = reports["candidate"], reports["baseline"]
+    out = []
+    checks = (("latency.p90", policy.max_latency_p90, "seconds", lambda r: r.latency_percentiles[90], "s"),
+              ("latency.rtf", policy.max_rtf, "ratio", lambda r: r.rtf, ""))
+    for rule, limit, unit, read, suffix in checks:
+        if limit is None:
+            continue
+        if isinstance(cand, Exception):
+            out.append(_missing(policy, rule, "latency", unit, f"no processing times in the candidate run: {cand}"))
+            continue
+        value = float(read(cand))
+        extra = {"rtfx": cand.rtfx, "rtfx_interval": list(cand.rtfx_interval), "conditions": cand.conditions.to_dict()}
+        out.append(_threshold(
+            rule, "latency", unit, value, limit, "<=", baseline=None if isinstance(base, Exception) else float(read(base)),
+            candidate=value, n=cand.n, margin=f"<= {limit:g}{suffix}",
+            detail=f"candidate {value:.3g}{suffix} over {cand.n} utterances of condition {cond} "
+                   f"({cand.conditions.workers} worker(s), {cand.conditions.cpu_model})",
+            extra=extra,
+        ))
+    return out
+
+
+def _cost(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    from voxproof.metrics.cost import cost_per_audio_hour
+
+    def cost(store: Any, rows: Sequence[ResultRow]) -> tuple[float | None, str]:
+        wall = (store.meta("resources") or {}).get("wall_seconds")
+        audio = sum(r.audio_duration or 0.0 for r in rows)
+        if wall is None or audio <= 0:
+            return None, "the run records no wall time or no audio duration"
+        return cost_per_audio_hour(policy.price_per_machine_hour, float(wall), audio), (
+            f"{policy.price_per_machine_hour:g}/machine-hour x {float(wall):.1f} s wall / {audio:.1f} s audio")
+
+    value, how = cost(inputs.cand_store, inputs.cand_rows)
+    base, _ = cost(inputs.base_store, inputs.base_rows)
+    limit = policy.max_cost_per_audio_hour
+    if value is None:
+        return _missing(policy, "cost.per_audio_hour", "cost", "money", how)
+    return _threshold("cost.per_audio_hour", "cost", "money", value, limit, "<=", baseline=base,  # type: ignore[arg-type]
+                      candidate=value, margin=f"<= {limit:g} per audio hour", detail=how)
+
+
+# -- calibration --------------------------------------------------------------------------------
+def _calibration(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    rule = "calibration.ece"
+    if inputs.kind != "asr":
+        return _na(rule, "calibration", "score", f"confidence calibration applies to recognisers; these are "
+                   f"{inputs.kind} runs")
+    from voxproof.metrics.calibration import calibrate_store
+
+    cond = _main_condition(inputs)
+    reports = [calibrate_store(s, inputs.normalizer, condition=cond, n_boot=200, seed=policy.seed)
+               for s in (inputs.base_store, inputs.cand_store)]
+    base, cand = (r.word if r.available else None for r in reports)
+    if cand is None:
+        return _missing(policy, rule, "calibration", "score", reports[1].reason or "no word confidences")
+    iv = cand.intervals.get("ece")
+    return _threshold(rule, "calibration", "score", cand.ece, policy.max_ece, "<=",  # type: ignore[arg-type]
+                      estimate=cand.ece, interval=iv, baseline=None if base is None else base.ece,
+                      candidate=cand.ece, n=cand.n, margin=f"<= {policy.max_ece:g}",
+                      detail=f"word-level ECE ({cand.n} words, equal-width bins), decided on the point estimate")
+
+
+# -- TTS ----------------------------------------------------------------------------------------
+def _tts_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
+    floors = [("tts.mos", policy.min_mos, "mos"), ("tts.intelligibility", policy.min_intelligibility, "fraction")]
+    floors = [f for f in floors if f[1] is not None]
+    if not floors:
+        return []
+    if inputs.kind != "tts":
+        return [_na(rule, "tts", unit, f"TTS floors apply to text-to-speech runs; these are {inputs.kind} runs")
+                for rule, _, unit in floors]
+    from voxproof.gate.tts import tts_figures
+
+    cand = tts_figures(inputs.cand_store, inputs.cand_rows)
+    base = tts_figures(inputs.base_store, inputs.base_rows)
+    out = []
+    for rule, floor, unit in floors:
+        key = rule.split(".", 1)[1]
+        fig = cand.get(key)
+        if fig is None:
+            out.append(_missing(policy, rule, "tts", unit, cand.get(f"{key}_reason") or f"the candidate run has no {key}"))
+            continue
+        value, n = fig
+        b = base.get(key)
+        out.append(_threshold(rule, "tts", unit, value, floor, ">=", baseline=None if b is None else b[0],  # type: ignore[arg-type]
+                              candidate=value, n=n, margin=f">= {floor:g}",
+                              detail=cand.get(f"{key}_how", "")))
+    return out
