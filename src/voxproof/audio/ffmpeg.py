@@ -61,8 +61,8 @@ def probe_stream(path: Path) -> StreamInfo:
     """Sample rate, channels, duration and codec of the first audio stream (ffprobe; no decoding)."""
     exe = _require("ffprobe", path)
     cmd = [
-        exe, "-v", "error", "-protocol_whitelist", "file", "-select_streams", "a:0",
-        "-show_entries", "stream=sample_rate,channels,duration,codec_name:format=duration,format_name",
+        exe, "-v", "error", "-protocol_whitelist", "file",
+        "-show_entries", "stream=codec_type,sample_rate,channels,duration,codec_name:format=duration,format_name",
         "-of", "json", _file_url(path),
     ]  # fmt: skip
     try:
@@ -76,12 +76,15 @@ def probe_stream(path: Path) -> StreamInfo:
         data = json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError as exc:
         raise CorruptAudio(f"ffprobe gave unreadable output for {path}") from exc
-    streams = data.get("streams") or []
+    all_streams = data.get("streams") or []
+    streams = [s for s in all_streams if s.get("codec_type") == "audio"]
     fmt = data.get("format") or {}
     if not streams:
-        if not fmt:
-            raise CorruptAudio(f"cannot read {path} as audio (ffprobe: {_last_line(err) or 'format not recognised'})")
-        raise EmptyAudio(f"{path} has no audio stream (container {fmt.get('format_name', '?')}); give a file with sound")
+        if any(s.get("codec_type") == "video" for s in all_streams):
+            raise EmptyAudio(f"{path} has video but no audio stream; give a file with sound")
+        found = f"it reads as {fmt['format_name']!r} with no audio stream" if fmt.get("format_name") else (
+            _last_line(err) or "format not recognised")
+        raise CorruptAudio(f"cannot read {path} as audio ({found}); check the file is a valid audio file")
     stream = streams[0]
     try:
         rate = int(stream.get("sample_rate") or 0)

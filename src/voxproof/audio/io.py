@@ -237,7 +237,7 @@ def _decode_path(
             raise _unrecognised(label, exc) from exc
         try:
             return _decode_ffmpeg(path, label, offset, duration, limits)
-        except CorruptAudio as exc2:
+        except (CorruptAudio, EmptyAudio) as exc2:
             raise CorruptAudio(
                 f"{label} is not a readable audio file: libsndfile does not recognise its format and ffmpeg "
                 "cannot decode it either; check it is a complete audio file"
