@@ -17,7 +17,7 @@ from voxproof.options import build_options
 
 pytest.importorskip("faster_whisper")
 
-from voxproof.backends.whisper import WhisperOptions, WhisperTranscriber  # noqa: E402
+from voxproof.backends.whisper import WhisperOptions, WhisperTranscriber
 
 CLIPS = ["1688-142285-0002", "1998-15444-0008", "2033-164914-0005"]
 normalise = EnglishTextNormalizer()
@@ -40,15 +40,19 @@ def whisper():
     return WhisperTranscriber(WhisperOptions())
 
 
+@pytest.fixture(scope="module")
+def singles(whisper, clips):
+    return [whisper.transcribe(audio) for audio, _ref in clips]
+
+
 def wer(refs, hyps):
     return jiwer.wer([normalise(r) for r in refs], [normalise(h) for h in hyps])
 
 
-def test_recognises_real_speech_with_word_times_and_confidences(whisper, clips):
+def test_recognises_real_speech_with_word_times_and_confidences(whisper, clips, singles):
     assert isinstance(whisper, Transcriber)
     hyps = []
-    for audio, _ref in clips:
-        tr = whisper.transcribe(audio)
+    for (audio, _ref), tr in zip(clips, singles):
         hyps.append(tr.text)
         assert tr.text == tr.text.strip() and tr.text
         assert tr.words, "word_timestamps is on by default"
@@ -66,8 +70,8 @@ def test_recognises_real_speech_with_word_times_and_confidences(whisper, clips):
     assert wer([ref for _a, ref in clips], hyps) < 0.35
 
 
-def test_confidence_is_geometric_mean_token_probability(whisper, clips):
-    tr = whisper.transcribe(clips[0][0])
+def test_confidence_is_geometric_mean_token_probability(singles):
+    tr = singles[0]
     assert tr.confidence == pytest.approx(np.exp(tr.extras["avg_logprob"]))
 
 
@@ -85,14 +89,14 @@ def test_other_sample_rates_are_resampled(whisper, clips):
     assert all(w.end <= at_8k.duration + 1e-6 for w in tr.words)
 
 
-def test_batch_matches_one_by_one_and_keeps_order(whisper, clips):
+@pytest.mark.slow
+def test_batch_matches_one_by_one_and_keeps_order(whisper, clips, singles):
     audios = [a for a, _ in clips] + [Audio(np.zeros(0, np.float32), 16000)]
     batch = whisper.transcribe_batch(audios)
     assert len(batch) == len(audios)
     assert batch[-1].text == ""
     assert wer([ref for _a, ref in clips], [tr.text for tr in batch[:-1]]) < 0.35
-    for (audio, _ref), tr in zip(clips, batch):
-        one = whisper.transcribe(audio)
+    for (audio, _ref), one, tr in zip(clips, singles, batch):
         assert wer([one.text], [tr.text]) < 0.2  # batched decoding has no fallback: near, not equal
         for w in tr.words:  # times are relative to each clip, not to the packed audio
             assert 0.0 <= w.start <= w.end <= audio.duration + 1e-6

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -158,7 +158,7 @@ class _Endpoint:
 def _excerpt(response: Any, limit: int = 300) -> str:
     try:
         text = response.text
-    except Exception:  # undecodable body
+    except UnicodeDecodeError:  # a body in an unknown encoding
         text = repr(response.content[:limit])
     text = " ".join(text.split())
     return text[:limit] + ("..." if len(text) > limit else "")
@@ -291,7 +291,7 @@ class OpenAITranscriber:
     def close(self) -> None:
         self._endpoint.close()
 
-    def __enter__(self) -> OpenAITranscriber:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -330,7 +330,7 @@ class OpenAISynthesizer:
     def close(self) -> None:
         self._endpoint.close()
 
-    def __enter__(self) -> OpenAISynthesizer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

