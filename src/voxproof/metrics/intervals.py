@@ -9,7 +9,8 @@ rates.
 Method: percentile bootstrap. The interval at level ``L`` is the ``(1-L)/2`` and ``(1+L)/2``
 quantiles (numpy's default linear interpolation) of the resampled rates. Resampling is vectorised: a
 chunk of resamples draws a ``(chunk, n)`` matrix of unit indices from a seeded
-``numpy.random.Generator`` (PCG64) and sums the gathered counts row by row.
+``numpy.random.Generator`` (PCG64) and sums the gathered counts row by row (two integer count columns
+packed into one int64, so one gather serves both).
 """
 
 from __future__ import annotations
@@ -88,6 +89,24 @@ def block_sums(values: np.ndarray, groups: Sequence[Any]) -> tuple[np.ndarray, l
     return out, list(order)
 
 
+def _packed(columns: np.ndarray) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+    """Columns grouped for gathering: two non-negative integer columns whose bootstrap sums stay
+    below 2**31 share one int64 (high and low 32 bits), so one gather serves both."""
+    n = len(columns)
+    out: list[tuple[np.ndarray, tuple[int, ...]]] = []
+    ints = [
+        c for c in range(columns.shape[1])
+        if np.all(columns[:, c] >= 0) and np.all(columns[:, c] == np.floor(columns[:, c]))
+        and float(columns[:, c].max(initial=0)) * n < 2**31
+    ]
+    for a, b in zip(ints[0::2], ints[1::2]):
+        packed = (columns[:, b].astype(np.int64) << 32) | columns[:, a].astype(np.int64)
+        out.append((packed, (a, b)))
+    paired = {c for _, cs in out for c in cs}
+    out += [(columns[:, c], (c,)) for c in range(columns.shape[1]) if c not in paired]
+    return out
+
+
 def resample_sums(columns: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap sums: ``columns`` is ``(n_units, k)``; returns ``(n_resamples, k)``, row ``b`` the
     column sums over ``n_units`` units drawn with replacement (the same draw for every column)."""
@@ -98,11 +117,17 @@ def resample_sums(columns: np.ndarray, n_resamples: int, rng: np.random.Generato
         return out
     chunk = max(1, _CHUNK_ELEMENTS // n)
     dtype = np.int32 if n < 2**31 else np.int64
+    groups = _packed(columns)
     for start in range(0, n_resamples, chunk):
         stop = min(n_resamples, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n), dtype=dtype)
-        for c in range(k):
-            out[start:stop, c] = columns[:, c][idx].sum(axis=1)
+        for values, cols in groups:
+            sums = np.take(values, idx).sum(axis=1)
+            if len(cols) == 2:
+                out[start:stop, cols[0]] = sums & 0xFFFFFFFF
+                out[start:stop, cols[1]] = sums >> 32
+            else:
+                out[start:stop, cols[0]] = sums
     return out
 
 
