@@ -59,7 +59,7 @@ def test_flac_decodes_to_its_declared_length(clip: Path, shared_data: Path) -> N
     assert audio.sample_rate == 16000
     assert audio.samples.dtype == np.float32 and audio.samples.ndim == 1
     assert audio.duration == pytest.approx(float(info[clip.stem][5]), abs=1e-3)
-    reference, rate = sf.read(clip, dtype="float32")
+    reference, _rate = sf.read(clip, dtype="float32")
     np.testing.assert_array_equal(audio.samples, reference)
     assert 0.01 < float(np.abs(audio.samples).max()) <= 1.0
 
@@ -115,7 +115,9 @@ def test_bytes_source_decodes_like_the_file(clip: Path) -> None:
         ("webm", ["-c:a", "libopus", "-b:a", "32k"]),
     ],
 )
-def test_lossy_formats_decode_through_ffmpeg(clip: Path, tmp_path: Path, suffix: str, codec: list[str]) -> None:
+def test_lossy_formats_decode_through_ffmpeg(
+    clip: Path, tmp_path: Path, suffix: str, codec: list[str]
+) -> None:
     path = tmp_path / f"clip.{suffix}"
     _ffmpeg("-i", str(clip), *codec, str(path))
     original = load_audio(clip)
@@ -282,10 +284,26 @@ def test_two_hour_flac_without_length_stops_at_the_limit(tmp_path: Path) -> None
     path = tmp_path / "two_hours.flac"
     with path.open("wb") as out:
         subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "7200",
-             "-c:a", "flac", "-f", "flac", "pipe:1"],
-            stdout=out, check=True,
-        )  # fmt: skip
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "anullsrc=r=8000:cl=mono",
+                "-t",
+                "7200",
+                "-c:a",
+                "flac",
+                "-f",
+                "flac",
+                "pipe:1",
+            ],
+            stdout=out,
+            check=True,
+        )
     assert path.stat().st_size < 3_000_000  # small file, 2 hours of samples
     assert probe_audio(path).frames is None
     full_bytes = 7200 * 8000 * 4
@@ -327,7 +345,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture()
 def http_root(tmp_path: Path):
-    handler = lambda *a, **k: _Handler(*a, directory=str(tmp_path), **k)  # noqa: E731
+    handler = lambda *a, **k: _Handler(*a, directory=str(tmp_path), **k)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -344,7 +362,9 @@ def test_http_url_is_downloaded_within_limits(clip: Path, http_root: tuple[Path,
     before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
     audio = load_audio(f"{base}/clip.flac", sample_rate=8000)
     assert audio.sample_rate == 8000 and audio.duration == pytest.approx(15.0, abs=1e-3)
-    assert not {n for n in set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - before if n.startswith("voxproof-")}
+    assert not {
+        n for n in set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - before if n.startswith("voxproof-")
+    }
     with pytest.raises(AudioNotFound, match="HTTP 404"):
         load_audio(f"{base}/missing.flac")
     with pytest.raises(AudioTooLarge, match="over the 1,000-byte limit"):

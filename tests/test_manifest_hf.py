@@ -19,7 +19,9 @@ LS = "librispeech-test-other-mini"
 def _rows(shared_data: Path, n: int) -> tuple[list[Path], list[str]]:
     files = sorted((shared_data / LS / "audio").glob("*.flac"))[:n]
     texts = dict(
-        line.split("\t", 1) for line in (shared_data / LS / "transcripts.tsv").read_text().splitlines() if line
+        line.split("\t", 1)
+        for line in (shared_data / LS / "transcripts.tsv").read_text().splitlines()
+        if line
     )
     return files, [texts[f.stem] for f in files]
 
@@ -44,7 +46,10 @@ def test_saved_dataset_dict_reads_with_embedded_audio(shared_data: Path, tmp_pat
     assert [u.id for u in utts] == [f.stem for f in files]
     assert [u.text for u in utts] == texts
     assert [u.tags["split"] for u in utts] == ["test", "test", "test", "dev"]
-    assert utts[0].speaker == files[0].stem.split("-")[0] and utts[0].tags["chapter"] == files[0].stem.split("-")[1]
+    assert (
+        utts[0].speaker == files[0].stem.split("-")[0]
+        and utts[0].tags["chapter"] == files[0].stem.split("-")[1]
+    )
     for utt, original in zip(utts, files):
         assert Path(utt.audio).parent == cache / "hf-audio"  # embedded bytes written once, by content hash
         np.testing.assert_array_equal(load_audio(utt.audio).samples, load_audio(original).samples)

@@ -108,11 +108,17 @@ def test_nemo_jsonl(tmp_path: Path, ls_files: list[Path]) -> None:
     (tmp_path / "wavs").mkdir()
     shutil.copy(ls_files[0], tmp_path / "wavs" / ls_files[0].name)
     lines = [
-        {"audio_filepath": f"wavs/{ls_files[0].name}", "duration": 15.0, "text": "a b", "speaker": 1688,
-         "accent": "us", "snr": 30.5},
+        {
+            "audio_filepath": f"wavs/{ls_files[0].name}",
+            "duration": 15.0,
+            "text": "a b",
+            "speaker": 1688,
+            "accent": "us",
+            "snr": 30.5,
+        },
         {"audio_filepath": str(ls_files[1]), "offset": 1.0, "duration": 2.5, "text": "c", "lang": "en"},
         {"audio_filepath": str(ls_files[2]), "duration": 3.0, "text": "d", "utt_id": "custom"},
-    ]  # fmt: skip
+    ]
     manifest = tmp_path / "train_manifest.json"
     manifest.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert detect_format(manifest) == "nemo"
@@ -131,10 +137,10 @@ def test_nemo_reports_every_bad_line(tmp_path: Path) -> None:
         '{"audio_filepath": "b.wav", "duration": 1.0, "text": "x"\n'  # bad JSON
         '{"duration": 1.0, "text": "x"}\n'  # no audio
         '{"audio_filepath": "c.wav", "duration": -2.0, "text": "x"}\n'
-        '\n'
+        "\n"
         '{"audio_filepath": "d.wav", "duration": "long", "text": "x"}\n'
         '{"audio_filepath": "sub/a.wav", "duration": 1.0, "text": "x"}\n'  # duplicate derived id "a"
-        '[1, 2]\n'
+        "[1, 2]\n"
         '{"audio_filepath": "e.wav", "duration": 1.0, "offset": -1, "text": "x"}\n'
     )
     problems = validate_manifest(manifest)
@@ -171,16 +177,29 @@ def test_voxproof_jsonl_bad_lines(tmp_path: Path) -> None:
     path.write_text(
         "\n".join(
             json.dumps(x)
-            for x in [good, {"type": "run", "id": "b"}, {"type": "utterance", "schema": 99, "id": "c", "audio": "/c"},
-                      {"type": "utterance", "audio": "/d"}, {**good, "tags": [1]}, {**good, "id": "e", "duration": 0},
-                      good]
-        )  # fmt: skip
+            for x in [
+                good,
+                {"type": "run", "id": "b"},
+                {"type": "utterance", "schema": 99, "id": "c", "audio": "/c"},
+                {"type": "utterance", "audio": "/d"},
+                {**good, "tags": [1]},
+                {**good, "id": "e", "duration": 0},
+                good,
+            ]
+        )
         + "\n"
     )
     problems = validate_manifest(path)
     assert [n for n, _ in problems] == [2, 3, 4, 5, 6, 7]
     joined = " | ".join(m for _, m in problems)
-    for phrase in ("not an utterance", "newer", "missing key", "bad value", "duration 0.0", "duplicate id 'a'"):
+    for phrase in (
+        "not an utterance",
+        "newer",
+        "missing key",
+        "bad value",
+        "duration 0.0",
+        "duplicate id 'a'",
+    ):
         assert phrase in joined
 
 
@@ -229,7 +248,13 @@ def test_kaldi_dir_with_segments(tmp_path: Path, ls_files: list[Path]) -> None:
     assert detect_format(root) == "kaldi"
     u1, u2, u3 = read_manifest(root)
     assert (u1.id, u1.offset, u1.duration, u1.text, u1.speaker, u1.tags) == (
-        "u1", 0.0, 2.0, "hello world", "spk1", {"gender": "m"})  # fmt: skip
+        "u1",
+        0.0,
+        2.0,
+        "hello world",
+        "spk1",
+        {"gender": "m"},
+    )
     assert (u2.offset, u2.duration) == (2.5, 1.5)
     assert (u3.offset, u3.duration, u3.text, u3.tags["gender"]) == (1.0, None, "", "f")
     assert load_audio(u2.audio, offset=u2.offset, duration=u2.duration).duration == pytest.approx(1.5)
@@ -246,9 +271,10 @@ def test_kaldi_without_segments_uses_recordings(tmp_path: Path, ls_files: list[P
 def test_piped_wav_scp_is_refused_and_never_run(tmp_path: Path, ls_files: list[Path]) -> None:
     marker = tmp_path / "was_run"
     root = _kaldi(
-        tmp_path, ls_files,
+        tmp_path,
+        ls_files,
         f"a {ls_files[0]}\nb touch {marker} |\nc sox {ls_files[1]} -t wav - |\nd foo.ark:1234\n",
-    )  # fmt: skip
+    )
     with pytest.raises(UnsafeManifest) as err:
         read_manifest(root)
     assert [n for n, _ in err.value.problems] == [2, 3, 4]
@@ -261,7 +287,9 @@ def test_piped_wav_scp_is_refused_and_never_run(tmp_path: Path, ls_files: list[P
 
 def test_kaldi_bad_segments_are_all_reported(tmp_path: Path, ls_files: list[Path]) -> None:
     root = _kaldi(tmp_path, ls_files, f"recA {ls_files[0]}\n")
-    (root / "segments").write_text("u1 recA 0 1\nu2 recZ 0 1\nu3 recA 2 1\nu4 recA x 1\nu5 recA 0\nu1 recA 1 2\n")
+    (root / "segments").write_text(
+        "u1 recA 0 1\nu2 recZ 0 1\nu3 recA 2 1\nu4 recA x 1\nu5 recA 0\nu1 recA 1 2\n"
+    )
     problems = validate_manifest(root)
     assert [n for n, _ in problems] == [2, 3, 4, 5, 6]
     assert "recZ" in problems[0][1] and "start < end" in problems[1][1] and "duplicate id" in problems[4][1]
@@ -278,7 +306,13 @@ def test_csv_and_tsv(tmp_path: Path, ls_files: list[Path]) -> None:
         f'x2,{ls_files[1].name},"two\nlines",s2,,\n'
     )
     x1, x2 = read_manifest(csv_path)
-    assert (x1.id, x1.text, x1.speaker, x1.duration, x1.tags) == ("x1", "hello, world", "s1", 15.0, {"accent": "us"})
+    assert (x1.id, x1.text, x1.speaker, x1.duration, x1.tags) == (
+        "x1",
+        "hello, world",
+        "s1",
+        15.0,
+        {"accent": "us"},
+    )
     assert x2.audio == str(tmp_path / ls_files[1].name) and x2.text == "two\nlines" and x2.duration is None
     tsv = tmp_path / "validated.tsv"  # Common Voice style: path + sentence + client_id, no id column
     tsv.write_text("client_id\tpath\tsentence\tage\nabc\tclips/one.mp3\tHi there\ttwenties\n")

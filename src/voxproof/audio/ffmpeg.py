@@ -49,7 +49,9 @@ def ffmpeg_available() -> bool:
 def _require(tool: str, path: Path) -> str:
     exe = shutil.which(tool)
     if exe is None:
-        raise UnsupportedAudio(f"cannot decode {path}: this format needs {tool}, which is not on PATH; {_INSTALL_HINT}")
+        raise UnsupportedAudio(
+            f"cannot decode {path}: this format needs {tool}, which is not on PATH; {_INSTALL_HINT}"
+        )
     return exe
 
 
@@ -61,17 +63,28 @@ def probe_stream(path: Path) -> StreamInfo:
     """Sample rate, channels, duration and codec of the first audio stream (ffprobe; no decoding)."""
     exe = _require("ffprobe", path)
     cmd = [
-        exe, "-v", "error", "-protocol_whitelist", "file",
-        "-show_entries", "stream=codec_type,sample_rate,channels,duration,codec_name:format=duration,format_name",
-        "-of", "json", _file_url(path),
-    ]  # fmt: skip
+        exe,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-show_entries",
+        "stream=codec_type,sample_rate,channels,duration,codec_name:format=duration,format_name",
+        "-of",
+        "json",
+        _file_url(path),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
-        raise CorruptAudio(f"ffprobe took over 60 s to read the header of {path}; the file looks corrupt") from exc
+        raise CorruptAudio(
+            f"ffprobe took over 60 s to read the header of {path}; the file looks corrupt"
+        ) from exc
     err = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        raise CorruptAudio(f"cannot read {path} as audio (ffprobe: {_last_line(err)}); check the file is a valid audio file")
+        raise CorruptAudio(
+            f"cannot read {path} as audio (ffprobe: {_last_line(err)}); check the file is a valid audio file"
+        )
     try:
         data = json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError as exc:
@@ -82,8 +95,11 @@ def probe_stream(path: Path) -> StreamInfo:
     if not streams:
         if any(s.get("codec_type") == "video" for s in all_streams):
             raise EmptyAudio(f"{path} has video but no audio stream; give a file with sound")
-        found = f"it reads as {fmt['format_name']!r} with no audio stream" if fmt.get("format_name") else (
-            _last_line(err) or "format not recognised")
+        found = (
+            f"it reads as {fmt['format_name']!r} with no audio stream"
+            if fmt.get("format_name")
+            else (_last_line(err) or "format not recognised")
+        )
         raise CorruptAudio(f"cannot read {path} as audio ({found}); check the file is a valid audio file")
     stream = streams[0]
     try:
@@ -96,7 +112,9 @@ def probe_stream(path: Path) -> StreamInfo:
     if rate <= 0:
         raise CorruptAudio(f"{path} has an audio stream with no sample rate")
     duration = _float_or_none(stream.get("duration")) or _float_or_none(fmt.get("duration"))
-    return StreamInfo(rate, channels, duration, str(stream.get("codec_name") or "?"), str(fmt.get("format_name") or "?"))
+    return StreamInfo(
+        rate, channels, duration, str(stream.get("codec_name") or "?"), str(fmt.get("format_name") or "?")
+    )
 
 
 def decode_with_ffmpeg(
@@ -150,7 +168,9 @@ def decode_with_ffmpeg(
         errfile.seek(0)
         err = errfile.read().decode("utf-8", "replace").strip()
     if returncode != 0:
-        raise CorruptAudio(f"ffmpeg could not decode {path}: {_last_line(err) or f'exit status {returncode}'}")
+        raise CorruptAudio(
+            f"ffmpeg could not decode {path}: {_last_line(err) or f'exit status {returncode}'}"
+        )
     if err:
         log.warning("ffmpeg reported problems decoding %s: %s", path, _last_line(err))
     return np.frombuffer(buf, dtype="<f4", count=len(buf) // 4)

@@ -46,13 +46,42 @@ AudioSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
 #: Suffixes read with soundfile (libsndfile). Anything else goes to ffmpeg.
 SOUNDFILE_SUFFIXES = frozenset(
-    {".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64", ".caf", ".rf64"}
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".w64",
+        ".caf",
+        ".rf64",
+    }
 )
 #: Suffixes decoded through ffmpeg.
 FFMPEG_SUFFIXES = frozenset(
-    {".mp3", ".m4a", ".mp4", ".aac", ".opus", ".webm", ".amr", ".3gp", ".wma", ".mka", ".mkv", ".mov", ".ac3",
-     ".mp2", ".spx"}
-)  # fmt: skip
+    {
+        ".mp3",
+        ".m4a",
+        ".mp4",
+        ".aac",
+        ".opus",
+        ".webm",
+        ".amr",
+        ".3gp",
+        ".wma",
+        ".mka",
+        ".mkv",
+        ".mov",
+        ".ac3",
+        ".mp2",
+        ".spx",
+    }
+)
 #: Every suffix voxproof treats as audio (used by manifest readers to find files).
 AUDIO_SUFFIXES = SOUNDFILE_SUFFIXES | FFMPEG_SUFFIXES
 
@@ -75,13 +104,15 @@ class AudioLimits:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_file_bytes, int) and self.max_file_bytes > 0):
-            raise UsageError(f"AudioLimits.max_file_bytes must be a positive integer, got {self.max_file_bytes!r}")
+            raise UsageError(
+                f"AudioLimits.max_file_bytes must be a positive integer, got {self.max_file_bytes!r}"
+            )
         if not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
             raise UsageError(f"AudioLimits.max_seconds must be a positive number, got {self.max_seconds!r}")
 
     def max_frames(self, sample_rate: int) -> int:
         """The decoded-length limit in samples at ``sample_rate`` Hz."""
-        return int(math.ceil(self.max_seconds * sample_rate))
+        return math.ceil(self.max_seconds * sample_rate)
 
 
 @dataclass(frozen=True)
@@ -124,7 +155,7 @@ def load_audio(
     sample_rate: int | None = None,
     offset: float = 0.0,
     duration: float | None = None,
-    limits: AudioLimits = AudioLimits(),  # noqa: B008 - frozen, so a shared default is safe
+    limits: AudioLimits = AudioLimits(),  # frozen, so a shared default is safe
 ) -> Audio:
     """Decode ``source`` into mono float32 :class:`Audio`.
 
@@ -162,7 +193,7 @@ def probe_audio(source: AudioSource) -> AudioInfo:
                 if not _ffmpeg.ffmpeg_available():
                     raise _unrecognised(label, exc) from exc
         info = _ffmpeg.probe_stream(path)
-        frames = None if info.duration is None else int(round(info.duration * info.sample_rate))
+        frames = None if info.duration is None else round(info.duration * info.sample_rate)
         return AudioInfo(info.sample_rate, info.channels, frames, info.container, info.codec, size)
 
 
@@ -205,7 +236,9 @@ def _local_file(source: AudioSource, limits: AudioLimits) -> Iterator[tuple[Path
     try:
         path = Path(os.fspath(source))  # type: ignore[arg-type]
     except TypeError as exc:
-        raise UsageError(f"audio source must be a path, an http(s) URL or bytes, got {type(source).__name__}") from exc
+        raise UsageError(
+            f"audio source must be a path, an http(s) URL or bytes, got {type(source).__name__}"
+        ) from exc
     label = str(path)
     try:
         st = path.stat()
@@ -294,8 +327,8 @@ def _decode_soundfile(
         if f.format in ("WAV", "WAVEX"):
             _check_wav_header(path, label)
         declared = f.frames if 0 <= f.frames < _UNKNOWN_FRAMES else None
-        start = int(round(offset * rate))
-        want = None if duration is None else max(1, int(round(duration * rate)))
+        start = round(offset * rate)
+        want = None if duration is None else max(1, round(duration * rate))
         max_frames = limits.max_frames(rate)
         if declared is not None:
             if start > 0 and start >= declared:
@@ -339,8 +372,11 @@ def _decode_soundfile(
     if want is not None and got < want:
         log.warning(
             "segment of %s at %.3f s for %.3f s runs past the end of the file; got %.3f s",
-            label, offset, duration, got / rate,
-        )  # fmt: skip
+            label,
+            offset,
+            duration,
+            got / rate,
+        )
     return _finish(buf.view(), label, offset), rate
 
 
@@ -412,14 +448,21 @@ def _decode_ffmpeg(
                 "give an offset/duration, split the file, or raise AudioLimits.max_seconds"
             )
     samples = _ffmpeg.decode_with_ffmpeg(
-        path, rate, offset=offset, duration=duration,
-        max_frames=limits.max_frames(rate), max_seconds=limits.max_seconds,
-    )  # fmt: skip
-    if duration is not None and len(samples) < int(round(duration * rate)) - 1:
+        path,
+        rate,
+        offset=offset,
+        duration=duration,
+        max_frames=limits.max_frames(rate),
+        max_seconds=limits.max_seconds,
+    )
+    if duration is not None and len(samples) < round(duration * rate) - 1:
         log.warning(
             "segment of %s at %.3f s for %.3f s runs past the end of the file; got %.3f s",
-            label, offset, duration, len(samples) / rate,
-        )  # fmt: skip
+            label,
+            offset,
+            duration,
+            len(samples) / rate,
+        )
     return _finish(samples, label, offset), rate
 
 

@@ -62,7 +62,9 @@ def downloaded(url: str, *, max_bytes: int, timeout: float = DOWNLOAD_TIMEOUT_S)
                             )
                         out.write(chunk)
             except httpx.HTTPError as exc:
-                raise AudioError(f"could not fetch audio URL {url}: {exc}; check the URL and the network") from exc
+                raise AudioError(
+                    f"could not fetch audio URL {url}: {exc}; check the URL and the network"
+                ) from exc
         if total == 0:
             raise EmptyAudio(f"audio URL {url} returned an empty body")
         log.debug("downloaded %s (%d bytes) to %s", url, total, path)

@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from voxproof.manifest.utterance import Utterance
 
@@ -31,7 +31,7 @@ class Entry:
     multi-file formats such as Kaldi dirs; empty for single-file ones), and an utterance or a problem."""
 
     line: int
-    item: Union[Utterance, Problem]
+    item: Utterance | Problem
     where: str = ""
 
     def problem_tuple(self) -> tuple[int, str]:
@@ -69,12 +69,12 @@ def to_float(value: Any, name: str) -> float | None:
     """``value`` as a float, None for null/empty; raises ValueError naming the field otherwise."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not isinstance(value, bool):  # JSON true/false are not durations
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{name} must be a number of seconds, got {value!r}")
 
 
 def tag_value(value: Any) -> str | None:

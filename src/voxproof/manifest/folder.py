@@ -47,8 +47,11 @@ def read_folder(root: Path) -> Iterator[Entry]:
             utt_id = utt_id.strip()
             if utt_id in clashes:
                 files = ", ".join(sorted(p.name for p in clashes[utt_id]))
-                yield Entry(number, Problem(f"id {utt_id!r} matches several audio files ({files}); keep one"),
-                            TRANSCRIPTS)  # fmt: skip
+                yield Entry(
+                    number,
+                    Problem(f"id {utt_id!r} matches several audio files ({files}); keep one"),
+                    TRANSCRIPTS,
+                )
                 continue
             audio = index.get(utt_id, audio_dir / utt_id)
             speaker, language, tags = None, None, {}
@@ -60,8 +63,9 @@ def read_folder(root: Path) -> Iterator[Entry]:
                     language = value
                 else:
                     tags[key] = value
-            utt = Utterance(id=utt_id, audio=str(audio), text=text.strip(), speaker=speaker, language=language,
-                            tags=tags)  # fmt: skip
+            utt = Utterance(
+                id=utt_id, audio=str(audio), text=text.strip(), speaker=speaker, language=language, tags=tags
+            )
             yield Entry(number, utt, TRANSCRIPTS)
 
 
@@ -70,7 +74,9 @@ def _index_audio(audio_dir: Path) -> tuple[dict[str, Path], dict[str, list[Path]
     index: dict[str, Path] = {}
     clashes: dict[str, list[Path]] = {}
     if not audio_dir.is_dir():
-        log.warning("%s has no %s/ folder; every utterance will point at a missing file", audio_dir.parent, AUDIO_DIR)
+        log.warning(
+            "%s has no %s/ folder; every utterance will point at a missing file", audio_dir.parent, AUDIO_DIR
+        )
         return index, clashes
     for folder, _dirs, files in os.walk(audio_dir):
         for name in files:
@@ -102,8 +108,13 @@ def _read_utt_info(path: Path) -> tuple[dict[str, dict[str, str]], list[Entry]]:
                 header = [f.strip() for f in fields]
                 continue
             if len(fields) != len(header):
-                problems.append(Entry(number, Problem(f"expected {len(header)} tab-separated columns, got "
-                                                      f"{len(fields)}"), UTT_INFO))  # fmt: skip
+                problems.append(
+                    Entry(
+                        number,
+                        Problem(f"expected {len(header)} tab-separated columns, got {len(fields)}"),
+                        UTT_INFO,
+                    )
+                )
                 continue
             utt_id = fields[0].strip()
             values = {}

@@ -54,11 +54,16 @@ def dataset_hash(utts: Iterable[Utterance]) -> str:
     for utt in utts:
         records.append(
             json.dumps(
-                [utt.id, utt.text, float(utt.offset), None if utt.duration is None else float(utt.duration),
-                 audio_digest(utt.audio)],
+                [
+                    utt.id,
+                    utt.text,
+                    float(utt.offset),
+                    None if utt.duration is None else float(utt.duration),
+                    audio_digest(utt.audio),
+                ],
                 ensure_ascii=False,
                 separators=(",", ":"),
-            )  # fmt: skip
+            )
         )
     records.sort()
     total = hashlib.sha256(f"voxproof-dataset-hash-v{HASH_VERSION}\n".encode())

@@ -41,7 +41,8 @@ def default_cache_dir() -> Path:
 
 def is_hf_dir(path: Path) -> bool:
     return path.is_dir() and (
-        (path / "dataset_dict.json").is_file() or ((path / "state.json").is_file() and (path / "dataset_info.json").is_file())
+        (path / "dataset_dict.json").is_file()
+        or ((path / "state.json").is_file() and (path / "dataset_info.json").is_file())
     )
 
 
@@ -73,8 +74,12 @@ def read_hf(root: Path, *, materialize: bool = True, cache_dir: Path | None = No
     for split, ds in splits:
         audio_col = _audio_column(ds, datasets)
         if audio_col is None:
-            yield Entry(0, Problem(f"split {split or '(default)'} has no audio column; columns are "
-                                   f"{list(ds.column_names)}"))  # fmt: skip
+            yield Entry(
+                0,
+                Problem(
+                    f"split {split or '(default)'} has no audio column; columns are {list(ds.column_names)}"
+                ),
+            )
             number += len(ds)
             continue
         if isinstance(ds.features[audio_col], datasets.Audio):
@@ -92,8 +97,15 @@ def _audio_column(ds: Any, datasets: Any) -> str | None:
     return key
 
 
-def _entry(number: int, index: int, split: str | None, row: dict[str, Any], audio_col: str, root: Path,
-           audio_cache: Path | None) -> Entry:  # fmt: skip
+def _entry(
+    number: int,
+    index: int,
+    split: str | None,
+    row: dict[str, Any],
+    audio_col: str,
+    root: Path,
+    audio_cache: Path | None,
+) -> Entry:
     value = row.get(audio_col)
     audio: str | None = None
     if isinstance(value, dict):
@@ -105,8 +117,12 @@ def _entry(number: int, index: int, split: str | None, row: dict[str, Any], audi
     elif isinstance(value, str) and value.strip():
         audio = resolve_audio(value, root)
     if audio is None:
-        return Entry(number, Problem(f"row {index + 1}{f' of split {split}' if split else ''} has no audio "
-                                     f"in column {audio_col!r}"))  # fmt: skip
+        return Entry(
+            number,
+            Problem(
+                f"row {index + 1}{f' of split {split}' if split else ''} has no audio in column {audio_col!r}"
+            ),
+        )
     id_key, utt_id = pick(row, ID_KEYS)
     text_key, text = pick(row, TEXT_KEYS)
     spk_key, speaker = pick(row, SPEAKER_KEYS)

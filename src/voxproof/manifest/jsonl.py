@@ -76,8 +76,13 @@ def read_voxproof_jsonl(path: Path) -> Iterator[Entry]:
             continue
         schema = obj.get("schema", SCHEMA_VERSION)
         if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-            yield Entry(number, Problem(f"schema {schema!r} is newer than this voxproof reads ({SCHEMA_VERSION}); "
-                                        "upgrade voxproof"))  # fmt: skip
+            yield Entry(
+                number,
+                Problem(
+                    f"schema {schema!r} is newer than this voxproof reads ({SCHEMA_VERSION}); "
+                    "upgrade voxproof"
+                ),
+            )
             continue
         try:
             utt = Utterance.from_dict(obj)
@@ -118,7 +123,9 @@ def read_nemo_jsonl(path: Path) -> Iterator[Entry]:
         spk_key, speaker = pick(obj, SPEAKER_KEYS)
         lang_key, language = pick(obj, LANGUAGE_KEYS)
         used = _NEMO_FIELDS | {k for k in (id_key, spk_key, lang_key) if k}
-        tags = {k: v for k, v in ((k, tag_value(val)) for k, val in obj.items() if k not in used) if v is not None}
+        tags = {
+            k: v for k, v in ((k, tag_value(val)) for k, val in obj.items() if k not in used) if v is not None
+        }
         utt = Utterance(
             id=str(utt_id),
             audio=resolve_audio(audio, base),

@@ -56,13 +56,28 @@ def _recordings(root: Path, problems: list[Entry]) -> dict[str, tuple[int, str]]
         if not value:
             problems.append(Entry(number, Problem(f"recording {rec!r} has no audio path"), WAV_SCP))
         elif value.endswith("|") or value.startswith("|") or len(value.split()) > 1:
-            problems.append(Entry(number, Problem(
-                f"recording {rec!r} is a shell command ({value[:80]!r}); voxproof never runs wav.scp commands: "
-                "decode the audio to files first and list their paths", unsafe=True), WAV_SCP))  # fmt: skip
+            problems.append(
+                Entry(
+                    number,
+                    Problem(
+                        f"recording {rec!r} is a shell command ({value[:80]!r}); voxproof never runs wav.scp commands: "
+                        "decode the audio to files first and list their paths",
+                        unsafe=True,
+                    ),
+                    WAV_SCP,
+                )
+            )
         elif value == "-" or _ARK.search(value):
-            problems.append(Entry(number, Problem(
-                f"recording {rec!r} points into a Kaldi archive or stdin ({value!r}), which voxproof does not "
-                "read; list plain audio file paths"), WAV_SCP))  # fmt: skip
+            problems.append(
+                Entry(
+                    number,
+                    Problem(
+                        f"recording {rec!r} points into a Kaldi archive or stdin ({value!r}), which voxproof does not "
+                        "read; list plain audio file paths"
+                    ),
+                    WAV_SCP,
+                )
+            )
         elif rec in recordings:
             problems.append(Entry(number, Problem(f"duplicate recording id {rec!r}"), WAV_SCP))
         else:
@@ -79,14 +94,22 @@ def read_kaldi(root: Path) -> Iterator[Entry]:
     spk2gender = _table(root / "spk2gender", problems)
     yield from problems
 
-    def make(utt_id: str, audio: str, line: int, where: str, offset: float = 0.0,
-             duration: float | None = None) -> Entry:  # fmt: skip
+    def make(
+        utt_id: str, audio: str, line: int, where: str, offset: float = 0.0, duration: float | None = None
+    ) -> Entry:
         speaker = utt2spk.get(utt_id)
         tags = {}
         if speaker is not None and speaker in spk2gender:
             tags["gender"] = spk2gender[speaker]
-        utt = Utterance(id=utt_id, audio=audio, text=texts.get(utt_id), offset=offset, duration=duration,
-                        speaker=speaker, tags=tags)  # fmt: skip
+        utt = Utterance(
+            id=utt_id,
+            audio=audio,
+            text=texts.get(utt_id),
+            offset=offset,
+            duration=duration,
+            speaker=speaker,
+            tags=tags,
+        )
         return Entry(line, utt, where)
 
     segments = root / "segments"
@@ -97,7 +120,9 @@ def read_kaldi(root: Path) -> Iterator[Entry]:
     for number, parts in _lines(segments):
         fields = [parts[0], *(parts[1].split() if len(parts) > 1 else [])]
         if len(fields) != 4:
-            yield Entry(number, Problem(f"expected 'utt rec start end', got {len(fields)} fields"), "segments")
+            yield Entry(
+                number, Problem(f"expected 'utt rec start end', got {len(fields)} fields"), "segments"
+            )
             continue
         utt_id, rec, start_s, end_s = fields
         try:
@@ -106,11 +131,20 @@ def read_kaldi(root: Path) -> Iterator[Entry]:
             yield Entry(number, Problem(f"start/end must be seconds, got {start_s!r} {end_s!r}"), "segments")
             continue
         if rec not in recordings:
-            yield Entry(number, Problem(f"segment {utt_id!r} names recording {rec!r}, which is not in wav.scp"),
-                        "segments")  # fmt: skip
+            yield Entry(
+                number,
+                Problem(f"segment {utt_id!r} names recording {rec!r}, which is not in wav.scp"),
+                "segments",
+            )
             continue
         if start < 0 or (end != -1 and end <= start):
-            yield Entry(number, Problem(f"segment {utt_id!r} has start {start:g} s and end {end:g} s; need "
-                                        "0 <= start < end (or end = -1 for the end of the file)"), "segments")  # fmt: skip
+            yield Entry(
+                number,
+                Problem(
+                    f"segment {utt_id!r} has start {start:g} s and end {end:g} s; need "
+                    "0 <= start < end (or end = -1 for the end of the file)"
+                ),
+                "segments",
+            )
             continue
         yield make(utt_id, recordings[rec][1], number, "segments", start, None if end == -1 else end - start)

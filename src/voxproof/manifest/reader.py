@@ -111,7 +111,10 @@ def _check(entries: Iterator[Entry]) -> tuple[list[tuple[int, str]], bool, int]:
 
 
 def validate_manifest(
-    source: str | os.PathLike[str], *, format: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+    source: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> list[tuple[int, str]]:
     """Every problem in a manifest as ``(line number, message)``, in file order; empty when it is valid.
 
@@ -125,7 +128,10 @@ def validate_manifest(
 
 
 def read_manifest(
-    source: str | os.PathLike[str], *, format: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+    source: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[Utterance]:
     """Stream the utterances of a manifest.
 

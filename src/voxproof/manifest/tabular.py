@@ -27,7 +27,17 @@ from voxproof.manifest.entries import (
 )
 from voxproof.manifest.utterance import Utterance
 
-AUDIO_KEYS = ("audio", "path", "audio_path", "audio_filepath", "filepath", "file", "filename", "wav", "wav_path")
+AUDIO_KEYS = (
+    "audio",
+    "path",
+    "audio_path",
+    "audio_filepath",
+    "filepath",
+    "file",
+    "filename",
+    "wav",
+    "wav_path",
+)
 
 
 def read_csv(path: Path) -> Iterator[Entry]:
@@ -44,7 +54,9 @@ def read_csv(path: Path) -> Iterator[Entry]:
         probe = dict.fromkeys(header, "")
         audio_key, _ = pick(probe, AUDIO_KEYS)
         if audio_key is None:
-            yield Entry(1, Problem(f"no audio column in header {header}; name one of {', '.join(AUDIO_KEYS)}"))
+            yield Entry(
+                1, Problem(f"no audio column in header {header}; name one of {', '.join(AUDIO_KEYS)}")
+            )
             return
         id_key, _ = pick(probe, ID_KEYS)
         text_key, _ = pick(probe, TEXT_KEYS)
