@@ -153,7 +153,7 @@ def _row_count(db: Path) -> int:
 def test_kill_9_then_resume_gives_identical_rows_and_numbers(tmp_path):
     """A real whisper run killed with SIGKILL halfway, then resumed, equals an uninterrupted run."""
     cli = [sys.executable, "-m", "voxproof.cli", "--quiet", "eval", "-m", "whisper", "--limit", "10",
-           "--no-features", "--json-only"]
+           "--features", "none", "--json-only"]
     env = dict(os.environ, CI="1")
     full = tmp_path / "full"
     subprocess.run(cli + ["-o", str(full)], check=True, env=env, capture_output=True, timeout=600)

@@ -26,7 +26,10 @@ def dataclass_options(cls: type, help: dict[str, str], *, skip: tuple[str, ...] 
             default = f.default
             annotation = hints[f.name]
             text = help.get(f.name, "")
-            if annotation is bool:
+            if typing.get_origin(annotation) is typing.Literal:
+                choice = click.Choice([str(a) for a in typing.get_args(annotation)])
+                opt = click.option(flag, f.name, type=choice, default=default, show_default=True, help=text)
+            elif annotation is bool:
                 opt = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=default, show_default=True, help=text)
             else:
                 base = _base_type(annotation)

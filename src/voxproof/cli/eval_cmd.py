@@ -17,7 +17,8 @@ RUN_HELP = {
     "timeout": "Seconds one utterance may take in the model before it is an error row (default: none).",
     "max_seconds": "Longest decoded utterance in seconds; longer audio becomes an AudioTooLarge error row.",
     "include_clean": "Also evaluate the unperturbed audio (condition 'clean').",
-    "features": "Store signal features (loudness, SNR, speech ratio, bandwidth...) on every row.",
+    "features": "Signal features per row: basic (level, SNR, clipping, bandwidth), full (+ Silero VAD speech "
+                "ratio, costly), none, or auto (full with perturbations, else basic).",
     "keep_audio": "Write the perturbed audio the model heard under RUN/audio/ for listening.",
 }
 
