@@ -20,6 +20,7 @@ import soxr
 
 from voxproof.audit.findings import severity_rank
 from voxproof.audit.runner import AuditOptions, run_audit
+from voxproof.manifest.utterance import Utterance
 
 TRAIN_SPEAKERS = ("1688", "1998", "2033")
 TEST_SPEAKERS = ("3080", "367")
@@ -176,3 +177,51 @@ def test_no_false_positives_on_clean_items(planted):
     corpus, result = planted
     fps = false_positives(corpus, result.findings)
     assert fps == [], "false positives: " + "; ".join(f"{f.kind} {f.items}" for f in fps)
+
+
+@pytest.mark.slow
+def test_personal_data_is_masked_in_every_output(planted, tmp_path: Path, caplog):
+    from voxproof.audit.fix import write_fix
+    from voxproof.audit.report import render_html, write_json
+
+    corpus, result = planted
+    write_json(result, tmp_path / "findings.json")
+    write_fix(result, tmp_path / "fixed.jsonl")
+    outputs = [(tmp_path / "findings.json").read_text(), render_html(result),
+               (tmp_path / "fixed.log.jsonl").read_text(), caplog.text]
+    for text in outputs:
+        assert "JANE DOT DOE AT EXAMPLE DOT COM" not in text
+        assert "FIVE FIVE FIVE ONE TWO THREE FOUR" not in text
+    pii = next(f for f in result.findings if f.kind == "pii.email")
+    assert "[EMAIL]" in pii.evidence["redacted_text"] and "[PHONE]" in pii.evidence["redacted_text"]
+
+
+@pytest.mark.slow
+def test_fix_removes_planted_items_and_keeps_clean_ones(planted, tmp_path: Path):
+    from voxproof.audit.fix import write_fix
+
+    corpus, result = planted
+    summary = write_fix(result, tmp_path / "fixed.jsonl")
+    kept = {json.loads(l)["id"] for l in (tmp_path / "fixed.jsonl").read_text().splitlines()}
+    for gone in ("renamed_clip", "quieter_trimmed", "wav_copy", "clipped", "extra_0001", "broken",
+                 "cmu_arctic_us_aew_a0002", "1998-15444-0008"):
+        assert gone not in kept
+    assert corpus.clean <= kept  # every clean item survives
+    assert summary.kept == len(kept) and summary.excluded == 8
+
+
+@pytest.mark.slow
+def test_asr_disagreement_finds_swapped_transcripts_of_similar_length(shared_data: Path, tmp_path: Path):
+    """Two transcripts of similar length swapped: the rate check cannot see it, Whisper tiny.en can."""
+    libri = shared_data / "librispeech-test-other-mini"
+    texts = _tsv(libri / "transcripts.tsv")
+    ids = ["1688-142285-0002", "1688-142285-0004", "1998-15444-0007", "2033-164914-0004"]
+    items = [Utterance(i, str(libri / "audio" / f"{i}.flac"), texts[i], speaker=i.split("-")[0]) for i in ids]
+    a, b = items[1], items[3]  # 4.5 s and 4.3 s
+    items[1], items[3] = a.replace(text=b.text), b.replace(text=a.text)
+    from voxproof.audit.transcript import check_asr
+
+    findings, stats = check_asr(items, "whisper", max_wer=0.6)
+    assert {f.items[0] for f in findings} == {ids[1], ids[3]}
+    assert stats["threshold"] == 0.6 and stats["recogniser"]["model_checksum"] and stats["scored"] == 4
+    assert all(f.evidence["wer"] > 0.6 and "recogniser" in f.evidence for f in findings)

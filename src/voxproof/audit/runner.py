@@ -40,7 +40,7 @@ class AuditOptions:
     fail_on: Literal["info", "low", "medium", "high", "critical"] = "high"
     intended_use: Literal["any", "research", "commercial"] = "any"
     asr: str | None = None  # recogniser for label-noise checks (e.g. "whisper")
-    asr_max_wer: float = 0.5
+    asr_max_wer: float = 0.6  # tiny.en errs up to ~55% on some clean test-other clips
     normalizer: str = "whisper-en"
     near_max_ber: float = 0.3  # fingerprint bit error rate at or below which two items are the same audio
     cps_z: float = 4.0

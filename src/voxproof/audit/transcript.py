@@ -145,7 +145,7 @@ def check_asr(
     utts: Sequence[Utterance],
     backend_name: str,
     *,
-    max_wer: float = 0.5,
+    max_wer: float = 0.6,
     normalizer: str = "whisper-en",
     ok_ids: set[str] | None = None,
 ) -> tuple[list[Finding], dict[str, object]]:
@@ -162,7 +162,7 @@ def check_asr(
     norm = get_normalizer(normalizer)
     info = backend.info()
     info_dict = info.to_dict() if hasattr(info, "to_dict") else {"name": backend_name}
-    recogniser = {k: info_dict.get(k) for k in ("name", "model", "checksum", "version") if k in info_dict}
+    recogniser = {k: info_dict.get(k) for k in ("name", "model", "model_checksum", "options") if k in info_dict}
     recogniser.setdefault("name", backend_name)
     findings = []
     scored = 0

@@ -1,0 +1,115 @@
+"""``voxproof audit`` through the CLI: exit codes 0/1/2/3, outputs (JSON, self-contained HTML, datasheet),
+``--fix`` (cleaned manifest + log, sources untouched) and resuming from the per-item cache.
+
+Audio: LibriSpeech test-other (CC BY 4.0) from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from voxproof.audit.runner import AuditOptions, run_audit
+from voxproof.cli.main import main
+from voxproof.manifest.utterance import Utterance
+
+LIBRI = "librispeech-test-other-mini"
+
+
+def _manifest(shared: Path, tmp: Path, n: int = 6, extra: list[dict] | None = None) -> Path:
+    texts = dict(l.split("\t", 1) for l in (shared / LIBRI / "transcripts.tsv").read_text().splitlines())
+    rows = []
+    for uid in sorted(texts)[:n]:
+        rows.append({"id": uid, "audio": str(shared / LIBRI / "audio" / f"{uid}.flac"), "text": texts[uid],
+                     "speaker": uid.split("-")[0], "tags": {"licence": "CC BY 4.0", "source": "LibriSpeech"}})
+    rows += extra or []
+    path = tmp / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_clean_data_exits_0_and_writes_outputs(shared_data: Path, tmp_path: Path, capsys):
+    data = _manifest(shared_data, tmp_path)
+    out = tmp_path / "out"
+    code = main(["audit", str(data), "-o", str(out), "--vad", "energy", "--workers", "1"])
+    assert code == 0, capsys.readouterr()
+    report = json.loads((out / "findings.json").read_text())
+    assert report["stats"]["items"] == 6 and report["failed"] is False
+    page = (out / "report.html").read_text()
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    sheet = (out / "datasheet.md").read_text()
+    for section in ("## Composition", "## Collection", "## Quality", "## Known issues", "## Licences", "### Attribution"):
+        assert section in sheet
+    assert "LibriSpeech: CC-BY-4.0 (6 items)" in sheet
+
+
+def test_findings_at_threshold_exit_1_and_fix_writes_clean_manifest(shared_data: Path, tmp_path: Path, capsys):
+    x, sr = sf.read(sorted((shared_data / LIBRI / "audio").glob("*.flac"))[20], dtype="float32")
+    sf.write(tmp_path / "clipped.wav", np.clip(10 * x, -1, 1), sr)
+    extra = [{"id": "clipped", "audio": str(tmp_path / "clipped.wav"), "text": "SOME WORDS",
+              "tags": {"licence": "CC BY 4.0"}},
+             {"id": "copy", "audio": str(shared_data / LIBRI / "audio" / "1688-142285-0000.flac"),
+              "text": "A COPY OF THE FIRST ONE", "tags": {"licence": "CC BY 4.0"}}]
+    data = _manifest(shared_data, tmp_path, extra=extra)
+    before = data.read_bytes()
+    fix = tmp_path / "fixed.jsonl"
+    code = main(["audit", str(data), "-o", str(tmp_path / "out"), "--vad", "energy", "--workers", "1",
+                 "--fix", str(fix)])
+    assert code == 1
+    assert data.read_bytes() == before  # source untouched
+    kept = [json.loads(l)["id"] for l in fix.read_text().splitlines()]
+    log = [json.loads(l) for l in (tmp_path / "fixed.log.jsonl").read_text().splitlines()]
+    excluded = {e["id"]: e for e in log if e["action"] == "excluded"}
+    assert "clipped" in excluded and excluded["clipped"]["reasons"][0]["kind"] == "signal.clipping"
+    assert "copy" in excluded and "1688-142285-0000" in kept  # the first member of the cluster is kept
+    assert len(kept) == 6
+    # the same data passes when the gate is set above the worst finding
+    assert main(["audit", str(data), "-o", str(tmp_path / "out"), "--vad", "energy", "--workers", "1",
+                 "--fail-on", "critical"]) == 0
+
+
+def test_usage_errors_exit_2(shared_data: Path, tmp_path: Path):
+    data = _manifest(shared_data, tmp_path, n=2)
+    assert main(["audit", str(data), "-o", str(tmp_path / "o"), "--fail-on", "urgent"]) == 2
+    assert main(["audit", str(data), "-o", str(tmp_path / "o"), "--intended-use", "selling"]) == 2
+    assert main(["audit"]) == 2
+
+
+def test_nothing_readable_exits_3(tmp_path: Path, capsys):
+    (tmp_path / "bad.wav").write_bytes(b"not audio at all" * 10)
+    data = tmp_path / "bad.jsonl"
+    data.write_text(json.dumps({"id": "a", "audio": str(tmp_path / "bad.wav"), "text": "X"}) + "\n"
+                    + json.dumps({"id": "b", "audio": str(tmp_path / "missing.wav"), "text": "Y"}) + "\n")
+    assert main(["audit", str(data), "-o", str(tmp_path / "o"), "--vad", "energy", "--workers", "1"]) == 3
+    err = capsys.readouterr().err
+    assert "DataError" in err and "could be decoded" in err
+
+
+def test_resume_from_cache(shared_data: Path, tmp_path: Path):
+    data = _manifest(shared_data, tmp_path, n=8)
+    from voxproof.manifest import read_manifest
+
+    items = list(read_manifest(data))
+    opts = AuditOptions(vad="energy", workers=1)
+    out = tmp_path / "out"
+    first = run_audit(data, items=items[:5], out_dir=out, options=opts)  # an audit stopped after 5 items
+    assert first.stats["analysis"]["analysed"] == 5
+    second = run_audit(data, items=items, out_dir=out, options=opts)
+    assert second.stats["analysis"]["cached"] == 5 and second.stats["analysis"]["analysed"] == 3
+    third = run_audit(data, items=items, out_dir=out, options=opts)
+    assert third.stats["analysis"]["cached"] == 8
+    # cached analyses give the same findings as fresh ones
+    assert [f.to_dict() for f in third.findings] == [f.to_dict() for f in second.findings]
+    # the cache is keyed by file, not by id: a renamed item reuses its file's entry
+    renamed = [Utterance.replace(items[0], id="renamed")] + items[1:]
+    again = run_audit(data, items=renamed, out_dir=out, options=opts)
+    assert again.stats["analysis"]["cached"] == 8 and "renamed" in again.analyses
+    # a copy with another modification time is analysed again
+    copy = tmp_path / "copy.flac"
+    copy.write_bytes(Path(items[1].audio).read_bytes())
+    moved = items[:1] + [Utterance.replace(items[1], audio=str(copy))] + items[2:]
+    fresh = run_audit(data, items=moved, out_dir=out, options=opts)
+    assert fresh.stats["analysis"]["cached"] == 7 and fresh.stats["analysis"]["analysed"] == 1
