@@ -146,3 +146,29 @@ def test_paired_comparison_speaker_blocked_and_identical_systems():
     assert same.difference.estimate == 0.0 and same.prob_b_better == 0.0
     assert same.test("sign").p_value == 1.0 and same.test("wilcoxon").p_value == 1.0
     assert same.test("mcnemar").p_value == 1.0 and same.test("mapsswe").p_value == 1.0
+
+
+def test_tests_agree_with_scipy_on_random_data():
+    """The tests are implemented from their definitions; scipy's implementations agree."""
+    from scipy.stats import binomtest, wilcoxon
+
+    from voxproof.metrics.paired import binomial_two_sided
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 24, 25, 60, 400, 3000):
+        for k in {0, n // 3, n // 2, n}:
+            assert binomial_two_sided(k, n) == pytest.approx(binomtest(k, n, 0.5).pvalue, rel=1e-9, abs=1e-300)
+    for size in (5, 12, 30, 50, 51, 300):
+        a = rng.poisson(3, size)
+        b = rng.poisson(2.5, size)
+        ours = wilcoxon_test(a, b)
+        d = (a - b)[(a - b) != 0]
+        method = "exact" if ours.method == "exact" else "asymptotic"
+        ref = wilcoxon(d, zero_method="wilcox", method=method)
+        assert ours.statistic == pytest.approx(float(ref.statistic))
+        assert ours.p_value == pytest.approx(float(ref.pvalue), rel=1e-9)
+        # distinct magnitudes: the exact path
+        d2 = rng.permutation(np.arange(1, min(size, 50) + 1)) * rng.choice([-1, 1], min(size, 50))
+        ours2 = wilcoxon_test(d2, np.zeros(len(d2)))
+        ref2 = wilcoxon(d2, method="exact")
+        assert ours2.method == "exact" and ours2.p_value == pytest.approx(float(ref2.pvalue), rel=1e-9)
