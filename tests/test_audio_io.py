@@ -149,6 +149,24 @@ def test_odd_file_names_are_never_options_or_protocols(clip: Path, tmp_path: Pat
     assert load_audio(path).duration == pytest.approx(1.0, abs=0.06)
 
 
+@needs_ffmpeg
+def test_stereo_mixes_down_the_same_through_ffmpeg(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "rir/medium_hall.wav"  # stereo, 24-bit, 44.1 kHz
+    path = tmp_path / "hall.mka"
+    _ffmpeg("-i", str(source), "-c:a", "flac", str(path))  # lossless, so the samples must match
+    via_ffmpeg, via_soundfile = load_audio(path), load_audio(source)
+    assert via_ffmpeg.sample_rate == via_soundfile.sample_rate == 44100
+    np.testing.assert_allclose(via_ffmpeg.samples, via_soundfile.samples, atol=1e-6)
+
+
+@needs_ffmpeg
+def test_video_without_audio_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "silent_film.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x32:rate=5", "-t", "1", "-c:v", "mpeg4", str(path))
+    with pytest.raises(EmptyAudio, match="no audio stream"):
+        load_audio(path)
+
+
 # ------------------------------------------------------------------------------------------ broken files
 
 
@@ -250,6 +268,8 @@ def test_bad_requests_are_usage_errors(clip: Path) -> None:
         AudioLimits(max_seconds=-1)
     with pytest.raises(UsageError):
         AudioLimits(max_file_bytes=0)
+    with pytest.raises(UsageError):
+        AudioLimits(decode_timeout_s=float("nan"))
 
 
 def test_ffmpeg_missing_is_unsupported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -333,6 +353,8 @@ def test_ffmpeg_decoding_is_killed_at_the_limit(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 8000 * 60 * 4 * 3  # a minute of samples and a chunk, not 2 hours (230 MB)
+    with pytest.raises(CorruptAudio, match="took more than"):  # the wall-clock watchdog
+        decode_with_ffmpeg(path, 8000, max_frames=8000 * 7300, max_seconds=7300, timeout=0.05)
 
 
 # -------------------------------------------------------------------------------------------------- URLs
@@ -343,10 +365,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the client hangs up on purpose when a download passes the size limit
+
+
 @pytest.fixture()
 def http_root(tmp_path: Path):
     handler = lambda *a, **k: _Handler(*a, directory=str(tmp_path), **k)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -17,6 +17,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,59 +122,97 @@ def decode_with_ffmpeg(
     path: Path,
     sample_rate: int,
     *,
+    channels: int = 1,
     offset: float = 0.0,
     duration: float | None = None,
     max_frames: int,
     max_seconds: float,
+    timeout: float | None = None,
 ) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate`` Hz (ffmpeg resamples only if the stream's rate
-    differs from ``sample_rate``, which callers set to the probed native rate).
+    differs; callers pass the probed native rate).
 
+    ``channels`` is the stream's channel count: ffmpeg outputs that many interleaved channels and they
+    are averaged here, chunk by chunk, so the mix-down is the plain channel mean, as for soundfile
+    formats (ffmpeg's own ``-ac 1`` scales stereo by 1/sqrt(2) instead).
     ``offset``/``duration`` select a segment in seconds. Reading stops and ffmpeg is killed as soon as
-    more than ``max_frames`` samples have come out (``AudioTooLarge``, naming ``max_seconds``).
+    more than ``max_frames`` frames have come out (``AudioTooLarge``, naming ``max_seconds``), or when
+    decoding takes longer than ``timeout`` seconds of wall time (``CorruptAudio``).
     """
     exe = _require("ffmpeg", path)
+    channels = max(1, int(channels))
     cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-protocol_whitelist", "file"]
     if offset > 0:
         cmd += ["-ss", f"{offset:.6f}"]
     cmd += ["-i", _file_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
     if duration is not None:
         cmd += ["-t", f"{duration:.6f}"]
-    cmd += ["-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"]
-    max_bytes = max_frames * 4
+    cmd += ["-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"]
+    frame_bytes = 4 * channels
+    read_size = max(frame_bytes, _CHUNK_BYTES - _CHUNK_BYTES % frame_bytes)
+    mono = bytearray()  # float32 mono samples, grown chunk by chunk
+    frames = 0
+    too_large = timed_out = False
     with tempfile.TemporaryFile() as errfile:  # a file, not a pipe: a chatty decoder cannot deadlock us
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile)
         stdout = proc.stdout
         if stdout is None:  # pragma: no cover - Popen always gives a pipe for stdout=PIPE
             raise RuntimeError("ffmpeg started without an output pipe")
-        buf = bytearray()
-        total = 0
+
+        def _expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            proc.kill()
+
+        watchdog = threading.Timer(timeout, _expire) if timeout else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
+        finished = False
         try:
+            pending = b""
             while True:
-                chunk = stdout.read(_CHUNK_BYTES)
+                chunk = stdout.read(read_size)
                 if not chunk:
                     break
-                total += len(chunk)
-                if total > max_bytes:
-                    raise AudioTooLarge(
-                        f"{path} decodes to more than {max_seconds:g} s of audio (stopped decoding there); "
-                        "split the file, give an offset/duration, or raise AudioLimits.max_seconds"
-                    )
-                buf += chunk
+                data = pending + chunk
+                usable = len(data) - len(data) % frame_bytes
+                pending = data[usable:]
+                block = np.frombuffer(data, dtype="<f4", count=usable // 4)
+                frames += usable // frame_bytes
+                if frames > max_frames:
+                    too_large = True
+                    break
+                if channels > 1:
+                    block = block.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+                mono += block.astype(np.float32, copy=False).tobytes()
+            finished = True
         finally:
-            if proc.poll() is None and total > max_bytes:
+            if watchdog is not None:
+                watchdog.cancel()
+            if not finished or too_large:
                 proc.kill()
             stdout.close()
             returncode = proc.wait()
         errfile.seek(0)
         err = errfile.read().decode("utf-8", "replace").strip()
+    if too_large:
+        raise AudioTooLarge(
+            f"{path} decodes to more than {max_seconds:g} s of audio (stopped decoding there); "
+            "split the file, give an offset/duration, or raise AudioLimits.max_seconds"
+        )
+    if timed_out:
+        raise CorruptAudio(
+            f"ffmpeg took more than {timeout:g} s to decode {path}; the file looks corrupt or pathological "
+            "(raise AudioLimits.decode_timeout_s if it is just very long)"
+        )
     if returncode != 0:
         raise CorruptAudio(
             f"ffmpeg could not decode {path}: {_last_line(err) or f'exit status {returncode}'}"
         )
     if err:
         log.warning("ffmpeg reported problems decoding %s: %s", path, _last_line(err))
-    return np.frombuffer(buf, dtype="<f4", count=len(buf) // 4)
+    return np.frombuffer(mono, dtype=np.float32)
 
 
 def _float_or_none(value: object) -> float | None:

@@ -97,10 +97,13 @@ class AudioLimits:
     ``max_seconds``: longest decoded audio accepted, in seconds (checked while decoding, after
     ``offset``/``duration`` are applied). The defaults (2 GiB, 3 hours) hold a 3-hour 16 kHz file in
     about 0.7 GB of float32.
+    ``decode_timeout_s``: wall-clock seconds an ffmpeg decode may take before it is killed
+    (``CorruptAudio``); soundfile decoding is bounded by ``max_seconds`` alone.
     """
 
     max_file_bytes: int = 2 * 1024**3
     max_seconds: float = 3 * 3600.0
+    decode_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_file_bytes, int) and self.max_file_bytes > 0):
@@ -109,6 +112,10 @@ class AudioLimits:
             )
         if not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
             raise UsageError(f"AudioLimits.max_seconds must be a positive number, got {self.max_seconds!r}")
+        if not (math.isfinite(self.decode_timeout_s) and self.decode_timeout_s > 0):
+            raise UsageError(
+                f"AudioLimits.decode_timeout_s must be a positive number, got {self.decode_timeout_s!r}"
+            )
 
     def max_frames(self, sample_rate: int) -> int:
         """The decoded-length limit in samples at ``sample_rate`` Hz."""
@@ -450,10 +457,12 @@ def _decode_ffmpeg(
     samples = _ffmpeg.decode_with_ffmpeg(
         path,
         rate,
+        channels=info.channels,
         offset=offset,
         duration=duration,
         max_frames=limits.max_frames(rate),
         max_seconds=limits.max_seconds,
+        timeout=limits.decode_timeout_s,
     )
     if duration is not None and len(samples) < round(duration * rate) - 1:
         log.warning(
