@@ -267,10 +267,8 @@ def show_cmd(ctx, version, as_json) -> None:
 
 
 def _history_line(h) -> str:
-    move = f" {h.from_version or '-'} -> {h.to_version}" if h.to_version else ""
-    target = h.alias or h.version or ""
     why = f"  why: {h.reason}" if h.reason else ""
-    return f"#{h.seq} {h.at[:19]} {h.actor}: {h.action} {target}{move}{why}"
+    return f"#{h.seq} {h.at[:19]} {h.actor}: {h.describe()}{why}"
 
 
 @registry_group.command("history")

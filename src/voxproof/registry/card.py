@@ -267,9 +267,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
     add("")
     if details.history:
         for h in details.history:
-            move = f" {h.from_version or '-'} -> {h.to_version}" if h.to_version else ""
-            why = f" ({h.reason})" if h.reason else ""
-            add(f"- {h.at[:19]} {h.actor}: {h.action} {h.alias or ''}{move}{why}".replace("  ", " "))
+            why = f" Why: {h.reason}" if h.reason else ""
+            add(f"- {h.at[:19]} {h.actor}: {h.describe()}.{why}")
     else:
         add("No entries.")
     add("")

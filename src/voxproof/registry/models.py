@@ -114,6 +114,28 @@ class HistoryEntry:
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """One human-readable line: what happened (without who, when and why)."""
+        d = self.details
+        if self.action == "register":
+            return f"registered {self.version} ({d.get('backend', '?')}, {d.get('kind', '?')})"
+        if self.action == "attach-run":
+            return f"attached run #{d.get('run_id')} ({d.get('role')}) {d.get('path')} to {self.version}"
+        if self.action == "attach-gate":
+            state = "passed" if d.get("passed") else "FAILED (" + ", ".join(d.get("failed_rules") or []) + ")"
+            return f"gate #{d.get('gate_id')}: {self.to_version} vs {self.from_version} {state}"
+        if self.action == "set-alias":
+            return f"alias {self.alias}: {self.from_version or '-'} -> {self.to_version}"
+        if self.action == "remove-alias":
+            return f"removed alias {self.alias} (was {self.from_version})"
+        if self.action == "promote":
+            forced = " FORCED without a passing gate" if d.get("forced") else ""
+            gate = f" (gate #{d['gate_id']})" if d.get("gate_id") and not d.get("forced") else ""
+            return f"promoted {self.to_version} to production (was {self.from_version or '-'}){gate}{forced}"
+        if self.action == "rollback":
+            return f"rolled production back from {self.from_version} to {self.to_version}"
+        return f"{self.action} {self.version or ''}".strip()
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
