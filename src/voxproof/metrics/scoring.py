@@ -199,8 +199,8 @@ def score_condition(
     cc = total(u.chars for u in utts)
     raw_c = total(raw[(r.utt_id, r.condition)][0] for r in good)
     rates = [u.words.error_rate for u in utts if u.words.ref_len > 0]
-    slices, gaps = score_slices(utts, **boot)
-    warnings = [s.warning for s in slices if s.warning]
+    slices, gaps, notes = score_slices(utts, **boot)
+    warnings = [s.warning for s in slices if s.warning] + notes
     groups = speaker_groups(utts)
     n_speakers = len({u.speaker for u in utts if u.speaker is not None})
     if groups is not None and n_speakers < FEW_SPEAKERS:

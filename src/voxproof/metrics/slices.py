@@ -17,6 +17,7 @@ from voxproof.metrics.intervals import Interval, bootstrap_difference, bootstrap
 MISSING = "(missing)"
 SMALL_SLICE_UTTERANCES = 10
 SMALL_SLICE_WORDS = 200
+MAX_SLICE_VALUES = 100  # a tag with more distinct values (file names, ids) is not sliced
 FEW_SPEAKERS = 30  # below this a speaker-blocked interval runs narrow (benchmarks/interval_coverage.py)
 
 
@@ -97,16 +98,22 @@ def slice_keys(utts: Sequence[ScoredUtterance]) -> list[str]:
 def score_slices(
     utts: Sequence[ScoredUtterance], *, n_resamples: int, seed: int, level: float,
     min_utterances: int = SMALL_SLICE_UTTERANCES, min_words: int = SMALL_SLICE_WORDS,
-) -> tuple[list[SliceScore], list[SliceGap]]:
-    """Every slice of every key, and one gap per key with two or more slices."""
+    max_values: int = MAX_SLICE_VALUES,
+) -> tuple[list[SliceScore], list[SliceGap], list[str]]:
+    """Every slice of every key, one gap per key with two or more slices, and notes on keys not
+    sliced (a tag other than ``speaker`` with more than ``max_values`` distinct values)."""
     boot = {"n_resamples": n_resamples, "seed": seed, "level": level}
     slices: list[SliceScore] = []
     gaps: list[SliceGap] = []
+    notes: list[str] = []
     for key in slice_keys(utts):
         groups: dict[str, list[ScoredUtterance]] = {}
         for u in utts:
             groups.setdefault(u.key(key) or MISSING, []).append(u)
         if len(groups) < 2 and key != "speaker":
+            continue
+        if len(groups) > max_values and key != "speaker":
+            notes.append(f"tag {key!r} has {len(groups)} distinct values: not sliced (more than {max_values})")
             continue
         key_slices = []
         for value in sorted(groups):
@@ -131,4 +138,4 @@ def score_slices(
                 speaker_groups(groups[s.value]),
             )
             gaps.append(SliceGap(key, best.value, worst.value, bootstrap_difference(part(worst), part(best), **boot)))
-    return slices, gaps
+    return slices, gaps, notes

@@ -84,10 +84,22 @@ def _sub(pattern: str, repl: str) -> NamedStep:
     return NamedStep(f"sub:{pattern}", lambda s: rx.sub(repl, s))
 
 
-def _rewrite_all(name: str, rules: tuple[tuple[str, str], ...]) -> NamedStep:
+def _rewrite_words(name: str, rules: tuple[tuple[str, str], ...]) -> NamedStep:
+    """Whole-word rewrites (``\\bword\\b`` -> text) in one pass. Equal to applying them one after the
+    other because no replacement contains another rule's word and no word is a prefix of another
+    followed by a word boundary."""
+    table = {p[2:-2]: r for p, r in rules}
+    rx = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(table, key=len, reverse=True)) + r")\b")
+    return NamedStep(name, lambda s: rx.sub(lambda m: table[m.group(1)], s))
+
+
+def _rewrite_suffixes(name: str, rules: tuple[tuple[str, str], ...]) -> NamedStep:
+    """Suffix contractions, in order; every rule needs an apostrophe, so text without one is skipped."""
     compiled = [(re.compile(p), r) for p, r in rules]
 
     def run(s: str) -> str:
+        if "'" not in s:
+            return s
         for rx, repl in compiled:
             s = rx.sub(repl, s)
         return s
@@ -95,19 +107,35 @@ def _rewrite_all(name: str, rules: tuple[tuple[str, str], ...]) -> NamedStep:
     return NamedStep(name, run)
 
 
+class _SymbolTable(dict):
+    """``str.translate`` table built on demand: marks dropped, other marks/symbols/punctuation to a
+    space, letters NFKD does not split spelled out, numeric symbols kept."""
+
+    def __init__(self, keep: str):
+        super().__init__()
+        self.keep = keep
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        if c in self.keep:
+            out = c
+        elif c in EXTRA_LETTERS:
+            out = EXTRA_LETTERS[c]
+        else:
+            cat = unicodedata.category(c)
+            out = "" if cat == "Mn" else " " if cat[0] in "MSP" else c
+        self[code] = out
+        return out
+
+
+_SYMBOLS = _SymbolTable(NUMERIC_SYMBOLS)
+
+
 def strip_symbols_and_diacritics(s: str, keep: str = NUMERIC_SYMBOLS) -> str:
     """NFKD; combining marks dropped; other marks, symbols and punctuation become spaces; ``keep``
     is kept as is."""
-    out = []
-    for c in unicodedata.normalize("NFKD", s):
-        if c in keep:
-            out.append(c)
-        elif c in EXTRA_LETTERS:
-            out.append(EXTRA_LETTERS[c])
-        else:
-            cat = unicodedata.category(c)
-            out.append("" if cat == "Mn" else " " if cat[0] in "MSP" else c)
-    return "".join(out)
+    table = _SYMBOLS if keep == NUMERIC_SYMBOLS else _SymbolTable(keep)
+    return unicodedata.normalize("NFKD", s).translate(table)
 
 
 @lru_cache(maxsize=1)
@@ -131,7 +159,8 @@ def whisper_english() -> Normalizer:
         _sub(r"\(([^)]+?)\)", ""),  # drop (parenthesised) spans
         _sub(r"\b(" + "|".join(HESITATIONS) + r")\b", ""),
         _sub(r"\s+'", "'"),  # "don 't" -> "don't"
-        _rewrite_all("contractions", CONTRACTIONS + TITLES + SUFFIX_CONTRACTIONS),
+        _rewrite_words("contractions", CONTRACTIONS + TITLES),
+        _rewrite_suffixes("suffix_contractions", SUFFIX_CONTRACTIONS),
         _sub(r"(\d),(\d)", r"\1\2"),  # 1,000 -> 1000
         _sub(r"\.([^0-9]|$)", r" \1"),  # periods not followed by digits
         NamedStep("strip_symbols", strip_symbols_and_diacritics),

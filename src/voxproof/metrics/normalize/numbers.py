@@ -58,6 +58,8 @@ NUMBER_WORDS = {
 }
 
 _NUMERIC = re.compile(r"^\d+(\.\d+)?$")
+_DIGIT = re.compile(r"\d")
+_HALF = re.compile(r"\band\s+a\s+half\b")
 
 
 def _fraction(s: str | int) -> Fraction | None:
@@ -185,9 +187,19 @@ class NumberReader:
     """Callable text -> text: spelled numbers to digits, as Whisper's English normaliser does."""
 
     def __call__(self, text: str) -> str:
+        if self._plain(text):
+            return " ".join(text.split())
         text = self.preprocess(text)
         text = " ".join(self.read_words(text.split()))
         return self.postprocess(text)
+
+    @staticmethod
+    def _plain(text: str) -> bool:
+        """True when the text holds nothing the reader changes: no digit, no "and a half", and no
+        number word except "and" (which the reader passes through when no number follows)."""
+        if _DIGIT.search(text) or _HALF.search(text):
+            return False
+        return all(w == "and" or w not in NUMBER_WORDS for w in text.split())
 
     @staticmethod
     def preprocess(s: str) -> str:
