@@ -15,11 +15,13 @@ import json
 import logging
 import math
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -120,38 +122,32 @@ def probe_stream(path: Path) -> StreamInfo:
 
 def decode_with_ffmpeg(
     path: Path,
-    sample_rate: int,
     *,
-    channels: int = 1,
     offset: float = 0.0,
     duration: float | None = None,
-    max_frames: int,
     max_seconds: float,
     timeout: float | None = None,
-) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sample_rate`` Hz (ffmpeg resamples only if the stream's rate
-    differs; callers pass the probed native rate).
+) -> tuple[np.ndarray, int]:
+    """Decode ``path`` to (mono float32 samples, native rate in Hz) with one ffmpeg process.
 
-    ``channels`` is the stream's channel count: ffmpeg outputs that many interleaved channels and they
-    are averaged here, chunk by chunk, so the mix-down is the plain channel mean, as for soundfile
-    formats (ffmpeg's own ``-ac 1`` scales stereo by 1/sqrt(2) instead).
+    ffmpeg writes a float WAV stream to a pipe; its header gives the rate and channel count, and the
+    channels are averaged here chunk by chunk, so the mix-down is the plain channel mean, as for
+    soundfile formats (ffmpeg's own ``-ac 1`` scales stereo by 1/sqrt(2) instead).
     ``offset``/``duration`` select a segment in seconds. Reading stops and ffmpeg is killed as soon as
-    more than ``max_frames`` frames have come out (``AudioTooLarge``, naming ``max_seconds``), or when
-    decoding takes longer than ``timeout`` seconds of wall time (``CorruptAudio``).
+    more than ``max_seconds`` of audio has come out (``AudioTooLarge``), or when decoding takes longer
+    than ``timeout`` seconds of wall time (``CorruptAudio``). When ffmpeg fails, ffprobe classifies the
+    file (no audio stream: ``EmptyAudio``; not audio at all: ``CorruptAudio``).
     """
     exe = _require("ffmpeg", path)
-    channels = max(1, int(channels))
     cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-protocol_whitelist", "file"]
     if offset > 0:
         cmd += ["-ss", f"{offset:.6f}"]
     cmd += ["-i", _file_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
     if duration is not None:
         cmd += ["-t", f"{duration:.6f}"]
-    cmd += ["-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"]
-    frame_bytes = 4 * channels
-    read_size = max(frame_bytes, _CHUNK_BYTES - _CHUNK_BYTES % frame_bytes)
+    cmd += ["-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
     mono = bytearray()  # float32 mono samples, grown chunk by chunk
-    frames = 0
+    rate = 0
     too_large = timed_out = False
     with tempfile.TemporaryFile() as errfile:  # a file, not a pipe: a chatty decoder cannot deadlock us
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile)
@@ -170,22 +166,29 @@ def decode_with_ffmpeg(
             watchdog.start()
         finished = False
         try:
-            pending = b""
-            while True:
-                chunk = stdout.read(read_size)
-                if not chunk:
-                    break
-                data = pending + chunk
-                usable = len(data) - len(data) % frame_bytes
-                pending = data[usable:]
-                block = np.frombuffer(data, dtype="<f4", count=usable // 4)
-                frames += usable // frame_bytes
-                if frames > max_frames:
-                    too_large = True
-                    break
-                if channels > 1:
-                    block = block.reshape(-1, channels).mean(axis=1, dtype=np.float32)
-                mono += block.astype(np.float32, copy=False).tobytes()
+            header = _read_wav_header(stdout)
+            if header is not None:
+                rate, channels = header
+                frame_bytes = 4 * channels
+                max_frames = math.ceil(max_seconds * rate)
+                read_size = max(frame_bytes, _CHUNK_BYTES - _CHUNK_BYTES % frame_bytes)
+                frames = 0
+                pending = b""
+                while True:
+                    chunk = stdout.read(read_size)
+                    if not chunk:
+                        break
+                    data = pending + chunk
+                    usable = len(data) - len(data) % frame_bytes
+                    pending = data[usable:]
+                    frames += usable // frame_bytes
+                    if frames > max_frames:
+                        too_large = True
+                        break
+                    block = np.frombuffer(data, dtype="<f4", count=usable // 4)
+                    if channels > 1:
+                        block = block.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+                    mono += block.astype(np.float32, copy=False).tobytes()
             finished = True
         finally:
             if watchdog is not None:
@@ -206,13 +209,41 @@ def decode_with_ffmpeg(
             f"ffmpeg took more than {timeout:g} s to decode {path}; the file looks corrupt or pathological "
             "(raise AudioLimits.decode_timeout_s if it is just very long)"
         )
-    if returncode != 0:
+    if returncode != 0 or rate <= 0:
+        probe_stream(path)  # raises EmptyAudio/CorruptAudio with the reason when the file is not audio
         raise CorruptAudio(
             f"ffmpeg could not decode {path}: {_last_line(err) or f'exit status {returncode}'}"
         )
     if err:
         log.warning("ffmpeg reported problems decoding %s: %s", path, _last_line(err))
-    return np.frombuffer(mono, dtype=np.float32)
+    return np.frombuffer(mono, dtype=np.float32), rate
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes | None:
+    data = stream.read(n)
+    return data if len(data) == n else None
+
+
+def _read_wav_header(stream: IO[bytes]) -> tuple[int, int] | None:
+    """Read ffmpeg's streamed WAV header up to the start of the data: (rate, channels), or None."""
+    head = _read_exact(stream, 12)
+    if head is None or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    rate = channels = 0
+    while True:
+        chunk = _read_exact(stream, 8)
+        if chunk is None:
+            return None
+        chunk_id, size = struct.unpack("<4sI", chunk)
+        if chunk_id == b"data":
+            return (rate, channels) if rate > 0 and channels > 0 else None
+        body = _read_exact(stream, size + (size & 1))
+        if body is None:
+            return None
+        if chunk_id == b"fmt " and size >= 16:
+            _tag, channels, rate, _byte_rate, _align, bits = struct.unpack("<HHIIHH", body[:16])
+            if bits != 32:
+                return None
 
 
 def _float_or_none(value: object) -> float | None:

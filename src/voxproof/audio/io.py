@@ -443,24 +443,10 @@ def _check_wav_header(path: Path, label: str) -> None:
 def _decode_ffmpeg(
     path: Path, label: str, offset: float, duration: float | None, limits: AudioLimits
 ) -> tuple[np.ndarray, int]:
-    info = _ffmpeg.probe_stream(path)
-    rate = info.sample_rate
-    if info.duration is not None:
-        expected = max(0.0, info.duration - offset)
-        if duration is not None:
-            expected = min(expected, duration)
-        if expected > limits.max_seconds:
-            raise AudioTooLarge(
-                f"{label} declares {expected:,.1f} s of audio, over the {limits.max_seconds:g}-s limit; "
-                "give an offset/duration, split the file, or raise AudioLimits.max_seconds"
-            )
-    samples = _ffmpeg.decode_with_ffmpeg(
+    samples, rate = _ffmpeg.decode_with_ffmpeg(
         path,
-        rate,
-        channels=info.channels,
         offset=offset,
         duration=duration,
-        max_frames=limits.max_frames(rate),
         max_seconds=limits.max_seconds,
         timeout=limits.decode_timeout_s,
     )
