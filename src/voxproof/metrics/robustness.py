@@ -528,6 +528,11 @@ def plot_robustness(report: RobustnessReport, *, suite: str | None = None, dpi: 
             xs = list(range(len(pts)))
             numeric = [(float(i), c) for i, (_, c) in enumerate(pts)]
             ax.set_xticks(xs, [c.condition.split("/")[-1] for _, c in numeric], rotation=30, fontsize=7)
+        if not any(math.isfinite(c.wer.estimate) for _, c in numeric):
+            ax.text(0.5, 0.5, "no scorable rows\n(see coverage)", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9)
+            ax.set_title(f"{cv.suite or ''} · {cv.family}", fontsize=9)
+            continue
         ys = [100 * c.wer.estimate for _, c in numeric]
         lo = [100 * c.wer.low for _, c in numeric]
         hi = [100 * c.wer.high for _, c in numeric]
