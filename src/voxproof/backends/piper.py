@@ -122,7 +122,7 @@ def _load_voice(model_path: str, config_path: str, threads: int) -> Any:
         # Same construction as PiperVoice.load, with our session options (threads).
         voice = PiperVoice(session=session, config=config)
         _voices[key] = voice
-        log.info("loaded Piper voice %s", Path(model_path).name)
+        log.debug("loaded Piper voice %s", Path(model_path).name)
         return voice
 
 

@@ -125,7 +125,7 @@ class SphinxTranscriber:
         )
         self._lock = threading.Lock()
         self._checksum: str | None = None
-        log.info("loaded PocketSphinx in %.2f s", self.load_seconds)
+        log.debug("loaded PocketSphinx in %.2f s", self.load_seconds)
 
     # -- decoding ------------------------------------------------------------------------------
 

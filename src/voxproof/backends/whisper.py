@@ -174,7 +174,7 @@ class WhisperTranscriber:
         self.load_seconds = time.perf_counter() - started
         self._batched = None
         self._checksum: str | None = None
-        log.info("loaded Whisper from %s in %.2f s", model_dir, self.load_seconds)
+        log.debug("loaded Whisper from %s in %.2f s", model_dir, self.load_seconds)
 
     # -- decoding ------------------------------------------------------------------------------
 
