@@ -15,7 +15,7 @@ from voxproof.options import build_options
 
 pytest.importorskip("pocketsphinx")
 
-from voxproof.backends.sphinx import SphinxOptions, SphinxTranscriber, StreamPartial  # noqa: E402
+from voxproof.backends.sphinx import SphinxOptions, SphinxTranscriber, StreamPartial
 
 normalise = EnglishTextNormalizer()
 
