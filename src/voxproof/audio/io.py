@@ -176,7 +176,7 @@ def load_audio(
     ``AudioTooLarge`` (over ``limits``), ``UnsupportedAudio`` (needs ffmpeg, which is missing), and
     ``UsageError`` for a bad ``sample_rate``/``offset``/``duration``.
     """
-    _check_request(sample_rate, offset, duration)
+    sample_rate, offset, duration = _check_request(sample_rate, offset, duration)
     with _local_file(source, limits) as (path, label):
         samples, rate = _decode_path(path, label, offset, duration, limits)
     audio = Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
@@ -207,13 +207,28 @@ def probe_audio(source: AudioSource) -> AudioInfo:
 # ----------------------------------------------------------------------------------------- sources
 
 
-def _check_request(sample_rate: int | None, offset: float, duration: float | None) -> None:
-    if sample_rate is not None and not (isinstance(sample_rate, int) and sample_rate > 0):
-        raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+def _check_request(sample_rate: Any, offset: Any, duration: Any) -> tuple[int | None, float, float | None]:
+    """The request as (rate, offset, duration) of the right types; ``UsageError`` naming a bad value."""
+    if sample_rate is not None:
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, (int, np.integer))
+            or sample_rate <= 0
+        ):
+            raise UsageError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+        sample_rate = int(sample_rate)
+    try:
+        offset = float(offset)
+        duration = None if duration is None else float(duration)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"offset and duration must be numbers of seconds, got {offset!r}, {duration!r}"
+        ) from None
     if not (math.isfinite(offset) and offset >= 0):
         raise UsageError(f"offset must be a non-negative number of seconds, got {offset!r}")
     if duration is not None and not (math.isfinite(duration) and duration > 0):
         raise UsageError(f"duration must be a positive number of seconds or None, got {duration!r}")
+    return sample_rate, offset, duration
 
 
 @contextlib.contextmanager
