@@ -134,3 +134,8 @@ def test_a_missing_model_directory_never_reaches_the_hub(tmp_path):
         WhisperTranscriber(WhisperOptions(model_path=str(tmp_path)))
     with pytest.raises(BackendUnavailable):
         WhisperTranscriber(WhisperOptions(model_path="tiny.en"))
+
+
+def test_a_language_the_english_model_cannot_speak_is_refused():
+    with pytest.raises(UsageError, match="English-only"):
+        WhisperTranscriber(WhisperOptions(language="fr"))

@@ -152,6 +152,9 @@ class SphinxTranscriber:
             return self._result(duration)
 
     def _result(self, duration: float) -> Transcript:
+        """The decoder's current result. Word confidence is the word's lattice posterior; the utterance
+        confidence is the mean over its words (the path posterior ``prob`` shrinks with length, so it is
+        kept in ``extras`` but is not a usable confidence)."""
         hyp = self._decoder.hyp()
         if hyp is None:
             return Transcript("", (), None, {})

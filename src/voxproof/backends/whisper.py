@@ -172,6 +172,12 @@ class WhisperTranscriber:
         except (RuntimeError, ValueError, OSError) as exc:
             raise BackendError(f"could not load the Whisper model from {model_dir}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
+        if self.options.language != "en" and not self._model.model.is_multilingual:
+            # faster-whisper would only log a warning and decode as English anyway.
+            raise UsageError(
+                f"option language={self.options.language!r}: the model in {model_dir} is English-only; "
+                "use language=en or a multilingual model_path"
+            )
         self._batched = None
         self._checksum: str | None = None
         log.debug("loaded Whisper from %s in %.2f s", model_dir, self.load_seconds)
