@@ -229,6 +229,25 @@ def test_jsonl_round_trip_property(tmp_path: Path, utts: list[Utterance]) -> Non
     assert dataset_hash(read_manifest(path, format="jsonl")) == dataset_hash(reversed(utts))
 
 
+def test_undecodable_lines_are_reported_not_fatal(tmp_path: Path) -> None:
+    bad = "caf\xe9".encode("latin-1")  # not UTF-8
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_bytes(
+        b'{"audio_filepath": "a.wav", "text": "' + bad + b'"}\n{"audio_filepath": "b.wav", "duration": -1}\n'
+    )
+    assert [n for n, _ in validate_manifest(jsonl)] == [1, 2]
+    assert "UTF-8" in validate_manifest(jsonl)[0][1]
+    folder = tmp_path / "set"
+    (folder / "audio").mkdir(parents=True)
+    (folder / "transcripts.tsv").write_bytes(b"a\tok\nb\t" + bad + b"\nc\tok\n")
+    assert validate_manifest(folder) == [
+        (2, "transcripts.tsv: not valid UTF-8 text (byte 6); save the file as UTF-8")
+    ]
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_bytes(b"id,audio,text\na,a.wav,x\nb,b.wav," + bad + b"\nc,c.wav,y\n")
+    assert [n for n, _ in validate_manifest(csv_path)] == [3]
+
+
 # ----------------------------------------------------------------------------------------------- Kaldi
 
 

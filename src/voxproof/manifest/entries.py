@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,16 @@ def pick(row: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
         if key in lower:
             return lower[key], row[lower[key]]
     return None, None
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str | Problem]]:
+    """Each line of a UTF-8 text file (BOM and line ending removed) with its 1-based number; a line
+    that is not valid UTF-8 comes back as a :class:`Problem` instead of stopping the whole read."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                yield number, Problem(f"not valid UTF-8 text (byte {exc.start + 1}); save the file as UTF-8")

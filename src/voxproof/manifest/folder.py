@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from voxproof.audio.io import AUDIO_SUFFIXES
-from voxproof.manifest.entries import LANGUAGE_KEYS, SPEAKER_KEYS, Entry, Problem, tag_value
+from voxproof.manifest.entries import LANGUAGE_KEYS, SPEAKER_KEYS, Entry, Problem, tag_value, text_lines
 from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.manifest")
@@ -35,38 +35,39 @@ def read_folder(root: Path) -> Iterator[Entry]:
     index, clashes = _index_audio(audio_dir)
     info, info_problems = _read_utt_info(root / UTT_INFO)
     yield from info_problems
-    with (root / TRANSCRIPTS).open(encoding="utf-8-sig", newline="") as fh:
-        for number, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                yield Entry(number, Problem(f"expected ID<TAB>TEXT, got {line[:60]!r}"), TRANSCRIPTS)
-                continue
-            utt_id, text = line.split("\t", 1)
-            utt_id = utt_id.strip()
-            if utt_id in clashes:
-                files = ", ".join(sorted(p.name for p in clashes[utt_id]))
-                yield Entry(
-                    number,
-                    Problem(f"id {utt_id!r} matches several audio files ({files}); keep one"),
-                    TRANSCRIPTS,
-                )
-                continue
-            audio = index.get(utt_id, audio_dir / utt_id)
-            speaker, language, tags = None, None, {}
-            for key, value in info.get(utt_id, {}).items():
-                low = key.lower()
-                if low in SPEAKER_KEYS and speaker is None:
-                    speaker = value
-                elif low in LANGUAGE_KEYS and language is None:
-                    language = value
-                else:
-                    tags[key] = value
-            utt = Utterance(
-                id=utt_id, audio=str(audio), text=text.strip(), speaker=speaker, language=language, tags=tags
+    for number, line in text_lines(root / TRANSCRIPTS):
+        if isinstance(line, Problem):
+            yield Entry(number, line, TRANSCRIPTS)
+            continue
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            yield Entry(number, Problem(f"expected ID<TAB>TEXT, got {line[:60]!r}"), TRANSCRIPTS)
+            continue
+        utt_id, text = line.split("\t", 1)
+        utt_id = utt_id.strip()
+        if utt_id in clashes:
+            files = ", ".join(sorted(p.name for p in clashes[utt_id]))
+            yield Entry(
+                number,
+                Problem(f"id {utt_id!r} matches several audio files ({files}); keep one"),
+                TRANSCRIPTS,
             )
-            yield Entry(number, utt, TRANSCRIPTS)
+            continue
+        audio = index.get(utt_id, audio_dir / utt_id)
+        speaker, language, tags = None, None, {}
+        for key, value in info.get(utt_id, {}).items():
+            low = key.lower()
+            if low in SPEAKER_KEYS and speaker is None:
+                speaker = value
+            elif low in LANGUAGE_KEYS and language is None:
+                language = value
+            else:
+                tags[key] = value
+        utt = Utterance(
+            id=utt_id, audio=str(audio), text=text.strip(), speaker=speaker, language=language, tags=tags
+        )
+        yield Entry(number, utt, TRANSCRIPTS)
 
 
 def _index_audio(audio_dir: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
@@ -97,30 +98,31 @@ def _read_utt_info(path: Path) -> tuple[dict[str, dict[str, str]], list[Entry]]:
     problems: list[Entry] = []
     if not path.is_file():
         return info, problems
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        header: list[str] | None = None
-        for number, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if header is None:
-                header = [f.strip() for f in fields]
-                continue
-            if len(fields) != len(header):
-                problems.append(
-                    Entry(
-                        number,
-                        Problem(f"expected {len(header)} tab-separated columns, got {len(fields)}"),
-                        UTT_INFO,
-                    )
+    header: list[str] | None = None
+    for number, line in text_lines(path):
+        if isinstance(line, Problem):
+            problems.append(Entry(number, line, UTT_INFO))
+            continue
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if header is None:
+            header = [f.strip() for f in fields]
+            continue
+        if len(fields) != len(header):
+            problems.append(
+                Entry(
+                    number,
+                    Problem(f"expected {len(header)} tab-separated columns, got {len(fields)}"),
+                    UTT_INFO,
                 )
-                continue
-            utt_id = fields[0].strip()
-            values = {}
-            for key, value in zip(header[1:], fields[1:]):
-                tagged = tag_value(value.strip())
-                if tagged is not None:
-                    values[key] = tagged
-            info[utt_id] = values
+            )
+            continue
+        utt_id = fields[0].strip()
+        values = {}
+        for key, value in zip(header[1:], fields[1:]):
+            tagged = tag_value(value.strip())
+            if tagged is not None:
+                values[key] = tagged
+        info[utt_id] = values
     return info, problems

@@ -25,6 +25,7 @@ from voxproof.manifest.entries import (
     pick,
     resolve_audio,
     tag_value,
+    text_lines,
     to_float,
 )
 from voxproof.manifest.utterance import SCHEMA_VERSION, Utterance
@@ -34,33 +35,36 @@ _NEMO_FIELDS = {"audio_filepath", "duration", "text", "offset"}
 
 def sniff_jsonl(path: Path, max_lines: int = 50) -> str:
     """``"nemo"`` when the first JSON object has ``audio_filepath``, else ``"jsonl"`` (voxproof)."""
-    with path.open(encoding="utf-8-sig") as fh:
-        for i, raw in enumerate(fh):
-            if i >= max_lines:
-                break
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(obj, dict):
-                return "nemo" if "audio_filepath" in obj else "jsonl"
+    for number, raw in text_lines(path):
+        if number > max_lines:
+            break
+        if isinstance(raw, Problem):
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            return "nemo" if "audio_filepath" in obj else "jsonl"
     return "jsonl"
 
 
 def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | Problem]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield number, Problem(f"not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(obj, dict):
-                yield number, Problem(f"expected a JSON object, got {type(obj).__name__}")
-                continue
-            yield number, obj
+    for number, raw in text_lines(path):
+        if isinstance(raw, Problem):
+            yield number, raw
+            continue
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield number, Problem(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            yield number, Problem(f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        yield number, obj
 
 
 def read_voxproof_jsonl(path: Path) -> Iterator[Entry]:

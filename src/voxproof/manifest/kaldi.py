@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from voxproof.manifest.entries import Entry, Problem, resolve_audio
+from voxproof.manifest.entries import Entry, Problem, resolve_audio, text_lines
 from voxproof.manifest.utterance import Utterance
 
 WAV_SCP = "wav.scp"
@@ -25,13 +25,13 @@ def is_kaldi_dir(path: Path) -> bool:
     return path.is_dir() and (path / WAV_SCP).is_file()
 
 
-def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Non-empty lines split as ``key rest`` (rest may be empty)."""
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if line:
-                yield number, line.split(maxsplit=1)
+def _lines(path: Path, problems: list[Entry]) -> Iterator[tuple[int, list[str]]]:
+    """Non-empty lines split as ``key rest`` (rest may be empty); undecodable lines go to ``problems``."""
+    for number, line in text_lines(path):
+        if isinstance(line, Problem):
+            problems.append(Entry(number, line, path.name))
+        elif line.strip():
+            yield number, line.strip().split(maxsplit=1)
 
 
 def _table(path: Path, problems: list[Entry]) -> dict[str, str]:
@@ -39,7 +39,7 @@ def _table(path: Path, problems: list[Entry]) -> dict[str, str]:
     table: dict[str, str] = {}
     if not path.is_file():
         return table
-    for number, parts in _lines(path):
+    for number, parts in _lines(path, problems):
         if parts[0] in table:
             problems.append(Entry(number, Problem(f"duplicate key {parts[0]!r}"), path.name))
             continue
@@ -50,7 +50,7 @@ def _table(path: Path, problems: list[Entry]) -> dict[str, str]:
 def _recordings(root: Path, problems: list[Entry]) -> dict[str, tuple[int, str]]:
     """recording id -> (wav.scp line, resolved path), in file order."""
     recordings: dict[str, tuple[int, str]] = {}
-    for number, parts in _lines(root / WAV_SCP):
+    for number, parts in _lines(root / WAV_SCP, problems):
         rec = parts[0]
         value = parts[1].strip() if len(parts) > 1 else ""
         if not value:
@@ -117,7 +117,10 @@ def read_kaldi(root: Path) -> Iterator[Entry]:
         for rec, (number, audio) in recordings.items():
             yield make(rec, audio, number, WAV_SCP)
         return
-    for number, parts in _lines(segments):
+    late: list[Entry] = []
+    for number, parts in _lines(segments, late):
+        yield from late
+        late.clear()
         fields = [parts[0], *(parts[1].split() if len(parts) > 1 else [])]
         if len(fields) != 4:
             yield Entry(
@@ -148,3 +151,4 @@ def read_kaldi(root: Path) -> Iterator[Entry]:
             )
             continue
         yield make(utt_id, recordings[rec][1], number, "segments", start, None if end == -1 else end - start)
+    yield from late

@@ -59,6 +59,15 @@ def detect_format(source: str | os.PathLike[str]) -> str:
 
 
 def _entries(path: Path, fmt: str, *, materialize: bool, cache_dir: Path | None) -> Iterator[Entry]:
+    try:
+        yield from _format_entries(path, fmt, materialize=materialize, cache_dir=cache_dir)
+    except OSError as exc:  # unreadable file, permission denied, disappeared mid-read
+        raise ManifestError(
+            f"cannot read manifest {path}: {exc.strerror or exc}; check it is readable"
+        ) from exc
+
+
+def _format_entries(path: Path, fmt: str, *, materialize: bool, cache_dir: Path | None) -> Iterator[Entry]:
     if fmt == "folder":
         return read_folder(path.parent if path.is_file() else path)
     if fmt == "jsonl":

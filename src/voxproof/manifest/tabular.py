@@ -10,7 +10,7 @@ file is tab-separated, anything else comma-separated. Relative paths are resolve
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from voxproof.manifest.entries import (
@@ -44,9 +44,13 @@ def read_csv(path: Path) -> Iterator[Entry]:
     """Entries of a CSV/TSV manifest; line numbers are physical lines (a quoted multi-line cell counts)."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     base = path.parent
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+    bad_lines: list[int] = []
+    with path.open("rb") as fh:
+        reader = csv.reader(_decoded(fh, bad_lines), delimiter=delimiter)
         header = next(reader, None)
+        if bad_lines:
+            yield Entry(1, Problem("the header is not valid UTF-8 text; save the file as UTF-8"))
+            return
         if header is None:
             yield Entry(1, Problem("the file is empty; expected a header row"))
             return
@@ -68,6 +72,10 @@ def read_csv(path: Path) -> Iterator[Entry]:
         start_line = reader.line_num
         for cells in reader:
             number, start_line = start_line + 1, reader.line_num
+            if bad_lines:
+                bad_lines.clear()
+                yield Entry(number, Problem("not valid UTF-8 text; save the file as UTF-8"))
+                continue
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) != len(header):
@@ -99,3 +107,16 @@ def read_csv(path: Path) -> Iterator[Entry]:
                 tags=tags,
             )
             yield Entry(number, utt)
+
+
+def _decoded(lines: Iterable[bytes], bad_lines: list[int]) -> Iterator[str]:
+    """UTF-8 lines (BOM removed) for ``csv.reader``; appends the number of each undecodable line to
+    ``bad_lines`` and passes a replacement-decoded line on, so the row it belongs to can be reported."""
+    for number, raw in enumerate(lines, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines.append(number)
+            yield raw.decode("utf-8", errors="replace")
