@@ -251,3 +251,34 @@ def test_synthesizer_rejects_audio_that_is_not_wav():
     tts = OpenAISynthesizer(OpenAISynthesizerOptions(base_url=BASE), transport=httpx.MockTransport(handler))
     with pytest.raises(BackendError, match="did not return WAV"):
         tts.synthesize("Hello.")
+
+
+def test_a_real_asgi_server_in_process_through_a_ready_client(clip):
+    """The ``client=`` path: a Starlette app that runs PocketSphinx on the uploaded WAV, called through
+    Starlette's TestClient, so the multipart encoding meets a real form parser."""
+    pytest.importorskip("multipart")
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from voxproof.backends.sphinx import SphinxTranscriber
+
+    sphinx = SphinxTranscriber()
+
+    async def transcriptions(request):
+        form = await request.form()
+        samples, rate = sf.read(io.BytesIO(await form["file"].read()), dtype="float32")
+        tr = sphinx.transcribe(Audio(samples, rate))
+        words = [{"word": w.text, "start": w.start, "end": w.end, "probability": w.confidence} for w in tr.words]
+        return JSONResponse({"text": tr.text, "words": words, "model": form["model"]})
+
+    app = Starlette(routes=[Route("/v1/audio/transcriptions", transcriptions, methods=["POST"])])
+    with TestClient(app) as client:
+        backend = OpenAITranscriber(OpenAITranscriberOptions(base_url="http://testserver", api_key="k"), client=client)
+        tr = backend.transcribe(clip)
+        backend.close()  # a client passed in stays open for its owner
+        assert not client.is_closed
+    direct = sphinx.transcribe(clip)
+    assert tr.text == direct.text and tr.text
+    assert [w.confidence for w in tr.words] == pytest.approx([w.confidence for w in direct.words])

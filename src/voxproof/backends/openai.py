@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
@@ -106,7 +107,7 @@ class OpenAISynthesizerOptions:
 
 class _Endpoint:
     """An httpx client with retries. ``transport`` or ``client`` replace the network (tests, in-process
-    servers); a client passed in is not closed by :meth:`close`."""
+    servers); a client passed in keeps its own timeout and is not closed by :meth:`close`."""
 
     def __init__(self, options: Any, transport: Any = None, client: Any = None):
         import httpx
@@ -119,18 +120,21 @@ class _Endpoint:
         self.has_key = bool(key)
         self._own_client = client is None
         self.client = client or httpx.Client(timeout=options.timeout, transport=transport)
+        # A client passed in may come from another httpx generation (Starlette's TestClient is an
+        # httpx2.Client): retry that library's transport errors too.
+        family = sys.modules.get(type(self.client).__module__.split(".")[0])
+        self._transport_errors = (httpx.TransportError, getattr(family, "TransportError", httpx.TransportError))
 
     def post(self, path: str, **kwargs: Any) -> Any:
         """POST with retries; returns the successful ``httpx.Response`` or raises :class:`BackendError`."""
-        httpx = self._httpx
         url = f"{self.base_url}{path}"
         o = self.options
         last = ""
         for attempt in range(o.max_retries + 1):
             delay = o.backoff * (2**attempt)
             try:
-                response = self.client.post(url, headers=self._headers, timeout=o.timeout, **kwargs)
-            except httpx.TransportError as exc:
+                response = self.client.post(url, headers=self._headers, **kwargs)  # client holds the timeout
+            except self._transport_errors as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:
