@@ -130,6 +130,17 @@ def test_lossy_formats_decode_through_ffmpeg(
 
 
 @needs_ffmpeg
+def test_uploaded_bytes_decode_like_the_named_file(clip: Path, tmp_path: Path) -> None:
+    for suffix in ("mp3", "m4a", "webm"):
+        path = tmp_path / f"clip.{suffix}"
+        _ffmpeg("-i", str(clip), "-t", "3", str(path))
+        named, anonymous = load_audio(path), load_audio(path.read_bytes())
+        assert anonymous.sample_rate == named.sample_rate
+        np.testing.assert_array_equal(anonymous.samples, named.samples)
+        assert probe_audio(path.read_bytes()).codec == probe_audio(path).codec
+
+
+@needs_ffmpeg
 def test_ffmpeg_segment_and_native_rate(clip: Path, tmp_path: Path) -> None:
     path = tmp_path / "clip.opus"
     _ffmpeg("-i", str(clip), "-c:a", "libopus", str(path))

@@ -193,7 +193,7 @@ def probe_audio(source: AudioSource) -> AudioInfo:
     """
     with _local_file(source, AudioLimits()) as (path, label):
         size = path.stat().st_size
-        if path.suffix.lower() not in FFMPEG_SUFFIXES:
+        if not _wants_ffmpeg(path):
             try:
                 return _probe_soundfile(path, label, size)
             except _NotRecognised as exc:
@@ -280,10 +280,28 @@ def _local_file(source: AudioSource, limits: AudioLimits) -> Iterator[tuple[Path
     yield path, label
 
 
+def _wants_ffmpeg(path: Path) -> bool:
+    """True for ffmpeg suffixes, and for files without a known suffix (such as uploaded bytes) whose
+    first bytes say MP3, MP4/M4A, Matroska/WebM or AMR, so a format decodes the same way with or
+    without its suffix."""
+    suffix = path.suffix.lower()
+    if suffix in FFMPEG_SUFFIXES:
+        return True
+    if suffix in SOUNDFILE_SUFFIXES:
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    return (
+        head.startswith((b"ID3", b"#!AMR", b"\x1a\x45\xdf\xa3"))
+        or head[4:8] == b"ftyp"
+        or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)  # MPEG audio frame sync
+    )
+
+
 def _decode_path(
     path: Path, label: str, offset: float, duration: float | None, limits: AudioLimits
 ) -> tuple[np.ndarray, int]:
-    if path.suffix.lower() in FFMPEG_SUFFIXES:
+    if _wants_ffmpeg(path):
         return _decode_ffmpeg(path, label, offset, duration, limits)
     try:
         return _decode_soundfile(path, label, offset, duration, limits)
