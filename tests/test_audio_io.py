@@ -129,6 +129,50 @@ def test_lossy_formats_decode_through_ffmpeg(
     assert native.duration == pytest.approx(15.0, abs=0.1)  # a header estimate (MP3: with encoder padding)
 
 
+def _encode_amr_nb(samples_8k: np.ndarray) -> bytes:
+    """AMR-NB 12.2 kbit/s file bytes through libopencore-amrnb (ffmpeg here decodes AMR but cannot encode)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("opencore-amrnb")
+    if name is None:
+        pytest.skip("libopencore-amrnb is not installed")
+    lib = ctypes.CDLL(name)
+    lib.Encoder_Interface_init.restype = ctypes.c_void_p
+    lib.Encoder_Interface_init.argtypes = [ctypes.c_int]
+    lib.Encoder_Interface_Encode.argtypes = [
+        ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.POINTER(ctypes.c_ubyte), ctypes.c_int,
+    ]  # fmt: skip
+    lib.Encoder_Interface_exit.argtypes = [ctypes.c_void_p]
+    pcm = np.clip(samples_8k * 32767, -32768, 32767).astype(np.int16)
+    state = lib.Encoder_Interface_init(0)
+    out, buf = bytearray(b"#!AMR\n"), (ctypes.c_ubyte * 64)()
+    try:
+        for i in range(0, len(pcm) - 159, 160):  # 20 ms frames
+            frame = np.ascontiguousarray(pcm[i : i + 160])
+            n = lib.Encoder_Interface_Encode(
+                state, 7, frame.ctypes.data_as(ctypes.POINTER(ctypes.c_short)), buf, 0
+            )
+            out += bytes(buf[:n])
+    finally:
+        lib.Encoder_Interface_exit(state)
+    return bytes(out)
+
+
+@needs_ffmpeg
+def test_amr_nb_decodes_through_ffmpeg(clip: Path, tmp_path: Path) -> None:
+    source = load_audio(clip, sample_rate=8000, duration=5.0)
+    path = tmp_path / "call.amr"
+    path.write_bytes(_encode_amr_nb(source.samples))
+    audio = load_audio(path)
+    assert audio.sample_rate == 8000
+    assert audio.duration == pytest.approx(5.0, abs=0.03)
+    # a speech codec keeps the envelope, not the waveform: best correlation over small lags
+    best = max(_corr(np.roll(audio.samples, k), source.samples) for k in range(-80, 81, 2))
+    assert best > 0.5
+    assert probe_audio(path).codec == "amr_nb"
+
+
 @needs_ffmpeg
 def test_uploaded_bytes_decode_like_the_named_file(clip: Path, tmp_path: Path) -> None:
     for suffix in ("mp3", "m4a", "webm"):
