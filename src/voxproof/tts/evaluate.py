@@ -90,7 +90,7 @@ class TtsScorer:
         *,
         speech: SpeechDetector | None = None,
         mos=None,
-        detector_options: DetectorOptions = DetectorOptions(),
+        detector_options: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen, safe to share
     ):
         self.asr = asr
         self.normalizer = normalizer
@@ -99,7 +99,8 @@ class TtsScorer:
         self.detector_options = detector_options
 
     @classmethod
-    def from_options(cls, options: TtsEvalOptions, detector_options: DetectorOptions = DetectorOptions(),
+    def from_options(cls, options: TtsEvalOptions,
+                     detector_options: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen
                      asr_pairs: Sequence[str] = ()) -> TtsScorer:
         """Load the recogniser, normaliser, VAD and (if ``options.mos``) DNSMOS named by ``options``."""
         from voxproof.backends import load_backend

@@ -16,8 +16,15 @@ from voxproof.backends.base import Synthesizer
 from voxproof.errors import UsageError
 from voxproof.run.store import RunStore
 from voxproof.tts.evaluate import (
-    FLOOR_CONDITION, FLOOR_SYSTEM, TTS_CONDITION, FloorItem, Progress, TtsEvalOptions, TtsScorer,
-    evaluate_floor, evaluate_system,
+    FLOOR_CONDITION,
+    FLOOR_SYSTEM,
+    TTS_CONDITION,
+    FloorItem,
+    Progress,
+    TtsEvalOptions,
+    TtsScorer,
+    evaluate_floor,
+    evaluate_system,
 )
 from voxproof.tts.prompts import Prompt, prompts_hash
 from voxproof.tts.report import build_tts_summary, write_html, write_summary
@@ -42,7 +49,7 @@ def run_tts_eval(
     out: str | Path,
     scorer: TtsScorer,
     *,
-    options: TtsEvalOptions = TtsEvalOptions(),
+    options: TtsEvalOptions = TtsEvalOptions(),  # noqa: B008 - frozen, safe to share
     prompt_source: str = "en-stress",
     floor: Sequence[FloorItem] | None = None,
     floor_source: str = "",

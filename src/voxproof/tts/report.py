@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from voxproof.tts.detectors import FAILURE_KINDS
-from voxproof.tts.summary import PromptScore, SystemComparison, SystemSummary, worst_items
+from voxproof.tts.summary import PromptScore, SystemComparison, SystemSummary
 
 SCHEMA_VERSION = 1
 MAX_EMBED_SECONDS = 30.0
@@ -111,7 +111,7 @@ def console_table(summary: dict[str, Any]) -> str:
             f"{s['system']:<14} {s['n_items']:>5} {_pct(s['wer']):<22} {_pct(s['cer']):<20} "
             f"{_mos(s['mos'].get('ovrl')):<19} {_mos(s['mos'].get('p808')):<19} "
             f"{_fmt(s['mos'].get('sig')):>5} {_fmt(s['mos'].get('bak')):>5} "
-            f"{s['any_failure']['count']:>5} {('%.3f' % rtf) if rtf else 'n/a':>6}"
+            f"{s['any_failure']['count']:>5} {f'{rtf:.3f}' if rtf else 'n/a':>6}"
         )
     lines.append("")
     names = [s["system"] for s in rows]
@@ -190,8 +190,9 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
     judges = summary["judges"]
     mos = judges.get("mos")
     asr = judges.get("asr") or {}
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>voxproof TTS evaluation</title>"
-           f"<style>{_CSS}</style></head><body><h1>TTS evaluation</h1>"]
+    head = ("<!doctype html><html><head><meta charset='utf-8'><title>voxproof TTS evaluation</title>"
+            f"<style>{_CSS}</style></head><body><h1>TTS evaluation</h1>")
+    out = [head]
     out.append(
         f"<p>Prompts: <code>{_e(summary['prompts'].get('source'))}</code> ({summary['prompts'].get('count')} prompts, "
         f"hash {_e(summary['prompts'].get('hash'))}). Intelligibility: {_e(asr.get('name'))} "

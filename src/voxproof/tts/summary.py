@@ -7,7 +7,8 @@ instead of vanishing; rows the *judges* could not score (recogniser or predictor
 of WER and shown as coverage. MOS means are over the clips DNSMOS scored (silent clips included: the
 predictor scores them as it finds them); ``ovrl_penalised`` also counts clips it could not score
 (synthesis errors, empty audio) at 1.0, the bottom of the scale. Every mean and rate has a
-percentile-bootstrap interval over prompts, seeded.
+percentile-bootstrap interval over prompts, seeded (over whole speakers when the items are real
+recordings with speaker labels).
 """
 
 from __future__ import annotations
@@ -132,10 +133,13 @@ def summarise(
     """Per-system figures with bootstrap intervals over prompts."""
     scored = [s for s in scores if s.scored]
     kw = {"n_resamples": n_resamples, "seed": seed, "level": level}
-    wer = bootstrap_rate([s.word_errors for s in scored], [s.word_ref for s in scored], **kw)
-    cer = bootstrap_rate([s.char_errors for s in scored], [s.char_ref for s in scored], **kw)
+    wer = bootstrap_rate([s.word_errors for s in scored], [s.word_ref for s in scored],
+                         groups=_speakers(scored), **kw)
+    cer = bootstrap_rate([s.char_errors for s in scored], [s.char_ref for s in scored],
+                         groups=_speakers(scored), **kw)
     with_mos = [s for s in scores if s.mos]
-    mos = {k: bootstrap_rate([s.mos[k] for s in with_mos], [1.0] * len(with_mos), **kw) for k in MOS_KEYS}
+    mos = {k: bootstrap_rate([s.mos[k] for s in with_mos], [1.0] * len(with_mos), groups=_speakers(with_mos), **kw)
+           for k in MOS_KEYS}
     unscorable = [s for s in scores if not s.mos and s.scored]
     ovrl_pen = None
     if with_mos or unscorable:
@@ -152,6 +156,9 @@ def summarise(
     if n < 30:
         warnings.append(f"only {n} items: intervals are wide and small differences are not meaningful")
     unscored = [s for s in scores if not s.scored]
+    speakers = _speakers(scored)
+    if speakers is not None and len(set(speakers)) < 10:
+        warnings.append(f"intervals resample whole speakers (only {len(set(speakers))}): they are rough")
     if unscored:
         warnings.append(f"{len(unscored)} item(s) could not be judged (recogniser or MOS error) and are "
                         f"left out of WER: {', '.join(s.id for s in unscored[:10])}")
@@ -174,6 +181,15 @@ def summarise(
         by_category=_by_category(scored),
         warnings=tuple(warnings),
     )
+
+
+def _speakers(scores: Sequence[PromptScore]) -> list[str] | None:
+    """Speaker per item when every item has one and there are several (real recordings): intervals
+    then resample speakers, whose utterances are not independent. Synthesised prompts have none."""
+    speakers = [s.row.speaker for s in scores]
+    if not speakers or any(sp is None for sp in speakers) or len(set(speakers)) < 2:
+        return None
+    return [str(sp) for sp in speakers]
 
 
 def _timing(ok: Sequence[PromptScore]) -> dict[str, float | None]:
