@@ -7,7 +7,9 @@ as it finishes; a rerun skips finished prompts. ``evaluate_floor`` runs the same
 recordings (condition ``recorded``) to show the recogniser's error floor and the MOS predictor's
 ceiling on human speech.
 
-Synthesis time is wall time of ``synthesize`` after one untimed warm-up call. Row layout: ``utt_id`` = prompt id, ``reference`` = the expected form the transcript was scored
+Synthesis time is wall time of ``synthesize`` after one untimed warm-up call; its CPU time (process
+threads + child processes) is kept too (``features['cpu_rtf']``), as wall time depends on what else
+the machine runs. Row layout: ``utt_id`` = prompt id, ``reference`` = the expected form the transcript was scored
 against, ``hypothesis`` = the raw ASR text, ``processing_time`` = synthesis seconds, ``features`` =
 MOS, timing and detector values, ``extras['failures']`` = every detector's flag. A synthesiser
 exception gives an ``error`` row with ``extras['failures']['synthesis_error'] = True``.
@@ -171,6 +173,9 @@ class TtsScorer:
         )
         times = timing(expected[intel.form_index], audio.duration, activity.span, synthesis_seconds)
         features: dict[str, float] = dict(times.features())
+        cpu = (extras or {}).get("synthesis_cpu_seconds")
+        if cpu is not None and audio.duration > 0:
+            features["cpu_rtf"] = cpu / audio.duration
         features["wer"] = intel.wer if intel.ref_words else float(intel.hyp_words > 0)
         features["cer"] = intel.cer if intel.chars.ref_len else float(intel.chars.hyp_len > 0)
         for d in detections:
@@ -280,7 +285,7 @@ def evaluate_system(
             skipped += 1
             continue
         base_extras = {"text": prompt.text, "category": prompt.category, "expected": list(prompt.expected)}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         try:
             audio = synthesizer.synthesize(prompt.text)
         except Exception as exc:  # noqa: BLE001 - any synthesiser failure is a counted result, not a crash
@@ -295,6 +300,7 @@ def evaluate_system(
             )
         else:
             seconds = time.perf_counter() - t0
+            base_extras["synthesis_cpu_seconds"] = _cpu_seconds() - c0
             if rate is None and audio.samples.size:
                 rate = audio.sample_rate
                 store.set_meta("expected_sample_rate", rate)
@@ -408,6 +414,16 @@ def evaluate_floor(
             progress(Progress(FLOOR_SYSTEM, written + skipped, len(items), skipped, item.id, row.status))
     store.set_meta("status", "complete")
     return store
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process (all threads) and its finished child processes (a
+    subprocess synthesiser such as eSpeak NG). Unlike wall time, it does not grow when other jobs
+    compete for the cores, so the CPU real-time factor stays comparable on a busy machine."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _warm_up(synthesizer: Synthesizer, system: str) -> None:

@@ -98,20 +98,20 @@ def console_table(summary: dict[str, Any]) -> str:
         rows.append(summary["floor"])
     lines = []
     mos = (summary.get("judges") or {}).get("mos")
-    label = f"{mos['name']} ({mos['version']})" if mos else "MOS not run"
-    head = f"{'system':<14} {'items':>5} {'WER [95% CI]':<22} {'CER':<20} {'OVRL [95% CI]':<19} {'P.808':<19} {'SIG':>5} {'BAK':>5} {'fail':>5} {'RTF':>6}"
+    label = f"MOS by {mos['name']} ({mos['version']})" if mos else "MOS not run"
+    head = f"{'system':<14} {'items':>5} {'WER [95% CI]':<22} {'CER':<20} {'OVRL [95% CI]':<19} {'P.808':<19} {'SIG':>5} {'BAK':>5} {'fail':>5} {'RTF':>6} {'cpuRTF':>6}"
     lines.append(f"Intelligibility by {(summary['judges'].get('asr') or {}).get('name', '?')} "
                  f"(normaliser {summary['judges']['normalizer']['name']}@{summary['judges']['normalizer']['version']}); "
-                 f"MOS by {label}")
+                 f"{label}")
     lines.append(head)
     lines.append("-" * len(head))
     for s in rows:
-        rtf = s["timing"].get("rtf")
+        rtf, cpu = s["timing"].get("rtf"), s["timing"].get("cpu_rtf")
         lines.append(
             f"{s['system']:<14} {s['n_items']:>5} {_pct(s['wer']):<22} {_pct(s['cer']):<20} "
             f"{_mos(s['mos'].get('ovrl')):<19} {_mos(s['mos'].get('p808')):<19} "
             f"{_fmt(s['mos'].get('sig')):>5} {_fmt(s['mos'].get('bak')):>5} "
-            f"{s['any_failure']['count']:>5} {f'{rtf:.3f}' if rtf else 'n/a':>6}"
+            f"{s['any_failure']['count']:>5} {f'{rtf:.3f}' if rtf else 'n/a':>6} {f'{cpu:.3f}' if cpu else 'n/a':>6}"
         )
     lines.append("")
     names = [s["system"] for s in rows]
@@ -204,7 +204,7 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
     rows = list(summary["systems"].values()) + ([summary["floor"]] if summary.get("floor") else [])
     out.append("<h2>Systems</h2><table><tr><th>system</th><th>items</th><th>WER [95% CI]</th><th>CER</th>"
                "<th>OVRL</th><th>P.808</th><th>SIG</th><th>BAK</th><th>OVRL (failures at 1.0)</th>"
-               "<th>items with a failure</th><th>words/s</th><th>duration ratio</th><th>RTF</th></tr>")
+               "<th>items with a failure</th><th>words/s</th><th>duration ratio</th><th>RTF (wall)</th><th>RTF (CPU)</th></tr>")
     for s in rows:
         t = s["timing"]
         out.append(
@@ -213,7 +213,7 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
             f"<td class=n>{_mos(s['mos'].get('p808'))}</td><td class=n>{_fmt(s['mos'].get('sig'))}</td>"
             f"<td class=n>{_fmt(s['mos'].get('bak'))}</td><td class=n>{_val(s.get('ovrl_penalised'), 1)}</td>"
             f"<td class=n>{s['any_failure']['count']}</td><td class=n>{_val(t.get('median_words_per_second'), 1)}</td>"
-            f"<td class=n>{_val(t.get('median_duration_ratio'), 1)}</td><td class=n>{_val(t.get('rtf'), 1)}</td></tr>"
+            f"<td class=n>{_val(t.get('median_duration_ratio'), 1)}</td><td class=n>{_val(t.get('rtf'), 1)}</td><td class=n>{_val(t.get('cpu_rtf'), 1)}</td></tr>"
         )
     out.append("</table>")
     if summary.get("floor"):

@@ -199,7 +199,11 @@ def _timing(ok: Sequence[PromptScore]) -> dict[str, float | None]:
 
     synth = sum(s.row.processing_time or 0.0 for s in ok)
     audio = sum(s.row.audio_duration or 0.0 for s in ok)
+    cpu_rows = [s for s in ok if "synthesis_cpu_seconds" in (s.row.extras or {})]
+    cpu = sum(s.row.extras["synthesis_cpu_seconds"] for s in cpu_rows)
+    cpu_audio = sum(s.row.audio_duration or 0.0 for s in cpu_rows)
     return {
+        "cpu_rtf": cpu / cpu_audio if cpu_audio > 0 and cpu > 0 else None,
         "median_words_per_second": med("words_per_second"),
         "median_syllables_per_second": med("syllables_per_second"),
         "median_duration_ratio": med("duration_ratio"),
