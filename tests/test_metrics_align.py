@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 
 from voxproof.errors import UsageError
 from voxproof.metrics.align import align, char_counts, count_edits, word_counts
-from voxproof.metrics.alternates import default_alternates, load_alternates, parse_alternates, resolve_alternates
+from voxproof.metrics.alternates import (
+    default_alternates,
+    load_alternates,
+    parse_alternates,
+    resolve_alternates,
+)
 from voxproof.metrics.counts import ErrorCounts
 from voxproof.metrics.normalize import get_normalizer
 

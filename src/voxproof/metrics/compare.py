@@ -114,11 +114,11 @@ def compare_runs(
     if (only_a or only_b or ref_differs) and not intersect:
         parts = []
         if only_a:
-            parts.append(f"{len(only_a)} rows only in A (e.g. {sorted(only_a)[0]})")
+            parts.append(f"{len(only_a)} rows only in A (e.g. {min(only_a)})")
         if only_b:
-            parts.append(f"{len(only_b)} rows only in B (e.g. {sorted(only_b)[0]})")
+            parts.append(f"{len(only_b)} rows only in B (e.g. {min(only_b)})")
         if ref_differs:
-            parts.append(f"{len(ref_differs)} utterances with different references (e.g. {sorted(ref_differs)[0]})")
+            parts.append(f"{len(ref_differs)} utterances with different references (e.g. {min(ref_differs)})")
         raise NotComparable("the runs hold different utterance sets: " + "; ".join(parts)
                             + "; pass --intersect to compare only the utterances both share")
     keys = [k for k in rows_a if k in shared and k not in ref_differs]

@@ -63,7 +63,7 @@ class Interval:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Interval:
-        f = lambda v: float("nan") if v is None else float(v)  # noqa: E731
+        f = lambda v: float("nan") if v is None else float(v)
         return cls(f(d["estimate"]), f(d["low"]), f(d["high"]), float(d["level"]), d["method"],
                    int(d["n_resamples"]), int(d["seed"]), d.get("blocked_by"), int(d["n_units"]))
 

@@ -33,7 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from voxproof.metrics.intervals import METHOD, Interval, _num, check_settings, percentile_interval, block_sums, resample_sums
+from voxproof.metrics.intervals import (
+    METHOD,
+    Interval,
+    _num,
+    block_sums,
+    check_settings,
+    percentile_interval,
+    resample_sums,
+)
 
 SCHEMA_VERSION = 1
 MCNEMAR_EXACT_BELOW = 25

@@ -22,7 +22,13 @@ from voxproof.metrics.counts import ErrorCounts, total
 from voxproof.metrics.intervals import METHOD, Interval, _num, check_settings
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
 from voxproof.metrics.slices import (
-    FEW_SPEAKERS, ScoredUtterance, SliceGap, SliceScore, rate_interval, score_slices, speaker_groups,
+    FEW_SPEAKERS,
+    ScoredUtterance,
+    SliceGap,
+    SliceScore,
+    rate_interval,
+    score_slices,
+    speaker_groups,
 )
 from voxproof.run.records import ResultRow
 

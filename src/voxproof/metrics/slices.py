@@ -88,6 +88,11 @@ def rate_interval(utts: Sequence[ScoredUtterance], *, level_name: str = "words",
     )
 
 
+def _sample(utts: Sequence[ScoredUtterance]) -> tuple[list[int], list[int], list[str] | None]:
+    """``(errors, ref_len, speaker groups)`` of a set of utterances, as the bootstrap takes them."""
+    return [u.words.errors for u in utts], [u.words.ref_len for u in utts], speaker_groups(utts)
+
+
 def slice_keys(utts: Sequence[ScoredUtterance]) -> list[str]:
     """``speaker`` (if any utterance has one) then every tag key present, sorted."""
     keys = ["speaker"] if any(u.speaker is not None for u in utts) else []
@@ -133,9 +138,6 @@ def score_slices(
         if len(rated) >= 2:
             best = min(rated, key=lambda s: s.wer.estimate)
             worst = max(rated, key=lambda s: s.wer.estimate)
-            part = lambda s: (  # noqa: E731
-                [u.words.errors for u in groups[s.value]], [u.words.ref_len for u in groups[s.value]],
-                speaker_groups(groups[s.value]),
-            )
-            gaps.append(SliceGap(key, best.value, worst.value, bootstrap_difference(part(worst), part(best), **boot)))
+            diff = bootstrap_difference(_sample(groups[worst.value]), _sample(groups[best.value]), **boot)
+            gaps.append(SliceGap(key, best.value, worst.value, diff))
     return slices, gaps, notes

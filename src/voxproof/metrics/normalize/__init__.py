@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 from voxproof.errors import UsageError
 from voxproof.metrics.normalize.base import NamedStep, Normalizer
@@ -52,7 +52,7 @@ _FACTORIES: dict[str, Callable[[], Normalizer]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_normalizer(name: str = DEFAULT_NORMALIZER) -> Normalizer:
     """The normaliser called ``name`` (optionally ``name@version``)."""
     base, _, version = name.partition("@")
