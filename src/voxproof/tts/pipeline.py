@@ -69,7 +69,8 @@ def run_tts_eval(
         raise UsageError(f"system name(s) {bad} are not allowed (reserved or not a folder name)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = {"n_resamples": options.n_resamples, "seed": options.seed, "level": options.level}
+    seeds = {"n_resamples": options.n_resamples, "seed": options.seed, "level": options.level,
+             "mos_enabled": scorer.mos is not None}
     summaries, scores, roots = [], {}, {}
     for name, factory in systems.items():
         synth = factory()
@@ -90,7 +91,9 @@ def run_tts_eval(
         floor_summary = summarise(FLOOR_SYSTEM, prompt_scores(rows, scorer.normalizer),
                                   {"name": FLOOR_SYSTEM, "source": floor_source}, **seeds)
     comparisons = [
-        compare_systems(a, scores[a], b, scores[b], **seeds) for a, b in itertools.combinations(scores, 2)
+        compare_systems(a, scores[a], b, scores[b], n_resamples=options.n_resamples, seed=options.seed,
+                        level=options.level)
+        for a, b in itertools.combinations(scores, 2)
     ]
     summary = build_tts_summary(
         summaries, comparisons, floor=floor_summary, judges=scorer.describe(),

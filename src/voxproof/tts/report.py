@@ -222,6 +222,9 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
     for s in rows:
         for w in s.get("warnings") or []:
             out.append(f"<p class=muted>{_e(s['system'])}: {_e(w)}</p>")
+        if s.get("mos_warnings"):
+            out.append(f"<p class=muted>{_e(s['system'])}: {s['mos_warnings']} item(s) outside the MOS predictor's "
+                       "domain (too short, upsampled, little speech or not English): see mos_warnings per row</p>")
     out.append("<h2>Failures</h2><table><tr><th>detector</th>" + "".join(f"<th>{_e(s['system'])}</th>" for s in rows) + "</tr>")
     for kind in FAILURE_KINDS:
         cells = "".join(

@@ -129,8 +129,10 @@ def summarise(
     n_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    mos_enabled: bool | None = None,
 ) -> SystemSummary:
-    """Per-system figures with bootstrap intervals over prompts."""
+    """Per-system figures with bootstrap intervals over prompts. ``mos_enabled`` (default: whether any
+    row has MOS) decides whether clips without MOS count at 1.0 in ``ovrl_penalised``."""
     scored = [s for s in scores if s.scored]
     kw = {"n_resamples": n_resamples, "seed": seed, "level": level}
     wer = bootstrap_rate([s.word_errors for s in scored], [s.word_ref for s in scored],
@@ -140,9 +142,11 @@ def summarise(
     with_mos = [s for s in scores if s.mos]
     mos = {k: bootstrap_rate([s.mos[k] for s in with_mos], [1.0] * len(with_mos), groups=_speakers(with_mos), **kw)
            for k in MOS_KEYS}
-    unscorable = [s for s in scores if not s.mos and s.scored]
+    unscorable = [s for s in scores if not s.mos and s.scored]  # synthesis errors, empty audio
     ovrl_pen = None
-    if with_mos or unscorable:
+    if mos_enabled is None:
+        mos_enabled = bool(with_mos)
+    if mos_enabled and (with_mos or unscorable):
         vals = [s.mos["ovrl"] for s in with_mos] + [1.0] * len(unscorable)
         ovrl_pen = float(np.mean(vals))
     n = len(scores)
