@@ -47,6 +47,15 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _loadavg() -> float | None:
+    """1-minute load average (runnable processes) when the figure was computed: above the number of
+    cores, other work competed for the CPU and wall-clock figures are inflated."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 @dataclass(frozen=True)
 class Conditions:
     """What a speed figure was measured under. ``threads`` is the backend's compute threads (0 = its
@@ -61,6 +70,7 @@ class Conditions:
     warmup: int = 0
     cpu_model: str = field(default_factory=cpu_model)
     logical_cpus: int = field(default_factory=lambda: os.cpu_count() or 0)
+    load_average: float | None = field(default_factory=lambda: _loadavg())
     notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +116,9 @@ class LatencyReport:
     per_utterance: tuple[tuple[str, float, float], ...]  # (utt_id, processing s, audio s)
     bootstrap: dict[str, Any]
     n_missing: int = 0
+    cpu_seconds: float | None = None
+    cpu_rtfx: float | None = None
+    cpu_rtfx_interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return latency_to_dict(self)
@@ -126,12 +139,17 @@ def latency_to_dict(report: LatencyReport, include_rows: bool = False) -> dict[s
         "rtf_percentiles": {f"p{p}": v for p, v in report.rtf_percentiles.items()},
         "rtf_iqr": report.rtf_iqr,
         "model_load_seconds": report.model_load_seconds,
+        "cpu_seconds": report.cpu_seconds,
+        "cpu_rtfx": report.cpu_rtfx,
+        "cpu_rtfx_interval": None if report.cpu_rtfx_interval is None else list(report.cpu_rtfx_interval),
         "conditions": report.conditions.to_dict(),
         "bootstrap": dict(report.bootstrap),
         "definitions": {
             "rtf": "total processing seconds / total audio seconds",
             "rtfx": "total audio seconds / total processing seconds",
             "latency": "wall seconds of the backend call per utterance (decode, perturbation excluded)",
+            "cpu_rtfx": "total audio seconds / CPU seconds (all threads) of the backend calls; steadier than "
+            "RTFx on a shared machine, but a measure of compute, not of waiting",
         },
     }
     if include_rows:
@@ -152,8 +170,10 @@ def latency_from_times(
     seed: int = 0,
     confidence_level: float = 0.95,
     n_missing: int = 0,
+    cpu: Iterable[float] | None = None,
 ) -> LatencyReport:
-    """A :class:`LatencyReport` from per-utterance processing and audio seconds."""
+    """A :class:`LatencyReport` from per-utterance processing and audio seconds (and optionally the CPU
+    seconds of each backend call, giving the CPU-time RTFx and its interval too)."""
     p = np.asarray(list(processing), dtype=float)
     a = np.asarray(list(audio), dtype=float)
     if p.shape != a.shape or p.size == 0:
@@ -167,6 +187,16 @@ def latency_from_times(
     boot = a[idx].sum(axis=1) / np.maximum(p[idx].sum(axis=1), 1e-12)
     alpha = (1 - confidence_level) / 2
     q25, q75 = np.percentile(rtf_each, [25, 75])
+    cpu_total = cpu_rtfx = cpu_interval = None
+    if cpu is not None:
+        c = np.asarray(list(cpu), dtype=float)
+        if c.shape != p.shape:
+            raise UsageError(f"need one CPU time per utterance; got {c.size} for {p.size} utterances")
+        cpu_total = float(c.sum())
+        cpu_rtfx = float(a.sum() / cpu_total) if cpu_total > 0 else float("inf")
+        cboot = a[idx].sum(axis=1) / np.maximum(c[idx].sum(axis=1), 1e-12)
+        cpu_interval = (float(np.quantile(cboot, (1 - confidence_level) / 2)),
+                        float(np.quantile(cboot, 1 - (1 - confidence_level) / 2)))
     total_p, total_a = float(p.sum()), float(a.sum())
     return LatencyReport(
         n=int(p.size),
@@ -189,6 +219,9 @@ def latency_from_times(
             "confidence_level": confidence_level,
         },
         n_missing=n_missing,
+        cpu_seconds=cpu_total,
+        cpu_rtfx=cpu_rtfx,
+        cpu_rtfx_interval=cpu_interval,
     )
 
 
@@ -200,10 +233,12 @@ def latency_from_rows(
     model_load_seconds: float | None = None,
     **kwargs: Any,
 ) -> LatencyReport:
-    """Latency of the ok rows of ``condition`` that have a processing time and audio duration."""
+    """Latency of the ok rows of ``condition`` that have a processing time and audio duration. When every
+    such row also has ``extras['cpu_seconds']`` the CPU-time figures are added."""
     ids: list[str] = []
     p: list[float] = []
     a: list[float] = []
+    cpu: list[float | None] = []
     missing = 0
     for row in rows:
         if row.condition != condition or not row.ok:
@@ -214,10 +249,13 @@ def latency_from_rows(
         ids.append(row.utt_id)
         p.append(row.processing_time)
         a.append(row.audio_duration)
+        cpu.append((row.extras or {}).get("cpu_seconds"))
     if not p:
         raise UsageError(f"no timed rows in condition {condition!r}; nothing to measure")
+    cpu_ok = all(c is not None for c in cpu)
     return latency_from_times(
-        p, a, ids=ids, conditions=conditions, model_load_seconds=model_load_seconds, n_missing=missing, **kwargs
+        p, a, ids=ids, conditions=conditions, model_load_seconds=model_load_seconds, n_missing=missing,
+        cpu=cpu if cpu_ok else None, **kwargs,
     )
 
 
@@ -245,6 +283,7 @@ class Agreement:
     b_within_a: bool
     a_within_b: bool
     ratio: float  # rtfx_b / rtfx_a
+    measure: str = "rtfx"
 
     @property
     def agree(self) -> bool:
@@ -254,11 +293,15 @@ class Agreement:
         return {**asdict(self), "agree": self.agree}
 
 
-def latency_agreement(a: LatencyReport, b: LatencyReport) -> Agreement:
-    """Check two runs of one configuration against each other's RTFx interval."""
-    return Agreement(
-        a.rtfx, b.rtfx, a.rtfx_interval, b.rtfx_interval,
-        a.rtfx_interval[0] <= b.rtfx <= a.rtfx_interval[1],
-        b.rtfx_interval[0] <= a.rtfx <= b.rtfx_interval[1],
-        b.rtfx / a.rtfx,
-    )
+def latency_agreement(a: LatencyReport, b: LatencyReport, measure: str = "rtfx") -> Agreement:
+    """Check two runs of one configuration against each other's interval of ``measure``: ``rtfx``
+    (wall clock) or ``cpu_rtfx`` (CPU time; needs both reports to have it)."""
+    if measure == "rtfx":
+        va, vb, ia, ib = a.rtfx, b.rtfx, a.rtfx_interval, b.rtfx_interval
+    elif measure == "cpu_rtfx":
+        if a.cpu_rtfx is None or b.cpu_rtfx is None or a.cpu_rtfx_interval is None or b.cpu_rtfx_interval is None:
+            raise UsageError("cpu_rtfx agreement needs CPU times in both reports")
+        va, vb, ia, ib = a.cpu_rtfx, b.cpu_rtfx, a.cpu_rtfx_interval, b.cpu_rtfx_interval
+    else:
+        raise UsageError(f"measure {measure!r} is not one of rtfx, cpu_rtfx")
+    return Agreement(va, vb, ia, ib, ia[0] <= vb <= ia[1], ib[0] <= va <= ib[1], vb / va, measure)

@@ -1,0 +1,325 @@
+"""The "deployment" section of a report: when to trust the output, how long users wait, what it costs.
+
+Stage: report. Builds from a run store (rows + ``resources`` meta + provenance) a
+:class:`DeploymentSection` holding calibration, latency, resources, cost and model efficiency, plus
+optional streaming and throughput measurements; renders it as a JSON-ready dict
+(:func:`deployment_to_dict`, for summary.json), console lines (:func:`deployment_lines`), PNG figures
+(:func:`deployment_figures`: reliability diagram, latency histogram, throughput vs workers, review
+budget; :func:`wer_rtfx_scatter_png` when several runs are compared) and an HTML fragment with the
+figures embedded (:func:`deployment_html`). matplotlib is imported only when a figure is drawn (Agg).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxproof.errors import UsageError, VoxproofError
+
+log = logging.getLogger("voxproof.report.deployment")
+
+
+@dataclass(frozen=True)
+class DeploymentSection:
+    """Everything the deployment section shows for one run. Sub-reports are ``None`` when they could
+    not be computed; ``notes`` says why."""
+
+    run: str
+    backend: str
+    calibration: Any = None  # CalibrationReport
+    latency: Any = None  # LatencyReport
+    resources: dict[str, Any] = field(default_factory=dict)
+    cost: list[Any] = field(default_factory=list)  # CostLine
+    efficiency: Any = None  # ModelEfficiency
+    streaming: list[Any] = field(default_factory=list)  # StreamingSummary
+    throughput: list[dict[str, Any]] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return deployment_to_dict(self)
+
+
+def build_deployment(
+    store: Any,
+    *,
+    normalizer: Any = None,
+    condition: str = "clean",
+    prices: Mapping[str, float] | None = None,
+    streaming: Sequence[Any] = (),
+    throughput: Sequence[Mapping[str, Any]] = (),
+    n_boot: int = 1000,
+) -> DeploymentSection:
+    """The deployment section of a run store. ``prices`` (name -> price per machine-hour) default to the
+    labelled examples; ``streaming``/``throughput`` are measurements made outside the run."""
+    from voxproof.efficiency import inspect_model
+    from voxproof.metrics.calibration import calibrate_store
+    from voxproof.metrics.cost import cost_table
+    from voxproof.metrics.latency import latency_from_store
+
+    prov = store.provenance
+    backend = (prov.get("backend") or {}).get("name", "unknown")
+    notes: dict[str, str] = {}
+    try:
+        calibration = calibrate_store(store, normalizer, condition=condition, n_boot=n_boot)
+    except VoxproofError as exc:
+        calibration, notes["calibration"] = None, str(exc)
+    try:
+        latency = latency_from_store(store, condition=condition)
+    except VoxproofError as exc:
+        latency, notes["latency"] = None, str(exc)
+    resources = dict(store.meta("resources") or {})
+    cost = []
+    if latency is not None and resources.get("wall_seconds"):
+        # machine time of the run's rows: the run's wall clock minus model load (paid once per process)
+        machine = max(0.0, resources["wall_seconds"] - (resources.get("model_load_seconds") or 0.0))
+        cost = cost_table(machine, latency.audio_seconds, prices)
+    elif latency is not None:
+        notes["cost"] = "the run recorded no wall time; cost per audio hour needs it"
+    efficiency = None
+    model_path = (prov.get("backend") or {}).get("model")
+    if model_path:
+        try:
+            efficiency = inspect_model(model_path)
+        except VoxproofError:
+            notes["efficiency"] = (
+                f"parameters not available for {backend}: {model_path} is not a network voxproof can read "
+                "(CTranslate2 directory, ONNX file, or a module through a plugin inspector)"
+            )
+    return DeploymentSection(
+        run=str(store.path.parent), backend=backend, calibration=calibration, latency=latency,
+        resources=resources, cost=cost, efficiency=efficiency, streaming=list(streaming),
+        throughput=[dict(t) for t in throughput], notes=notes,
+    )
+
+
+def deployment_to_dict(section: DeploymentSection) -> dict[str, Any]:
+    """JSON-ready dict of the section (for summary.json)."""
+    from voxproof.metrics.calibration import calibration_to_dict
+    from voxproof.metrics.cost import cost_to_dict
+    from voxproof.metrics.latency import latency_to_dict
+
+    return {
+        "run": section.run,
+        "backend": section.backend,
+        "calibration": None if section.calibration is None else calibration_to_dict(section.calibration),
+        "latency": None if section.latency is None else latency_to_dict(section.latency),
+        "resources": dict(section.resources),
+        "cost": cost_to_dict(section.cost) if section.cost else None,
+        "efficiency": None if section.efficiency is None else section.efficiency.to_dict(),
+        "streaming": [s.to_dict() for s in section.streaming],
+        "throughput": list(section.throughput),
+        "notes": dict(section.notes),
+    }
+
+
+def _fmt(x: Any, spec: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def deployment_lines(section: DeploymentSection) -> list[str]:
+    """Plain-text lines for the console report."""
+    out = [f"Deployment: {section.backend}"]
+    cal = section.calibration
+    if cal is None or not cal.available:
+        out.append(f"  calibration: {section.notes.get('calibration') or (cal.reason if cal else 'not computed')}")
+    else:
+        for s in (cal.word, cal.utterance):
+            if s is None:
+                continue
+            ci = s.intervals.get("ece")
+            ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+            out.append(
+                f"  {s.level:<9} n={s.n:<5} acc={s.accuracy:.3f} conf={s.mean_confidence:.3f} "
+                f"ECE={s.ece:.3f}{ci_txt} (equal-width {s.equal_width.n_bins} bins; equal-mass "
+                f"{s.equal_mass.ece:.3f}) MCE={s.equal_width.mce:.3f} Brier={s.brier:.3f} "
+                f"AUROC(wrong)={_fmt(s.auroc_error)} AUPRC(wrong)={_fmt(s.auprc_error)} (chance {s.error_rate:.3f})"
+            )
+        if cal.review is not None:
+            needed = ", ".join(
+                f"WER<={t:g}: {_fmt(v, '.0%')} (oracle {_fmt(cal.review.needed_oracle[t], '.0%')})"
+                for t, v in cal.review.needed.items()
+            )
+            out.append(f"  review budget (lowest confidence first): {needed}")
+    lat = section.latency
+    if lat is not None:
+        c = lat.conditions
+        out.append(
+            f"  speed: RTFx {lat.rtfx:.1f} [{lat.rtfx_interval[0]:.1f}, {lat.rtfx_interval[1]:.1f}] "
+            f"(RTF {lat.rtf:.3f}, per-utterance RTF IQR {lat.rtf_iqr:.3f}); latency p50 "
+            f"{lat.latency_percentiles[50]:.3f} s p90 {lat.latency_percentiles[90]:.3f} s p99 "
+            f"{lat.latency_percentiles[99]:.3f} s (n={lat.n}); cold start {_fmt(lat.model_load_seconds, '.2f')} s"
+        )
+        out.append(
+            f"  conditions: threads={c.threads} workers={c.workers} batch={c.batch_size} precision={c.precision} "
+            f"warm-up={c.warmup} cpu={c.cpu_model} ({c.logical_cpus} logical)"
+        )
+    r = section.resources
+    if r:
+        out.append(
+            f"  resources: peak RSS {_fmt(r.get('peak_rss_mb'), '.0f')} MB, CPU {_fmt(r.get('cpu_seconds'), '.1f')} s, "
+            f"wall {_fmt(r.get('wall_seconds'), '.1f')} s"
+        )
+    for line in section.cost:
+        tag = " (example price)" if line.is_example else ""
+        out.append(
+            f"  cost: {line.machine} at {line.price_per_machine_hour:.2f} {line.currency}/h{tag} -> "
+            f"{line.cost_per_audio_hour:.4f} {line.currency} per audio hour"
+        )
+    eff = section.efficiency
+    if eff is not None:
+        active = "" if not eff.is_moe else f", active per token {eff.active_parameters:,}"
+        flops = "" if eff.flops_per_audio_second is None else f", ~{eff.flops_per_audio_second / 1e9:.2f} GFLOP per audio second"
+        out.append(f"  model: {eff.architecture} {eff.parameters:,} parameters{active}, {eff.disk_bytes or 0:,} bytes on disk{flops}")
+    elif "efficiency" in section.notes:
+        out.append(f"  model: {section.notes['efficiency']}")
+    for s in section.streaming:
+        out.append(
+            f"  streaming {s.chunk_seconds * 1000:.0f} ms ({s.mode}): first partial p50 "
+            f"{_fmt(s.first_partial.get('p50'))} s, final delay p50 {_fmt(s.final_delay.get('p50'))} s "
+            f"p90 {_fmt(s.final_delay.get('p90'))} s, keeps up {s.keeps_up_share:.0%}"
+        )
+    for t in section.throughput:
+        out.append(f"  throughput: {t.get('label', '')} RTFx {t.get('rtfx', float('nan')):.1f}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Figures (PNG bytes)
+# ------------------------------------------------------------------------------------------------
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise UsageError("figures need matplotlib: pip install 'voxproof[plots]'") from exc
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def reliability_png(scores: Any, title: str = "") -> bytes:
+    """Reliability diagram of one :class:`~voxproof.metrics.calibration.CalibrationScores`: accuracy per
+    equal-width confidence bin against the diagonal, with the item count per bin underneath."""
+    plt = _pyplot()
+    fig, (ax, axn) = plt.subplots(2, 1, figsize=(4.6, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    bins = [b for b in scores.equal_width.bins if b.count]
+    width = scores.equal_width.edges[1] - scores.equal_width.edges[0]
+    mids = [(b.lower + b.upper) / 2 for b in bins]
+    ax.bar(mids, [b.accuracy for b in bins], width=width * 0.9, color="#4C72B0", edgecolor="black", label="accuracy")
+    ax.bar(mids, [b.mean_confidence - b.accuracy for b in bins], bottom=[b.accuracy for b in bins],
+           width=width * 0.9, color="#DD8452", alpha=0.45, hatch="//", label="gap to confidence")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share correct")
+    ax.set_title(title or f"{scores.level} reliability: ECE {scores.ece:.3f} (n={scores.n})", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    axn.bar(mids, [b.count for b in bins], width=width * 0.9, color="grey")
+    axn.set_xlabel(f"confidence ({scores.equal_width.n_bins} equal-width bins)")
+    axn.set_ylabel("count")
+    axn.set_xlim(0, 1)
+    return _png(fig)
+
+
+def latency_histogram_png(latency: Any, title: str = "") -> bytes:
+    """Histogram of per-utterance processing time with p50/p90/p99 marked."""
+    plt = _pyplot()
+    times = [p for _u, p, _a in latency.per_utterance]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.hist(times, bins=min(30, max(5, len(times) // 3)), color="#55A868", edgecolor="black")
+    for q, style in ((50, "-"), (90, "--"), (99, ":")):
+        v = latency.latency_percentiles[q]
+        ax.axvline(v, color="black", ls=style, lw=1, label=f"p{q} {v:.3f} s")
+    ax.set_xlabel("processing time per utterance (s)")
+    ax.set_ylabel("utterances")
+    ax.set_title(title or f"latency (n={latency.n}, RTFx {latency.rtfx:.1f})", fontsize=10)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def review_budget_png(review: Any, title: str = "") -> bytes:
+    """Remaining WER against the share of utterances reviewed (confidence order vs oracle vs random)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    x = [100 * s for s in review.share_reviewed]
+    ax.plot(x, [100 * w for w in review.remaining_wer], label="lowest confidence first")
+    ax.plot(x, [100 * w for w in review.oracle_wer], "--", label="oracle (most errors first)")
+    ax.plot([0, 100], [100 * review.remaining_wer[0], 0], ":", color="grey", label="random order (expected)")
+    ax.set_xlabel("utterances reviewed (%)")
+    ax.set_ylabel("remaining WER (%)")
+    ax.set_title(title or "review budget", fontsize=10)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def throughput_png(points: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
+    """RTFx per configuration (``label``, ``rtfx``, optional ``workers``), as bars."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    labels = [str(p.get("label", p.get("workers", "?"))) for p in points]
+    ax.bar(labels, [p["rtfx"] for p in points], color="#8172B2", edgecolor="black")
+    ax.set_ylabel("RTFx (audio s / processing s)")
+    ax.set_title(title or "throughput", fontsize=10)
+    ax.tick_params(axis="x", labelsize=8)
+    return _png(fig)
+
+
+def wer_rtfx_scatter_png(runs: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
+    """WER against RTFx for several runs (``name``, ``wer``, ``rtfx``, optional ``wer_interval``)."""
+    if not runs:
+        raise UsageError("a WER-vs-RTFx scatter needs at least one run")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for r in runs:
+        lo_hi = r.get("wer_interval")
+        yerr = None if not lo_hi else [[100 * (r["wer"] - lo_hi[0])], [100 * (lo_hi[1] - r["wer"])]]
+        ax.errorbar([r["rtfx"]], [100 * r["wer"]], yerr=yerr, fmt="o", capsize=3)
+        ax.annotate(str(r["name"]), (r["rtfx"], 100 * r["wer"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("RTFx (higher is faster, log scale)")
+    ax.set_ylabel("WER (%)")
+    ax.set_title(title or "accuracy vs speed", fontsize=10)
+    return _png(fig)
+
+
+def deployment_figures(section: DeploymentSection) -> dict[str, bytes]:
+    """PNG figures of the section by file name (reliability diagrams, latency histogram, review budget,
+    throughput); figures whose data is missing are left out."""
+    figs: dict[str, bytes] = {}
+    cal = section.calibration
+    if cal is not None and cal.available:
+        for s in (cal.word, cal.utterance):
+            if s is not None:
+                figs[f"reliability_{s.level}.png"] = reliability_png(
+                    s, f"{section.backend} {s.level} reliability: ECE {s.ece:.3f} (n={s.n})"
+                )
+        if cal.review is not None:
+            figs["review_budget.png"] = review_budget_png(cal.review, f"{section.backend} review budget")
+    if section.latency is not None:
+        figs["latency_histogram.png"] = latency_histogram_png(section.latency, f"{section.backend} latency")
+    if section.throughput:
+        figs["throughput.png"] = throughput_png(section.throughput, f"{section.backend} throughput")
+    return figs
+
+
+def deployment_html(section: DeploymentSection, figures: Mapping[str, bytes] | None = None) -> str:
+    """A self-contained HTML fragment (``<section>``) with the console lines and embedded PNGs."""
+    figs = deployment_figures(section) if figures is None else figures
+    lines = "\n".join(html.escape(line) for line in deployment_lines(section))
+    imgs = "".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"<figcaption>{html.escape(name)}</figcaption></figure>"
+        for name, data in figs.items()
+    )
+    return f'<section class="deployment"><h2>Deployment</h2><pre>{lines}</pre>{imgs}</section>'
