@@ -173,6 +173,7 @@ def test_amr_nb_decodes_through_ffmpeg(clip: Path, tmp_path: Path) -> None:
     assert probe_audio(path).codec == "amr_nb"
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 def test_uploaded_bytes_decode_like_the_named_file(clip: Path, tmp_path: Path) -> None:
     for suffix in ("mp3", "m4a", "webm"):

@@ -26,6 +26,7 @@ def _rows(shared_data: Path, n: int) -> tuple[list[Path], list[str]]:
     return files, [texts[f.stem] for f in files]
 
 
+@pytest.mark.slow  # importing datasets + pyarrow takes seconds
 def test_saved_dataset_dict_reads_with_embedded_audio(shared_data: Path, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     files, texts = _rows(shared_data, 4)
