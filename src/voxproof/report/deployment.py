@@ -217,9 +217,10 @@ def reliability_png(scores: Any, title: str = "") -> bytes:
     bins = [b for b in scores.equal_width.bins if b.count]
     width = scores.equal_width.edges[1] - scores.equal_width.edges[0]
     mids = [(b.lower + b.upper) / 2 for b in bins]
-    ax.bar(mids, [b.accuracy for b in bins], width=width * 0.9, color="#4C72B0", edgecolor="black", label="accuracy")
-    ax.bar(mids, [b.mean_confidence - b.accuracy for b in bins], bottom=[b.accuracy for b in bins],
-           width=width * 0.9, color="#DD8452", alpha=0.45, hatch="//", label="gap to confidence")
+    ax.bar(mids, [b.accuracy for b in bins], width=width * 0.9, color="#4C72B0", edgecolor="black",
+           label="share correct in bin")
+    ax.plot(mids, [b.mean_confidence for b in bins], "o", color="#C44E52", label="mean confidence in bin")
+    ax.vlines(mids, [b.accuracy for b in bins], [b.mean_confidence for b in bins], color="#C44E52", lw=1.5)
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.set_ylim(0, 1)
     ax.set_ylabel("share correct")
