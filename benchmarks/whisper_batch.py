@@ -1,9 +1,11 @@
-"""Throughput of ``WhisperTranscriber.transcribe_batch`` against one-by-one ``transcribe``, same run.
+"""Throughput of ``WhisperTranscriber.transcribe_batch`` and ``transcribe_packed`` against one-by-one
+``transcribe``, same run.
 
 Both sides use the same loaded Whisper tiny.en model (int8, greedy, word timestamps) on the LibriSpeech
 test-other mini set (50 clips, ~6 min). Rounds alternate (one-by-one, batched, one-by-one, ...) so load
-on the machine hits both alike. Also prints the WER of each side (jiwer + Whisper English normaliser),
-because batched decoding drops temperature fallback and previous-text conditioning.
+on the machine hits all alike. Also prints the WER of each side (jiwer + Whisper English normaliser),
+because batched decoding drops temperature fallback and previous-text conditioning, and packed decoding
+lets neighbouring clips act as context.
 
     python benchmarks/whisper_batch.py [--repeats 2] [--batch-size 8] [--threads 0] [--limit N]
 
@@ -53,15 +55,17 @@ def main() -> None:
           f"{len(audios)} clips, {audio_seconds:.1f} s of audio")
     model.transcribe(audios[0])  # warm-up
 
-    times: dict[str, list[float]] = {"one-by-one": [], "batched": []}
+    times: dict[str, list[float]] = {"one-by-one": [], "batched": [], "packed": []}
     texts: dict[str, list[str]] = {}
     for _ in range(args.repeats):
         for name, runs in times.items():
             t0 = time.perf_counter()
             if name == "one-by-one":
                 out = [model.transcribe(a) for a in audios]
-            else:
+            elif name == "batched":
                 out = model.transcribe_batch(audios)
+            else:
+                out = model.transcribe_packed(audios)
             runs.append(time.perf_counter() - t0)
             texts[name] = [t.text for t in out]
 

@@ -102,6 +102,21 @@ def test_batch_matches_one_by_one_and_keeps_order(whisper, clips, singles):
             assert 0.0 <= w.start <= w.end <= audio.duration + 1e-6
 
 
+def test_packed_windows_split_back_into_the_right_clips(whisper, clips, singles):
+    audios = [clips[0][0], Audio(np.zeros(0, np.float32), 16000), clips[1][0], clips[2][0]]
+    packed = whisper.transcribe_packed(audios, gap_seconds=1.0)
+    assert len(packed) == 4 and packed[1].text == ""
+    kept = [packed[0], packed[2], packed[3]]
+    assert all(tr.extras["packed_with"] == 3 for tr in kept)  # ~9 s of clips fit one window
+    for (audio, _ref), one, tr in zip(clips, singles, kept):
+        assert wer([one.text], [tr.text]) < 0.3  # neighbours are context: near, not equal
+        assert tr.words and all(0.0 <= w.start <= w.end <= audio.duration + 1e-6 for w in tr.words)
+        assert 0.0 < tr.confidence <= 1.0
+    assert wer([ref for _a, ref in clips], [tr.text for tr in kept]) < 0.5  # 26 words: a loose sanity bound
+    with pytest.raises(UsageError):
+        whisper.transcribe_packed(audios, gap_seconds=0.0)
+
+
 def test_info_reflects_options_and_checksums_the_model(whisper):
     info = whisper.info()
     assert info.name == "whisper" and info.kind == "asr"
