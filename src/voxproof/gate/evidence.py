@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from voxproof.errors import NotComparable, RunError, UsageError
 from voxproof.metrics.counts import ErrorCounts
-from voxproof.metrics.intervals import METHOD, Interval, block_sums, percentile_interval, resample_sums
+from voxproof.metrics.intervals import Interval
 from voxproof.run.records import CLEAN, ResultRow
 from voxproof.run.store import RunStore
 
@@ -238,7 +236,8 @@ def _pair(
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """Candidate WER minus baseline WER over a set of paired utterances, with its interval."""
+    """Candidate WER minus baseline WER over a set of paired utterances, with its interval and the
+    paired significance tests (from :func:`voxproof.metrics.paired.compare_counts`)."""
 
     baseline_rate: float
     candidate_rate: float
@@ -246,12 +245,17 @@ class PairedDifference:
     utterances: int
     speakers: int
     ref_words: int
+    prob_candidate_better: float
+    tests: dict[str, Any]
+    warnings: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "baseline_wer": self.baseline_rate, "candidate_wer": self.candidate_rate,
             "difference": self.difference.to_dict(), "utterances": self.utterances,
             "speakers": self.speakers, "ref_words": self.ref_words,
+            "prob_candidate_better": self.prob_candidate_better, "tests": self.tests,
+            "warnings": list(self.warnings),
         }
 
 
@@ -264,13 +268,15 @@ def paired_difference(
     resample: str = "auto",
     min_speakers_for_blocking: int = 5,
 ) -> PairedDifference:
-    """Corpus WER of the candidate minus that of the baseline on ``pairs``, with a paired percentile
-    bootstrap interval: each resample draws units (utterances, or whole speakers) once and sums both
-    runs' errors and the reference words over the same draw, so the difference keeps the pairing.
+    """Corpus WER of the candidate minus that of the baseline on ``pairs``, with the paired percentile
+    bootstrap interval of :func:`voxproof.metrics.paired.compare_counts` (each resample draws the same
+    utterances, or whole speakers, for both runs).
 
     ``resample``: ``"utterance"``, ``"speaker"``, or ``"auto"`` (speakers when every pair has one and
     there are at least ``min_speakers_for_blocking`` of them).
     """
+    from voxproof.metrics.paired import compare_counts
+
     if not pairs:
         raise UsageError("no paired utterances to compare")
     speakers = [p.speaker for p in pairs]
@@ -279,21 +285,11 @@ def paired_difference(
     if resample == "speaker" and not can_block:
         raise UsageError("resample = \"speaker\" needs a speaker id on every utterance and at least two speakers")
     blocked = resample == "speaker" or (resample == "auto" and can_block and n_speakers >= min_speakers_for_blocking)
-    cols = np.array([[p.base.errors, p.cand.errors, p.base.ref_len] for p in pairs], dtype=np.float64)
-    b_err, c_err, ref = cols.sum(axis=0)
-    if blocked:
-        cols, _ = block_sums(cols, speakers)
-    base_rate = b_err / ref if ref else float("nan")
-    cand_rate = c_err / ref if ref else float("nan")
-    est = (c_err - b_err) / ref if ref else float("nan")
-    if ref == 0:
-        low = high = float("nan")
-    else:
-        sums = resample_sums(cols, n_resamples, np.random.default_rng(seed))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            diffs = np.where(sums[:, 2] > 0, (sums[:, 1] - sums[:, 0]) / np.where(sums[:, 2] > 0, sums[:, 2], 1),
-                             np.nan)
-        low, high = percentile_interval(diffs, level)
-    interval = Interval(float(est), low, high, level, METHOD, n_resamples, seed,
-                        "speaker" if blocked else None, len(cols))
-    return PairedDifference(float(base_rate), float(cand_rate), interval, len(pairs), n_speakers, int(ref))
+    comp = compare_counts(
+        [p.base.ref_len for p in pairs], [p.base.errors for p in pairs], [p.cand.errors for p in pairs],
+        groups=speakers if blocked else None, condition=pairs[0].condition, n_resamples=n_resamples, seed=seed,
+        level=level,
+    )
+    tests = {t.name: t.to_dict() for t in comp.tests}
+    return PairedDifference(comp.wer_a, comp.wer_b, comp.difference, comp.utterances, n_speakers, comp.ref_words,
+                            comp.prob_b_better, tests, comp.warnings)

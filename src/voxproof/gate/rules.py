@@ -78,7 +78,7 @@ class RuleResult:
             "estimate": _num(self.estimate),
             "interval": None if self.interval is None else [_num(self.interval[0]), _num(self.interval[1])],
             "decided_on": self.decided_on, "baseline": _num(self.baseline), "candidate": _num(self.candidate),
-            "n": self.n, "margin": self.margin, "detail": self.detail, "extra": self.extra or {},
+            "n": self.n, "margin": self.margin, "detail": self.detail, "extra": _clean(self.extra or {}),
         }
 
     @classmethod
@@ -96,6 +96,17 @@ class RuleResult:
 
 def _num(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: nan and inf become None, tuples become lists."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float):
+        return _num(value)
+    return value
 
 
 def evaluate_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
@@ -186,7 +197,9 @@ def _wer_rule(
     common = dict(
         unit="wer", estimate=iv.estimate, interval=(iv.low, iv.high), baseline=diff.baseline_rate,
         candidate=diff.candidate_rate, n=diff.utterances, margin=margin, limit=allowed,
-        extra={"ref_words": diff.ref_words, "speakers": diff.speakers, "interval": iv.to_dict(), "scope": scope},
+        extra={"ref_words": diff.ref_words, "speakers": diff.speakers, "interval": iv.to_dict(), "scope": scope,
+               "prob_candidate_better": diff.prob_candidate_better, "tests": diff.tests,
+               "warnings": list(diff.warnings)},
     )
     if len(pairs) < min_n:
         return RuleResult(rule, group, INSUFFICIENT, False, value=iv.estimate, decided_on="not judged",
