@@ -1,0 +1,298 @@
+"""Audit at scale: a generated manifest of N short items (real clips from ../shared/data re-used with
+perturbations) audited end to end; reports items/s, real-time multiple per core, peak memory, and the
+near-duplicate search time per size against a brute-force pairwise baseline measured in the same run.
+
+    python benchmarks/audit_scale.py --counts 10000,100000 --workdir /tmp/voxproof-audit-scale
+
+How the data is made (kept under --workdir, never in the tree):
+- "banks": long 16 kHz WAV files, each a chain of real clips (LibriSpeech test-other, CMU ARCTIC, FSDD
+  digits, AMI) with a random gain, a random speed factor in [0.8, 1.25] (resampling) and background noise
+  (Speech Commands noise) at a random SNR of 5-35 dB;
+- items: non-overlapping 0.6-1.6 s segments of the banks (offset + duration in the manifest), with a
+  random transcript of matching length;
+- planted near duplicates (1 % of items): a copy of another item's segment at another gain, trimmed by
+  0.03-0.12 s at each end, written as its own WAV (every tenth re-encoded to MP3 at 48 kbit/s); the
+  benchmark reports how many of these the audit finds (recall at scale).
+
+Memory: the manifest is read into a list of utterances and the per-item results (measures and
+fingerprints, ~1-2 kB per item) are kept; audio is never held beyond the worker batches in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VOXPROOF_SHARED_DATA", REPO.parent / "shared" / "data"))
+SR = 16000
+
+
+def _clips() -> list[np.ndarray]:
+    out = []
+    for pattern in ("librispeech-test-other-mini/audio/*.flac", "cmu-arctic/audio/*.wav",
+                    "fsdd-digits/audio/*.wav", "ami-excerpt/audio/*.wav"):
+        for f in sorted(SHARED.glob(pattern)):
+            x, sr = sf.read(f, dtype="float32")
+            if x.ndim > 1:
+                x = x[:, 0]
+            out.append(soxr.resample(x, sr, SR) if sr != SR else x)
+    return out
+
+
+def _noise() -> np.ndarray:
+    parts = []
+    for f in sorted((SHARED / "noise").glob("*.wav")):
+        x, sr = sf.read(f, dtype="float32")
+        parts.append(soxr.resample(x, sr, SR) if sr != SR else x)
+    return np.concatenate(parts)
+
+
+def _words() -> list[str]:
+    words = set()
+    for line in (SHARED / "librispeech-test-other-mini" / "transcripts.tsv").read_text().splitlines():
+        words.update(line.split("\t", 1)[1].split())
+    return sorted(words)
+
+
+def generate(count: int, workdir: Path, seed: int = 0) -> tuple[Path, dict]:
+    """Write banks, planted copies and the manifest for ``count`` items; returns (manifest, facts)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest = workdir / f"items-{count}.jsonl"
+    facts_path = workdir / f"items-{count}.facts.json"
+    if manifest.exists() and facts_path.exists():
+        return manifest, json.loads(facts_path.read_text())
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    clips, noise, vocab = _clips(), _noise(), _words()
+    n_planted = count // 100
+    n_segments = count - n_planted
+    bank_seconds = 600.0
+    banks_dir = workdir / "banks"
+    banks_dir.mkdir(exist_ok=True)
+    rows: list[dict] = []
+    bank_idx = 0
+    seg_total = 0
+    audio_seconds = 0.0
+    speakers = [f"spk{i:03d}" for i in range(60)]
+    while seg_total < n_segments:
+        bank_path = banks_dir / f"bank-{seed}-{bank_idx:05d}.wav"
+        pieces, length, spans = [], 0, []
+        while length < bank_seconds * SR:
+            ci = rng.randrange(len(clips))
+            clip = clips[ci]
+            speed = rng.uniform(0.8, 1.25)
+            y = soxr.resample(clip, SR, int(SR / speed), "QQ") * rng.uniform(0.2, 1.0)
+            start = rng.randrange(len(noise) - len(y)) if len(noise) > len(y) else 0
+            nz = noise[start:start + len(y)]
+            if len(nz) < len(y):
+                nz = np.resize(nz, len(y))
+            snr = rng.uniform(5, 35)
+            p_s, p_n = float(np.mean(y**2)) + 1e-9, float(np.mean(nz**2)) + 1e-9
+            y = y + nz * np.sqrt(p_s / (p_n * 10 ** (snr / 10)))
+            pieces.append(np.clip(y, -1, 1).astype(np.float32))
+            spans.append((length / SR, (length + len(y)) / SR, ci, start // (SR // 4)))
+            length += len(y)
+        bank = np.concatenate(pieces)
+        if not bank_path.exists():
+            sf.write(bank_path, bank, SR, subtype="PCM_16")
+        pos = 0.0
+        total = len(bank) / SR
+        while seg_total < n_segments:
+            dur = round(rng.uniform(0.6, 1.6), 3)
+            if pos + dur > total:
+                break
+            n_words = max(1, int(dur * 2.6 + rng.uniform(-1, 1)))
+            spk = speakers[(bank_idx * 7 + int(pos)) % len(speakers)]
+            over = [sp for sp in spans if sp[0] < pos + dur and pos < sp[1]]
+            used = sorted({sp[2] for sp in over})
+            # noise pool position (0.25 s units) under this segment: lets the report tell matches that
+            # come from the same real noise recording
+            noise_at = sorted({sp[3] + int(max(0.0, pos - sp[0]) * 4) + k for sp in over for k in range(-8, 9)})
+            rows.append({"id": f"b{bank_idx:05d}-{int(pos * 1000):07d}", "audio": str(bank_path), "offset": round(pos, 3),
+                         "duration": dur, "text": " ".join(rng.choice(vocab) for _ in range(n_words)),
+                         "speaker": spk, "language": "en",
+                         "tags": {"gender": "F" if int(spk[3:]) % 2 else "M", "licence": "CC BY 4.0",
+                                  "source": "generated from shared/data",
+                                  "clips": ",".join(map(str, used)), "noise": ",".join(map(str, noise_at))}})
+            audio_seconds += dur
+            pos += dur + 0.05
+            seg_total += 1
+        bank_idx += 1
+    copies_dir = workdir / f"copies-{count}"
+    copies_dir.mkdir(exist_ok=True)
+    planted = []
+    for k in range(n_planted):
+        src = rows[rng.randrange(n_segments)]
+        x, _ = sf.read(src["audio"], start=int(src["offset"] * SR), frames=int(src["duration"] * SR), dtype="float32")
+        a, b = int(rng.uniform(0.03, 0.12) * SR), int(rng.uniform(0.03, 0.12) * SR)
+        y = np.clip(x[a:len(x) - b] * rng.uniform(0.3, 1.5), -1, 1)
+        path = copies_dir / f"copy-{k:06d}.wav"
+        sf.write(path, y, SR, subtype="PCM_16")
+        if k % 10 == 0:
+            mp3 = path.with_suffix(".mp3")
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-b:a", "48k", str(mp3)], check=True)
+            path.unlink()
+            path = mp3
+        uid = f"copy-{k:06d}"
+        rows.append({**src, "id": uid, "audio": str(path), "offset": 0.0, "duration": None})
+        planted.append([uid, src["id"]])
+        audio_seconds += len(y) / SR
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    with manifest.open("w") as fh:
+        for i in order:
+            fh.write(json.dumps(rows[i]) + "\n")
+    facts = {"items": len(rows), "planted": planted, "audio_seconds": audio_seconds, "banks": bank_idx}
+    facts_path.write_text(json.dumps(facts))
+    del nrng
+    return manifest, facts
+
+
+def brute_force_per_pair(prints: list, n: int = 600) -> float:
+    """Seconds per pair for the quadratic baseline: every pair compared once at its best of 5 offsets
+    around the start (a lower bound on what a pairwise search costs)."""
+    from voxproof.audit.fingerprint import bit_error_rate
+
+    sample = [p for p in prints if p is not None][:n]
+    t = time.perf_counter()
+    pairs = 0
+    for i in range(len(sample)):
+        for j in range(i + 1, len(sample)):
+            for off in (-2, -1, 0, 1, 2):
+                bit_error_rate(sample[i], sample[j], off)
+            pairs += 1
+    return (time.perf_counter() - t) / max(pairs, 1)
+
+
+def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) -> dict:
+    from voxproof.audit.runner import AuditOptions, run_audit
+    from voxproof.manifest import read_manifest
+
+    t = time.perf_counter()
+    manifest, facts = generate(count, workdir)
+    gen_s = time.perf_counter() - t
+    out = workdir / f"audit-{count}"
+    if not reuse_cache and (out / "audit-cache.sqlite").exists():
+        for f in out.glob("audit-cache.sqlite*"):
+            f.unlink()
+    items = list(read_manifest(manifest))
+    t = time.perf_counter()
+    result = run_audit(manifest, items=items, out_dir=out, options=AuditOptions(workers=workers, vad=vad))
+    wall = time.perf_counter() - t
+    an = result.stats["analysis"]
+    idx = result.stats["near_duplicate_index"]
+    clusters = [set(f.items) for f in result.findings if f.kind == "duplicate.near_audio"]
+    member_of: dict[str, int] = {}
+    for k, c in enumerate(clusters):
+        for i in c:
+            member_of[i] = k
+    found = sum(1 for copy, src in facts["planted"] if copy in member_of and member_of.get(src) == member_of[copy])
+    planted_ids = {c for c, _ in facts["planted"]} | {s for _, s in facts["planted"]}
+    by_id = {u.id: u for u in items}
+    incidental = [c for c in clusters if not (c & planted_ids)]
+    # an incidental cluster is explained when its members contain the same source clip (re-used at a
+    # near-equal speed); unexplained ones would be false matches
+    def shares_clip(c: set[str]) -> bool:
+        sets = [set(by_id[i].tags.get("clips", "").split(",")) for i in c]
+        return bool(set.intersection(*sets) - {""})
+
+    def shares_noise(c: set[str]) -> bool:
+        sets = [set(by_id[i].tags.get("noise", "").split(",")) for i in c]
+        return bool(set.intersection(*sets) - {""})
+
+    same_noise = sum(1 for c in incidental if not shares_clip(c) and shares_noise(c))
+    unexplained = sum(1 for c in incidental if not shares_clip(c) and not shares_noise(c))
+    prints = [a.fingerprint for a in result.analyses.values()]
+    per_pair = brute_force_per_pair(prints)
+    brute_est = per_pair * count * (count - 1) / 2
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "items": count,
+        "audio_hours": round(facts["audio_seconds"] / 3600, 2),
+        "generate_s": round(gen_s, 1),
+        "audit_wall_s": round(wall, 1),
+        "items_per_s": round(count / wall, 1),
+        "analysed": an["analysed"],
+        "cached": an["cached"],
+        "analysis_wall_s": round(an["wall_seconds"], 1),
+        "analysis_cpu_s": round(an["cpu_seconds"], 1),
+        "realtime_per_core": an["realtime_per_core"],
+        "near_dup_search_s": round(idx["seconds"], 2),
+        "indexed_frames": idx["indexed_frames"],
+        "candidate_pairs": idx["candidate_pairs"],
+        "planted_near_dups": len(facts["planted"]),
+        "planted_found": found,
+        "incidental_clusters": len(incidental),
+        "incidental_same_noise": same_noise,
+        "incidental_unexplained": unexplained,
+        "brute_force_per_pair_us": round(per_pair * 1e6, 2),
+        "brute_force_estimate_s": round(brute_est, 1),
+        "index_vs_brute_force": round(idx["seconds"] / brute_est, 5) if brute_est else None,
+        "peak_rss_main_mb": round(self_rss, 1),
+        "peak_rss_worker_mb": round(child_rss, 1),
+        "findings": len(result.findings),
+        "timings": result.stats["timings"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--counts", default="10000", help="comma-separated manifest sizes, e.g. 10000,100000")
+    ap.add_argument("--workdir", default="/tmp/voxproof-audit-scale")
+    ap.add_argument("--workers", type=int, default=0, help="0 = every core")
+    ap.add_argument("--vad", default="energy", choices=("energy", "silero"))
+    ap.add_argument("--reuse-cache", action="store_true", help="keep the per-item cache of an earlier run")
+    args = ap.parse_args(argv)
+    counts = [int(c) for c in args.counts.split(",")]
+    results = []
+    for count in counts:
+        # each size in its own process so peak memory is per size
+        cmd = [sys.executable, __file__, "--one", str(count), "--workdir", args.workdir, "--workers", str(args.workers),
+               "--vad", args.vad] + (["--reuse-cache"] if args.reuse_cache else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            return proc.returncode
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(res)
+        print(json.dumps(res))
+    print(f"\ncores: {os.cpu_count()}, workers: {args.workers or os.cpu_count()}, vad: {args.vad}")
+    print(f"{'items':>8} {'hours':>6} {'items/s':>8} {'RT/core':>8} {'peak MB main/worker':>20} "
+          f"{'near-dup s':>10} {'brute est s':>12} {'planted found':>14}")
+    for r in results:
+        print(f"{r['items']:>8} {r['audio_hours']:>6} {r['items_per_s']:>8} {r['realtime_per_core']:>8} "
+              f"{r['peak_rss_main_mb']:>9}/{r['peak_rss_worker_mb']:<10} {r['near_dup_search_s']:>10} "
+              f"{r['brute_force_estimate_s']:>12} {r['planted_found']:>7}/{r['planted_near_dups']:<6}")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        size = b["items"] / a["items"]
+        print(f"near-duplicate search: x{b['near_dup_search_s'] / max(a['near_dup_search_s'], 1e-9):.1f} time for "
+              f"x{size:.0f} items (linear would be x{size:.0f}, pairwise x{size * size:.0f})")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--one":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--one", type=int)
+        ap.add_argument("--workdir")
+        ap.add_argument("--workers", type=int)
+        ap.add_argument("--vad")
+        ap.add_argument("--reuse-cache", action="store_true")
+        a = ap.parse_args()
+        print(json.dumps(run(a.one, Path(a.workdir), a.workers, a.vad, a.reuse_cache)))
+        sys.exit(0)
+    sys.exit(main())
