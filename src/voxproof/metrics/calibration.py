@@ -414,6 +414,7 @@ class CalibrationReport:
     review: ReviewBudget | None
     counters: dict[str, int]
     mapping: str = MAPPING_NOTE
+    review_min_word: ReviewBudget | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return calibration_to_dict(self)
@@ -431,6 +432,9 @@ def calibration_to_dict(report: CalibrationReport) -> dict[str, Any]:
         "word": None if report.word is None else report.word.to_dict(),
         "utterance": None if report.utterance is None else report.utterance.to_dict(),
         "review_budget": None if report.review is None else report.review.to_dict(),
+        "review_budget_min_word": None if report.review_min_word is None else report.review_min_word.to_dict(),
+        "review_budget_min_word_order": "lowest word confidence in the utterance first; utterances with no "
+        "scored word first of all",
     }
 
 
@@ -490,6 +494,7 @@ def calibrate_rows(
     word_ok: list[bool] = []
     word_group: list[str] = []
     utt_conf: list[float | None] = []
+    utt_min_word: list[float] = []
     utt_err: list[int] = []
     utt_ref: list[int] = []
     for row in rows:
@@ -509,6 +514,8 @@ def calibrate_rows(
         utt_err.append(errors)
         utt_ref.append(len(ref_tokens))
         utt_conf.append(None if transcript is None else transcript.confidence)
+        word_confs = [w.confidence for w in (transcript.words if transcript else ()) if w.confidence is not None]
+        utt_min_word.append(float(min(word_confs)) if word_confs else 0.0)
         if transcript is None:
             continue
         judged = judge_words(row.reference, transcript.words, normalizer)
@@ -546,6 +553,9 @@ def calibrate_rows(
         utt_scores = score_confidences(conf, err == 0, level="utterance", n_bins=n_bins, n_boot=n_boot, seed=seed)
         if ref.sum() > 0:
             review = review_budget(conf, err, ref, targets)
+    review_min_word = None
+    if word_scores is not None and sum(utt_ref) > 0:
+        review_min_word = review_budget(np.clip(utt_min_word, 0.0, 1.0), utt_err, utt_ref, targets)
     available = word_scores is not None or utt_scores is not None
     reason = None
     if not available:
@@ -554,7 +564,10 @@ def calibrate_rows(
             if counters["rows_scored"]
             else "not available: no successfully decoded rows with a reference in this condition"
         )
-    return CalibrationReport(condition, available, reason, norm_info, word_scores, utt_scores, review, counters)
+    return CalibrationReport(
+        condition, available, reason, norm_info, word_scores, utt_scores, review, counters,
+        review_min_word=review_min_word,
+    )
 
 
 def calibrate_store(store: Any, normalizer: Any = None, *, condition: str = "clean", **kwargs: Any) -> CalibrationReport:

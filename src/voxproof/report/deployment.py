@@ -144,7 +144,11 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
                 f"WER<={t:g}: {_fmt(v, '.0%')} (oracle {_fmt(cal.review.needed_oracle[t], '.0%')})"
                 for t, v in cal.review.needed.items()
             )
-            out.append(f"  review budget (lowest confidence first): {needed}")
+            out.append(f"  review budget (lowest utterance confidence first): {needed}")
+        if cal.review_min_word is not None:
+            rw = cal.review_min_word
+            needed = ", ".join(f"WER<={t:g}: {_fmt(v, '.0%')}" for t, v in rw.needed.items())
+            out.append(f"  review budget (lowest word confidence first): {needed}")
     lat = section.latency
     if lat is not None:
         c = lat.conditions
@@ -249,12 +253,14 @@ def latency_histogram_png(latency: Any, title: str = "") -> bytes:
     return _png(fig)
 
 
-def review_budget_png(review: Any, title: str = "") -> bytes:
+def review_budget_png(review: Any, title: str = "", by_min_word: Any = None) -> bytes:
     """Remaining WER against the share of utterances reviewed (confidence order vs oracle vs random)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = [100 * s for s in review.share_reviewed]
-    ax.plot(x, [100 * w for w in review.remaining_wer], label="lowest confidence first")
+    ax.plot(x, [100 * w for w in review.remaining_wer], label="lowest utterance confidence first")
+    if by_min_word is not None:
+        ax.plot(x, [100 * w for w in by_min_word.remaining_wer], label="lowest word confidence first")
     ax.plot(x, [100 * w for w in review.oracle_wer], "--", label="oracle (most errors first)")
     ax.plot([0, 100], [100 * review.remaining_wer[0], 0], ":", color="grey", label="random order (expected)")
     ax.set_xlabel("utterances reviewed (%)")
@@ -306,7 +312,9 @@ def deployment_figures(section: DeploymentSection) -> dict[str, bytes]:
                     s, f"{section.backend} {s.level} reliability: ECE {s.ece:.3f} (n={s.n})"
                 )
         if cal.review is not None:
-            figs["review_budget.png"] = review_budget_png(cal.review, f"{section.backend} review budget")
+            figs["review_budget.png"] = review_budget_png(
+                cal.review, f"{section.backend} review budget", by_min_word=cal.review_min_word
+            )
     if section.latency is not None:
         figs["latency_histogram.png"] = latency_histogram_png(section.latency, f"{section.backend} latency")
     if section.throughput:
