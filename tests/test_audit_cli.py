@@ -113,3 +113,20 @@ def test_resume_from_cache(shared_data: Path, tmp_path: Path):
     moved = items[:1] + [Utterance.replace(items[1], audio=str(copy))] + items[2:]
     fresh = run_audit(data, items=moved, out_dir=out, options=opts)
     assert fresh.stats["analysis"]["cached"] == 7 and fresh.stats["analysis"]["analysed"] == 1
+
+
+def test_split_leakage_inside_one_manifest(shared_data: Path, tmp_path: Path):
+    """No --against: the splits named by the 'split' tag are checked against each other."""
+    texts = dict(l.split("\t", 1) for l in (shared_data / LIBRI / "transcripts.tsv").read_text().splitlines())
+    ids = ["1688-142285-0001", "1688-142285-0002", "3080-5032-0001", "3080-5032-0002"]
+    rows = [{"id": i, "audio": str(shared_data / LIBRI / "audio" / f"{i}.flac"), "text": texts[i],
+             "speaker": i.split("-")[0], "tags": {"split": "test" if i.startswith("3080") else "train"}} for i in ids]
+    rows.append({**rows[2], "id": "leaked", "speaker": "someone-else", "tags": {"split": "train"}})
+    data = tmp_path / "splits.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run_audit(data, out_dir=tmp_path / "o", options=AuditOptions(vad="energy", workers=1))
+    leak = {f.kind: f for f in result.findings if f.kind.startswith("contamination.")}
+    assert leak["contamination.exact_audio"].items == ("leaked",)
+    assert leak["contamination.exact_audio"].evidence["splits"] == ["train", "test"]
+    assert leak["contamination.transcript"].items == ("leaked",)
+    assert "contamination.speaker" not in leak

@@ -12,6 +12,7 @@ from typing import Any
 from voxproof.audit.findings import SEVERITIES
 from voxproof.audit.runner import AuditResult
 
+MAX_ROWS = 3000  # the page stays light; findings.json has every finding
 _COLOURS = {"info": "#6b7280", "low": "#2563eb", "medium": "#d97706", "high": "#dc2626", "critical": "#7f1d1d"}
 
 
@@ -29,7 +30,8 @@ def render_html(result: AuditResult) -> str:
     data = result.to_dict()
     counts = data["counts"]
     rows = []
-    for f in data["findings"]:
+    hidden = max(0, len(data["findings"]) - MAX_ROWS)
+    for f in data["findings"][:MAX_ROWS]:
         items = f["items"]
         shown = ", ".join(items[:12]) + (f" … (+{len(items) - 12})" if len(items) > 12 else "")
         evidence = json.dumps(f["evidence"], ensure_ascii=False)
@@ -69,6 +71,7 @@ failed {_esc(an.get('failed', 0))}. Gate at <b>{_esc(data['fail_on'])}</b>: {ver
 <h2>Findings</h2>
 <table><tr><th>severity</th><th>kind</th><th>what</th><th>items</th><th>fix</th><th>evidence</th></tr>
 {''.join(rows)}</table>
+{f"<p>{hidden} more finding(s) of lower severity are in findings.json.</p>" if hidden else ""}
 <h2>Coverage</h2>
 <table><tr><th>tag</th><th>values</th><th>missing</th><th>normalised entropy</th><th>max/min</th><th>largest values (items, minutes)</th></tr>
 {''.join(cov_rows)}</table>

@@ -107,6 +107,28 @@ class AuditResult:
         }
 
 
+_SPLIT_ORDER = {"train": 0, "training": 0, "dev": 1, "valid": 1, "validation": 1, "val": 1, "test": 2, "eval": 2}
+
+
+def split_leakage(utts: list[Utterance], by_id: dict[str, ItemAnalysis], opts: AuditOptions) -> list[Finding]:
+    """Contamination checks between the splits of one manifest (tag ``split``), training-like first:
+    findings name the items of the earlier split."""
+    splits: dict[str, list[Utterance]] = {}
+    for u in utts:
+        s = u.tags.get("split")
+        if s:
+            splits.setdefault(s, []).append(u)
+    names = sorted(splits, key=lambda s: (_SPLIT_ORDER.get(s.lower(), 1), s))
+    found: list[Finding] = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for f in check_contamination(side_from(splits[a], by_id), side_from(splits[b], by_id),
+                                         max_ber=opts.near_max_ber, ngram=opts.ngram, min_overlap=opts.ngram_overlap):
+                found.append(Finding(f.kind, f.severity, f.items, f"[{a} vs {b}] {f.message}",
+                                     {**f.evidence, "splits": [a, b]}, f.action))
+    return found
+
+
 def _read(source: str | Path) -> list[Utterance]:
     from voxproof.manifest import read_manifest
 
@@ -213,7 +235,11 @@ def run_audit(
                                       exclude_ids=audio_dups)
     timings["duplicates"] = time.perf_counter() - t
 
-    if test_utts:
+    if not test_utts:
+        t = time.perf_counter()
+        findings += split_leakage(utts, by_id, opts)
+        timings["split_leakage"] = time.perf_counter() - t
+    else:
         t = time.perf_counter()
         train_side = side_from(utts, by_id)
         test_side = side_from(test_utts, {a.id: a for a in test_analyses})
