@@ -19,7 +19,7 @@ from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.audit.analyse")
 
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ N_BANDS = 33
 LOW_HZ, HIGH_HZ = 300.0, 3400.0
 LOUD_RANGE_DB = 35.0  # frames this far below the loudest frame are not indexed (silence bits are noise)
 KEY_MASK = 0x000FFFFF  # index on the 20 lowest band bits: more exact hits under trims, still selective
-VERSION = "bes-8k-1"
+VERSION = "bes-8k-2"
 
 
 @dataclass(frozen=True, eq=False)
