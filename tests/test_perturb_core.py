@@ -21,8 +21,8 @@ from voxproof.manifest.utterance import Utterance
 from voxproof.perturb import (
     AddNoise,
     Condition,
-    PerturbContext,
     PerturbationError,
+    PerturbContext,
     condition_seed,
     get_suite,
     list_suites,

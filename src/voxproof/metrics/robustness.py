@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from voxproof.metrics.counts import ErrorCounts
-from voxproof.metrics.intervals import METHOD, Interval, _num, check_settings, percentile_interval, resample_sums
+from voxproof.metrics.intervals import (
+    METHOD,
+    Interval,
+    _num,
+    check_settings,
+    percentile_interval,
+    resample_sums,
+)
 from voxproof.run.records import CLEAN, ResultRow
 
 SCHEMA_VERSION = 1

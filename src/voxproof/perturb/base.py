@@ -217,7 +217,7 @@ def _split_chain(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\+(?=\s*[A-Za-z][\w-]*\s*(?::|\+|$))", text)]
 
 
-_NUM = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(k|%|db|s|ms|hz|khz|x)?\s*$", re.I)
+_NUM = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(k|%|db|s|ms|hz|khz|x)?\s*$", re.IGNORECASE)
 
 
 def parse_number(kind: str, name: str, raw: Any) -> float:

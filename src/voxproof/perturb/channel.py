@@ -135,7 +135,7 @@ class Tempo(Perturbation):
                "-filter:a", f"atempo={self.factor:.6f}", "-f", "f32le", "-ac", "1", "pipe:1"]
         try:
             proc = subprocess.run(cmd, input=audio.samples.astype("<f4").tobytes(), capture_output=True,
-                                  timeout=60)
+                                  check=False, timeout=60)
         except (OSError, subprocess.SubprocessError) as exc:
             raise PerturbationError(f"{self.label()}: ffmpeg failed: {exc}") from exc
         if proc.returncode != 0:

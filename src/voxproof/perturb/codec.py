@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def sox_amrnb_reason() -> str | None:
         proc = subprocess.run(
             [exe, "-q", "-t", "raw", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1", "-",
              "-t", "amr-nb", "-C", "7", "-"],
-            input=silence, capture_output=True, timeout=30,
+            input=silence, capture_output=True, check=False, timeout=30,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"SoX failed to run ({exc})"
@@ -120,7 +120,7 @@ def codec_unavailable_reason(codec: str) -> str | None:
 
 def _run(cmd: list[str], data: bytes | None, what: str) -> bytes:
     try:
-        proc = subprocess.run(cmd, input=data, capture_output=True, timeout=_TIMEOUT_S)
+        proc = subprocess.run(cmd, input=data, capture_output=True, check=False, timeout=_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise PerturbationError(f"{what}: {cmd[0]} took longer than {_TIMEOUT_S:g} s") from exc
     except OSError as exc:
@@ -237,7 +237,7 @@ class Codec(Perturbation):
     severity_field = "bitrate"
     axis = "bitrate (kbit/s)"
     worse = "lower"
-    label_units = {"bitrate": "k"}
+    label_units: ClassVar[dict[str, str]] = {"bitrate": "k"}
     description = "lossy codec round trip (ffmpeg; AMR-NB via SoX)"
 
     def __post_init__(self) -> None:
@@ -300,7 +300,7 @@ class Telephone(Perturbation):
     family = "telephone"
     axis = "bitrate (kbit/s)"
     worse = "lower"
-    label_units = {"bitrate": "k"}
+    label_units: ClassVar[dict[str, str]] = {"bitrate": "k"}
     description = "telephone channel: 300-3400 Hz, 8 kHz, narrowband codec"
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -163,7 +163,7 @@ class Room(Perturbation):
     family = "room"
     axis = "RT60 (s)"
     worse = "higher"
-    label_units = {"rt60": "s"}
+    label_units: ClassVar[dict[str, str]] = {"rt60": "s"}
     description = "simulated room of a given RT60 (pyroomacoustics)"
 
     def validate(self) -> None:
