@@ -61,15 +61,10 @@ def encode(ref_tokens: list[str] | tuple[str, ...], hyp_tokens: list[str] | tupl
 
 
 def _counts_from_editops(ref_len: int, ops: list[tuple[str, int, int]]) -> ErrorCounts:
-    s = d = i = 0
-    for tag, _, _ in ops:
-        if tag == "replace":
-            s += 1
-        elif tag == "delete":
-            d += 1
-        else:
-            i += 1
-    return ErrorCounts(ref_len - s - d, s, d, i)
+    tags = [op[0] for op in ops]
+    s = tags.count("replace")
+    d = tags.count("delete")
+    return ErrorCounts(ref_len - s - d, s, d, len(tags) - s - d)
 
 
 def count_edits(ref_tokens: list[str] | tuple[str, ...] | str, hyp_tokens: list[str] | tuple[str, ...] | str) -> ErrorCounts:
