@@ -137,6 +137,7 @@ def test_slices_gaps_and_small_slice_warnings(tmp_path, shared_data):
     small = [s for s in clean.slices if s.small]
     assert small and all(s.warning and "too small" in s.warning for s in small)
     assert all(not s.small for s in clean.slices if s.key == "gender")
+    assert "only 3 speakers" in clean.slice("gender", "F").warning
     gaps = {g.key: g for g in clean.gaps}
     g = gaps["speaker"]
     worst, best = clean.slice("speaker", g.worst), clean.slice("speaker", g.best)

@@ -39,7 +39,8 @@ class ScoredUtterance:
 @dataclass(frozen=True)
 class SliceScore:
     """WER of one slice. ``small`` is set when the slice is too small to say much
-    (fewer than ``SMALL_SLICE_UTTERANCES`` utterances or ``SMALL_SLICE_WORDS`` reference words)."""
+    (fewer than ``SMALL_SLICE_UTTERANCES`` utterances or ``SMALL_SLICE_WORDS`` reference words);
+    ``warning`` says so, or that a speaker-blocked slice has fewer than ``FEW_SPEAKERS`` speakers."""
 
     key: str
     value: str
@@ -132,6 +133,9 @@ def score_slices(
                 if small else None
             )
             n_spk = len({u.speaker for u in members if u.speaker is not None})
+            if warning is None and interval.blocked_by == "speaker" and n_spk < FEW_SPEAKERS:
+                warning = (f"{key}={value}: only {n_spk} speakers; the interval says little about other "
+                           f"speakers of this {key} (needs {FEW_SPEAKERS})")
             key_slices.append(SliceScore(key, value, len(members), n_spk, counts, interval, small, warning))
         slices.extend(key_slices)
         rated = [s for s in key_slices if s.counts.ref_len > 0]
