@@ -479,13 +479,19 @@ def analyze(
     )
 
 
+def store_features(store: Any, condition: str | None = CLEAN) -> list[dict[str, Any]]:
+    """Feature dicts of a run's rows (default: its clean rows), e.g. a reference run for OOD flags."""
+    return [r.features for r in store.rows(condition=condition) if r.features]
+
+
 def analyze_run(
     store: Any, normalizer: str | Any = None, *, threshold: float | None = None,
     reference_features: Iterable[dict[str, Any]] | None = None, n_resamples: int = 1000, seed: int = 0,
     level: float = 0.95,
 ) -> RobustnessReport:
     """:func:`analyze` on a :class:`~voxproof.run.store.RunStore`; word counts come from (and are cached
-    in) the store through :func:`voxproof.metrics.scoring.utterance_counts`."""
+    in) the store through :func:`voxproof.metrics.scoring.utterance_counts`. ``reference_features``:
+    e.g. ``store_features(RunStore.open(reference_run))``; default: this run's clean rows."""
     from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
     from voxproof.metrics.scoring import scorable, utterance_counts
 

@@ -158,7 +158,7 @@ class AddNoise(Perturbation):
             samples = chosen[0]
         else:
             samples = bank[int(rng.integers(0, len(bank)))][1]
-        return fit_length(samples.astype(np.float64), n, rng)
+        return fit_length(samples, n, rng).astype(np.float64)
 
     def _babble(self, n: int, sample_rate: int, rng: np.random.Generator, context: Any) -> np.ndarray:
         if context is None or not getattr(context, "sources", ()):
