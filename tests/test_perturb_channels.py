@@ -132,3 +132,13 @@ def test_clip_and_gain_do_what_they_say(speech: Audio) -> None:
     quiet = _apply("gain:-20", speech)
     assert (signal_features(quiet, vad=False)["rms_dbfs"] - signal_features(speech, vad=False)["rms_dbfs"]
             == pytest.approx(-20, abs=0.01))
+
+
+def test_user_rir_folder(tmp_path: Path, shared_data: Path, speech: Audio) -> None:
+    import shutil
+
+    shutil.copy(shared_data / "rir" / "rir_clap.wav", tmp_path / "myroom.wav")  # 44.1 kHz, resampled on load
+    wet = _apply(f"reverb:myroom,dir={tmp_path}", speech)
+    assert len(wet.samples) == len(speech.samples)
+    assert wet.samples.tobytes() == _apply(f"reverb:dir={tmp_path}", speech, seed=5).samples.tobytes()
+    assert Condition.from_chain(parse_chain(f"reverb:myroom,dir={tmp_path}")).severity == pytest.approx(0.64, abs=0.1)
