@@ -51,12 +51,19 @@ class Alignment:
         return {"counts": self.counts.to_dict(), "ops": [list(op) for op in self.ops]}
 
 
-def encode(ref_tokens: list[str] | tuple[str, ...], hyp_tokens: list[str] | tuple[str, ...]) -> tuple[str, str]:
+def encode(ref_tokens: list[str] | tuple[str, ...], hyp_tokens: list[str] | tuple[str, ...]) -> tuple[Any, Any]:
     """Both token sequences as strings with one code point per distinct token (same token, same
-    code point), so the compiled string aligner works on words."""
+    code point), so the compiled string aligner works on words. Beyond 1,114,111 distinct tokens
+    (the code point range) they become lists of small integers instead (rapidfuzz compares those
+    exactly too)."""
     table: dict[str, int] = {}
-    ref = "".join([chr(table.setdefault(t, len(table))) for t in ref_tokens])
-    hyp = "".join([chr(table.setdefault(t, len(table))) for t in hyp_tokens])
+    try:
+        ref = "".join([chr(table.setdefault(t, len(table))) for t in ref_tokens])
+        hyp = "".join([chr(table.setdefault(t, len(table))) for t in hyp_tokens])
+    except ValueError:
+        table = {}
+        return ([table.setdefault(t, len(table)) for t in ref_tokens],
+                [table.setdefault(t, len(table)) for t in hyp_tokens])
     return ref, hyp
 
 
