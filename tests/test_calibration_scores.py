@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
@@ -21,6 +22,7 @@ from voxproof.metrics.calibration import (
     review_budget,
     roc_auc,
     score_confidences,
+    spearman_correlation,
 )
 from voxproof.metrics.normalize import get_normalizer
 from voxproof.run.records import ResultRow
@@ -162,3 +164,11 @@ def test_calibration_not_available_without_confidences():
     rep = calibrate_rows(rows, get_normalizer("whisper-en"), n_boot=0)
     assert not rep.available and "not available" in rep.reason
     assert calibration_to_dict(rep)["word"] is None
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_spearman_matches_scipy(ties):
+    conf, _correct = _random_case(7, n=200, ties=ties)
+    other = conf + np.random.default_rng(1).normal(0, 0.3, conf.size)
+    assert spearman_correlation(conf, other) == pytest.approx(spearmanr(conf, other).statistic, abs=1e-12)
+    assert np.isnan(spearman_correlation([1, 1, 1], [1, 2, 3]))

@@ -160,6 +160,14 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def spearman_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Spearman rank correlation (Pearson correlation of average ranks); ``nan`` when either is constant."""
+    rx, ry = _average_ranks(np.asarray(x, dtype=float)), _average_ranks(np.asarray(y, dtype=float))
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
 def roc_auc(scores: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray) -> float:
     """Area under the ROC curve for ``scores`` ranking ``positive`` items first (ties count half).
     ``nan`` when only one class is present."""
@@ -415,6 +423,7 @@ class CalibrationReport:
     counters: dict[str, int]
     mapping: str = MAPPING_NOTE
     review_min_word: ReviewBudget | None = None
+    utterance_spearman: float | None = None  # rank correlation of utterance confidence with 1 - utterance WER
 
     def to_dict(self) -> dict[str, Any]:
         return calibration_to_dict(self)
@@ -432,6 +441,10 @@ def calibration_to_dict(report: CalibrationReport) -> dict[str, Any]:
         "word": None if report.word is None else report.word.to_dict(),
         "utterance": None if report.utterance is None else report.utterance.to_dict(),
         "review_budget": None if report.review is None else report.review.to_dict(),
+        "utterance_spearman": _num(report.utterance_spearman),
+        "utterance_spearman_meaning": "Spearman rank correlation between utterance confidence and the "
+        "utterance's word accuracy (1 - its WER); an utterance confidence is a mean token probability, "
+        "not the probability that the whole utterance is right",
         "review_budget_min_word": None if report.review_min_word is None else report.review_min_word.to_dict(),
         "review_budget_min_word_order": "lowest word confidence in the utterance first; utterances with no "
         "scored word first of all",
@@ -545,7 +558,7 @@ def calibrate_rows(
         )
     have = [i for i, c in enumerate(utt_conf) if c is not None]
     counters["utterances_with_confidence"] = len(have)
-    utt_scores = review = None
+    utt_scores = review = spearman = None
     if have:
         conf = np.clip(np.array([utt_conf[i] for i in have], dtype=float), 0.0, 1.0)
         err = np.array([utt_err[i] for i in have])
@@ -553,6 +566,9 @@ def calibrate_rows(
         utt_scores = score_confidences(conf, err == 0, level="utterance", n_bins=n_bins, n_boot=n_boot, seed=seed)
         if ref.sum() > 0:
             review = review_budget(conf, err, ref, targets)
+        keep = ref > 0
+        if keep.sum() >= 3:
+            spearman = spearman_correlation(conf[keep], 1.0 - err[keep] / ref[keep])
     review_min_word = None
     if word_scores is not None and sum(utt_ref) > 0:
         review_min_word = review_budget(np.clip(utt_min_word, 0.0, 1.0), utt_err, utt_ref, targets)
@@ -566,7 +582,7 @@ def calibrate_rows(
         )
     return CalibrationReport(
         condition, available, reason, norm_info, word_scores, utt_scores, review, counters,
-        review_min_word=review_min_word,
+        review_min_word=review_min_word, utterance_spearman=spearman,
     )
 
 

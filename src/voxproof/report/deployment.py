@@ -139,6 +139,11 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
                 f"{s.equal_mass.ece:.3f}) MCE={s.equal_width.mce:.3f} Brier={s.brier:.3f} "
                 f"AUROC(wrong)={_fmt(s.auroc_error)} AUPRC(wrong)={_fmt(s.auprc_error)} (chance {s.error_rate:.3f})"
             )
+        if cal.utterance_spearman is not None:
+            out.append(
+                f"  utterance confidence vs utterance word accuracy: Spearman {cal.utterance_spearman:.3f} "
+                "(a mean token probability, not P(whole utterance right))"
+            )
         if cal.review is not None:
             needed = ", ".join(
                 f"WER<={t:g}: {_fmt(v, '.0%')} (oracle {_fmt(cal.review.needed_oracle[t], '.0%')})"
