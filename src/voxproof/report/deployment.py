@@ -164,9 +164,14 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
             f"{lat.latency_percentiles[99]:.3f} s (n={lat.n}); cold start {_fmt(lat.model_load_seconds, '.2f')} s"
         )
         out.append(
-            f"  conditions: threads={c.threads} workers={c.workers} batch={c.batch_size} precision={c.precision} "
-            f"warm-up={c.warmup} cpu={c.cpu_model} ({c.logical_cpus} logical)"
+            f"  conditions: threads={'0 (library default)' if c.threads == 0 else c.threads} workers={c.workers} batch={c.batch_size} precision={c.precision} "
+            f"warm-up={c.warmup} cpu={c.cpu_model} ({c.logical_cpus} logical), load average {c.load_average}"
         )
+        if lat.cpu_rtfx is not None and lat.cpu_rtfx_interval is not None:
+            out.append(
+                f"  CPU-time RTFx {lat.cpu_rtfx:.1f} [{lat.cpu_rtfx_interval[0]:.1f}, {lat.cpu_rtfx_interval[1]:.1f}] "
+                "(audio seconds per CPU second of the backend calls)"
+            )
     r = section.resources
     if r:
         out.append(
