@@ -91,8 +91,12 @@ class Conditions:
             "precision": opts.get("compute_type", opts.get("precision")),
             "warmup": int(run_opts.get("warmup", 0) or 0),
         }
+        # facts of the machine that ran it, not of the one reading it
         if machine.get("cpu_model"):
             values["cpu_model"] = machine["cpu_model"]
+        if machine.get("cpu_count"):
+            values["logical_cpus"] = int(machine["cpu_count"])
+        values["load_average"] = (resources or {}).get("load_average")
         values.update(over)
         return cls(**values)
 
