@@ -38,7 +38,8 @@ def clustered(rng: np.random.Generator, n_utts: int) -> tuple[np.ndarray, np.nda
     return rng.binomial(n, p_speaker[speakers]), n, speakers
 
 
-def coverage(population, repetitions: int, n_utts: int, n_resamples: int, blocked: bool) -> float:
+def coverage(population, repetitions: int, n_utts: int, n_resamples: int, blocked: bool,
+             method: str = "percentile") -> float:
     """Share of repetitions whose 95 % interval contains the true WER."""
     truth = 1.5 / 11.5
     rng = np.random.default_rng(12345)
@@ -46,7 +47,8 @@ def coverage(population, repetitions: int, n_utts: int, n_resamples: int, blocke
     for rep in range(repetitions):
         e, n, speakers = population(rng, n_utts)
         groups = list(speakers) if (blocked and speakers is not None) else None
-        hits += bootstrap_rate(e, n, groups=groups, n_resamples=n_resamples, seed=rep, level=0.95).contains(truth)
+        hits += bootstrap_rate(e, n, groups=groups, n_resamples=n_resamples, seed=rep, level=0.95,
+                               method=method).contains(truth)
     return hits / repetitions
 
 
@@ -60,17 +62,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.utterances} utterances, {args.resamples} resamples, 95 % percentile intervals")
     ok = True
     rows = [
-        ("independent utterances, utterance bootstrap", independent, args.utterances, False, True),
-        ("30 speakers x 10, utterance bootstrap (ignores speakers)", clustered, 300, False, False),
-        ("30 speakers x 10, speaker-blocked bootstrap (voxproof default)", clustered, 300, True, False),
-        ("100 speakers x 10, speaker-blocked bootstrap", clustered, 1000, True, False),
+        ("independent utterances, utterance bootstrap", independent, args.utterances, False, True, "percentile"),
+        ("independent utterances, utterance bootstrap, BCa", independent, args.utterances, False, False, "bca"),
+        ("30 speakers x 10, utterance bootstrap (ignores speakers)", clustered, 300, False, False, "percentile"),
+        ("30 speakers x 10, speaker-blocked bootstrap (voxproof default)", clustered, 300, True, False, "percentile"),
+        ("30 speakers x 10, speaker-blocked bootstrap, BCa", clustered, 300, True, False, "bca"),
+        ("100 speakers x 10, speaker-blocked bootstrap", clustered, 1000, True, False, "percentile"),
     ]
-    for label, population, n_utts, blocked, must_pass in rows:
+    for label, population, n_utts, blocked, must_pass, method in rows:
         t0 = time.perf_counter()
-        share = coverage(population, args.repetitions, n_utts, args.resamples, blocked)
+        share = coverage(population, args.repetitions, n_utts, args.resamples, blocked, method)
         verdict = ("PASS" if 0.93 <= share <= 0.97 else "FAIL") if must_pass else "(informative)"
         ok &= (0.93 <= share <= 0.97) or not must_pass
-        print(f"  {label:<66} coverage {100 * share:5.1f} %  {verdict}  ({time.perf_counter() - t0:.1f} s)")
+        print(f"  {label:<68} coverage {100 * share:5.1f} %  {verdict}  ({time.perf_counter() - t0:.1f} s)")
     return 0 if ok else 1
 
 

@@ -96,3 +96,22 @@ def test_coverage_1000_repetitions():
     """1,000 seeded repetitions, 1,000 resamples each: 95 % intervals cover the truth 93-97 % of the time."""
     share, _ = simulate_coverage(1000, 300, 1000, seed=1)
     assert 0.93 <= share <= 0.97
+
+
+def test_bca_agrees_with_scipy_and_shifts_with_skew():
+    """BCa from voxproof and from scipy.stats.bootstrap (its own resamples, so a tolerance) on a
+    corpus ratio; on skewed per-utterance errors BCa moves the interval relative to the percentile one."""
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(4)
+    n = rng.integers(3, 30, size=150)
+    e = rng.binomial(n, rng.beta(0.5, 4, size=150))  # heavy right tail
+    ours = bootstrap_rate(e, n, n_resamples=4000, seed=1, method="bca")
+    ref = bootstrap((e, n), lambda a, b, axis=-1: a.sum(axis=axis) / b.sum(axis=axis), paired=True,
+                    vectorized=True, n_resamples=4000, method="BCa", random_state=1).confidence_interval
+    width = ref.high - ref.low
+    assert abs(ours.low - ref.low) < 0.08 * width and abs(ours.high - ref.high) < 0.08 * width
+    pct = bootstrap_rate(e, n, n_resamples=4000, seed=1)
+    assert (ours.low, ours.high) != (pct.low, pct.high) and ours.method == "bca"
+    with pytest.raises(UsageError, match="interval method"):
+        bootstrap_rate(e, n, method="studentized")

@@ -190,3 +190,14 @@ def test_utterance_alignment_and_confusions(tmp_path, shared_data):
     subs = substitution_pairs(rows, n=3)
     assert subs and all(h == "banana" for _, h, _ in subs)
     assert not math.isnan(a.wer)
+
+
+def test_bca_intervals_on_request(tmp_path, shared_data):
+    store = build_store(tmp_path, shared_data, extra_rows=False)
+    scores = score_run(store, n_resamples=200, interval_method="bca")
+    clean = scores.condition("clean")
+    assert scores.to_dict()["intervals"]["method"] == "bca"
+    assert clean.wer.method == "bca" and all(s.wer.method == "bca" for s in clean.slices)
+    assert clean.wer.low <= clean.wer.estimate <= clean.wer.high
+    with pytest.raises(UsageError):
+        score_run(store, interval_method="magic")

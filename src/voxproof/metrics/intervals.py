@@ -6,8 +6,10 @@ or, when speakers are known, whole speakers (the sum of their utterances' counts
 ``sum(errors) / sum(ref_len)``: the corpus WER of the resampled corpus, never a mean of per-utterance
 rates.
 
-Method: percentile bootstrap. The interval at level ``L`` is the ``(1-L)/2`` and ``(1+L)/2``
-quantiles (numpy's default linear interpolation) of the resampled rates. Resampling is vectorised: a
+Method: percentile bootstrap (default). The interval at level ``L`` is the ``(1-L)/2`` and
+``(1+L)/2`` quantiles (numpy's default linear interpolation) of the resampled rates. ``method="bca"``
+gives Efron's bias-corrected and accelerated interval from the same resamples (jackknife over the
+same units for the acceleration). Resampling is vectorised: a
 chunk of resamples draws a ``(chunk, n)`` matrix of unit indices from a seeded
 ``numpy.random.Generator`` (PCG64) and sums the gathered counts row by row (two integer count columns
 packed into one int64, so one gather serves both).
@@ -25,6 +27,7 @@ import numpy as np
 from voxproof.errors import UsageError
 
 METHOD = "percentile"
+METHODS = ("percentile", "bca")
 SCHEMA_VERSION = 1
 _CHUNK_ELEMENTS = 2_000_000  # indices drawn at once (8 MB of int32)
 
@@ -157,6 +160,32 @@ def _units(errors: Sequence[float], ref_len: Sequence[float], groups: Sequence[A
     return summed, "speaker"
 
 
+def bca_interval(samples: np.ndarray, estimate: float, jackknife: np.ndarray, level: float) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa, Efron 1987) interval from bootstrap ``samples``: the
+    percentile levels are shifted by the bias ``z0 = Phi^-1(share of samples below the estimate)``
+    and the acceleration ``a = sum(d^3) / (6 sum(d^2)^1.5)``, ``d`` the jackknife deviations."""
+    from statistics import NormalDist
+
+    samples = samples[np.isfinite(samples)]
+    jackknife = jackknife[np.isfinite(jackknife)]
+    if samples.size == 0:
+        return float("nan"), float("nan")
+    nd = NormalDist()
+    share = (np.sum(samples < estimate) + 0.5 * np.sum(samples == estimate)) / samples.size
+    if share <= 0.0 or share >= 1.0 or jackknife.size < 2:
+        return percentile_interval(samples, level)
+    z0 = nd.inv_cdf(float(share))
+    d = jackknife.mean() - jackknife
+    denom = 6.0 * float(np.sum(d**2)) ** 1.5
+    a = float(np.sum(d**3)) / denom if denom > 0 else 0.0
+    alpha = (1.0 - level) / 2.0
+    qs = []
+    for z in (nd.inv_cdf(alpha), nd.inv_cdf(1.0 - alpha)):
+        qs.append(nd.cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z))))
+    low, high = np.quantile(samples, qs)
+    return float(low), float(high)
+
+
 def bootstrap_rate(
     errors: Sequence[float],
     ref_len: Sequence[float],
@@ -165,19 +194,30 @@ def bootstrap_rate(
     n_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    method: str = METHOD,
 ) -> Interval:
-    """Corpus error rate ``sum(errors) / sum(ref_len)`` with a percentile-bootstrap interval.
+    """Corpus error rate ``sum(errors) / sum(ref_len)`` with a bootstrap interval.
 
     ``groups`` (one speaker id per utterance) switches to the speaker-blocked bootstrap.
+    ``method``: ``"percentile"`` (default) or ``"bca"`` (bias-corrected and accelerated, with the
+    jackknife over the same units; same resamples).
     """
     check_settings(n_resamples, level)
+    if method not in METHODS:
+        raise UsageError(f"unknown interval method {method!r}; choose one of: {', '.join(METHODS)}")
     cols, blocked_by = _units(errors, ref_len, groups)
     est = float(_ratio(cols[:, 0].sum(keepdims=True), cols[:, 1].sum(keepdims=True))[0]) if len(cols) else float("nan")
     if len(cols) == 0 or cols[:, 1].sum() == 0:
-        return Interval(est, float("nan"), float("nan"), level, METHOD, n_resamples, seed, blocked_by, len(cols))
+        return Interval(est, float("nan"), float("nan"), level, method, n_resamples, seed, blocked_by, len(cols))
     sums = resample_sums(cols, n_resamples, np.random.default_rng(seed))
-    low, high = percentile_interval(_ratio(sums[:, 0], sums[:, 1]), level)
-    return Interval(est, low, high, level, METHOD, n_resamples, seed, blocked_by, len(cols))
+    rates = _ratio(sums[:, 0], sums[:, 1])
+    if method == "bca":
+        e_tot, n_tot = cols[:, 0].sum(), cols[:, 1].sum()
+        jack = _ratio(e_tot - cols[:, 0], n_tot - cols[:, 1])  # leave one unit out, closed form
+        low, high = bca_interval(rates, est, jack, level)
+    else:
+        low, high = percentile_interval(rates, level)
+    return Interval(est, low, high, level, method, n_resamples, seed, blocked_by, len(cols))
 
 
 def bootstrap_difference(

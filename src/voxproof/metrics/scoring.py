@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from voxproof.errors import UsageError
 from voxproof.metrics.align import EQUAL, SUBSTITUTE, align, char_counts, word_counts
 from voxproof.metrics.alternates import Alternates, resolve_alternates
 from voxproof.metrics.counts import ErrorCounts, total
-from voxproof.metrics.intervals import METHOD, Interval, _num, check_settings
+from voxproof.metrics.intervals import METHOD, METHODS, Interval, _num, check_settings
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
 from voxproof.metrics.slices import (
     FEW_SPEAKERS,
@@ -188,7 +189,7 @@ def _distribution(utts: Sequence[ScoredUtterance]) -> dict[str, Any]:
 
 def score_condition(
     condition: str, rows: Sequence[ResultRow], counts: dict, raw: dict,
-    *, n_resamples: int, seed: int, level: float,
+    *, n_resamples: int, seed: int, level: float, interval_method: str = METHOD,
 ) -> ConditionScores:
     by_type = Counter(r.error_type or "Unknown" for r in rows if not r.ok)
     good = [r for r in rows if scorable(r)]
@@ -205,7 +206,7 @@ def score_condition(
     cc = total(u.chars for u in utts)
     raw_c = total(raw[(r.utt_id, r.condition)][0] for r in good)
     rates = [u.words.error_rate for u in utts if u.words.ref_len > 0]
-    slices, gaps, notes = score_slices(utts, **boot)
+    slices, gaps, notes = score_slices(utts, method=interval_method, **boot)
     warnings = [s.warning for s in slices if s.warning] + notes
     groups = speaker_groups(utts)
     n_speakers = len({u.speaker for u in utts if u.speaker is not None})
@@ -220,8 +221,9 @@ def score_condition(
     return ConditionScores(
         condition=condition, coverage=coverage, utterances=len(utts), speakers=n_speakers,
         ref_words=wc.ref_len, ref_chars=cc.ref_len, audio_hours=hours, word_counts=wc, char_counts=cc,
-        raw_word_counts=raw_c, wer=rate_interval(utts, level_name="words", **boot),
-        cer=rate_interval(utts, level_name="chars", **boot), raw_wer=raw_c.error_rate, mer=wc.mer, wil=wc.wil,
+        raw_word_counts=raw_c, wer=rate_interval(utts, level_name="words", method=interval_method, **boot),
+        cer=rate_interval(utts, level_name="chars", method=interval_method, **boot),
+        raw_wer=raw_c.error_rate, mer=wc.mer, wil=wc.wil,
         mean_utterance_wer=sum(rates) / len(rates) if rates else float("nan"),
         slices=tuple(slices), gaps=tuple(gaps), error_distribution=_distribution(utts), warnings=tuple(warnings),
     )
@@ -243,14 +245,18 @@ def score_run(
     n_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    interval_method: str = METHOD,
 ) -> RunScores:
     """Scores of every condition of the run in ``store`` (a :class:`voxproof.run.store.RunStore`).
 
     ``alternates``: ``None`` (none), ``"default"``/``True`` (bundled list), a file path, or an
     :class:`Alternates`. Intervals: percentile bootstrap with ``n_resamples`` resamples at ``level``,
-    seeded with ``seed``, speaker-blocked when every scored row has a speaker.
+    seeded with ``seed``, speaker-blocked when every scored row has a speaker;
+    ``interval_method="bca"`` for bias-corrected and accelerated intervals.
     """
     check_settings(n_resamples, level)
+    if interval_method not in METHODS:
+        raise UsageError(f"unknown interval method {interval_method!r}; choose one of: {', '.join(METHODS)}")
     norm = normalizer if isinstance(normalizer, Normalizer) else get_normalizer(normalizer)
     alts = resolve_alternates(alternates)
     alts = alts.normalized(norm) if alts is not None else None
@@ -261,12 +267,12 @@ def score_run(
     raw = counts if norm.label == none.label and alts is None else utterance_counts(store, good, none)
     conditions = tuple(
         score_condition(name, [r for r in rows if r.condition == name], counts, raw,
-                        n_resamples=n_resamples, seed=seed, level=level)
+                        n_resamples=n_resamples, seed=seed, level=level, interval_method=interval_method)
         for name in _conditions_in_order(store, rows)
     )
     return RunScores(
         normalizer=norm.to_dict(), alternates=alts.to_dict() if alts is not None else None,
-        n_resamples=n_resamples, seed=seed, level=level, conditions=conditions,
+        n_resamples=n_resamples, seed=seed, level=level, conditions=conditions, interval_method=interval_method,
     )
 
 

@@ -102,12 +102,13 @@ def slice_keys(utts: Sequence[ScoredUtterance]) -> list[str]:
 
 
 def score_slices(
-    utts: Sequence[ScoredUtterance], *, n_resamples: int, seed: int, level: float,
+    utts: Sequence[ScoredUtterance], *, n_resamples: int, seed: int, level: float, method: str = "percentile",
     min_utterances: int = SMALL_SLICE_UTTERANCES, min_words: int = SMALL_SLICE_WORDS,
     max_values: int = MAX_SLICE_VALUES,
 ) -> tuple[list[SliceScore], list[SliceGap], list[str]]:
     """Every slice of every key, one gap per key with two or more slices, and notes on keys not
-    sliced (a tag other than ``speaker`` with more than ``max_values`` distinct values)."""
+    sliced (a tag other than ``speaker`` with more than ``max_values`` distinct values). Slice
+    intervals use ``method``; gaps always use the percentile method."""
     boot = {"n_resamples": n_resamples, "seed": seed, "level": level}
     slices: list[SliceScore] = []
     gaps: list[SliceGap] = []
@@ -125,7 +126,7 @@ def score_slices(
         for value in sorted(groups):
             members = groups[value]
             counts = total(u.words for u in members)
-            interval = rate_interval(members, **boot)
+            interval = rate_interval(members, method=method, **boot)
             small = len(members) < min_utterances or counts.ref_len < min_words
             warning = (
                 f"{key}={value}: {len(members)} utterances, {counts.ref_len} reference words; too small to "
