@@ -214,6 +214,10 @@ def score_condition(
         warnings.insert(0, f"the interval resamples {n_speakers} speakers: with fewer than {FEW_SPEAKERS} "
                         "a speaker-blocked interval tends to be too narrow; treat it as a lower bound on the "
                         "uncertainty")
+    empty_after = sum(1 for u in utts if u.words.ref_len == 0)
+    if empty_after:
+        warnings.insert(0, f"{empty_after} utterances have no reference words after normalisation; "
+                        "their inserted words still count as errors in the corpus WER")
     if coverage.errors:
         warnings.insert(0, f"{coverage.errors} of {coverage.total} rows could not be scored "
                         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_type.items()))})")
