@@ -192,6 +192,12 @@ def _check_comparable(
                 f"condition {name!r} is defined differently in the two runs: {base_specs[name]} vs "
                 f"{cand_specs[name]}"
             )
+    if c.kind == "tts":
+        judges = [(s.provenance.get("run_options") or {}).get("judges") for s in (base_store, cand_store)]
+        if _without_versions(judges[0]) != _without_versions(judges[1]):
+            raise NotComparable("the two TTS runs were judged differently (recogniser, normaliser or MOS "
+                                f"predictor): {judges[0]} vs {judges[1]}; evaluate both with the same judges")
+        return notes  # references are the expected form each system's transcript matched best
     base_refs = {(r.utt_id, r.condition): r.reference for r in base_rows}
     differing = sorted(
         r.utt_id for r in cand_rows
@@ -206,6 +212,15 @@ def _check_comparable(
         notes.append(f"the runs used different seeds ({bseed} vs {cseed}): perturbed audio differs in its "
                      "random parts, so condition differences include that noise")
     return notes
+
+
+def _without_versions(value: Any) -> Any:
+    """``value`` without ``library_versions`` entries (they do not change what a judge measures)."""
+    if isinstance(value, dict):
+        return {k: _without_versions(v) for k, v in value.items() if k != "library_versions"}
+    if isinstance(value, list):
+        return [_without_versions(v) for v in value]
+    return value
 
 
 def _chain(spec: Any) -> Any:

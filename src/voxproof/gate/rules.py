@@ -138,10 +138,25 @@ def _main_condition(inputs: GateInputs) -> str:
     return CLEAN if CLEAN in conds else conds[0]
 
 
+def _fmt(unit: str, x: float) -> str:
+    if unit == "fraction":
+        return f"{x:.1%}"
+    if unit == "seconds":
+        return f"{x:.3g}s"
+    return f"{x:.3g}"
+
+
 def _threshold(rule: str, group: str, unit: str, value: float, limit: float, op: str, **kw: Any) -> RuleResult:
+    """A candidate figure against a fixed ceiling (``<=``) or floor (``>=``); the detail ends with the
+    comparison that decided it."""
     ok = value <= limit + _EPS if op == "<=" else value >= limit - _EPS
+    shown = op if ok else {"<=": ">", ">=": "<"}[op]
+    detail = kw.pop("detail", "")
+    verdict_text = f"{_fmt(unit, value)} {shown} {'ceiling' if op == '<=' else 'floor'} {_fmt(unit, limit)}"
+    kw["margin"] = f"{op} {_fmt(unit, limit)}"
     return RuleResult(rule, group, PASS if ok else FAIL, not ok, unit, value=value, limit=limit, op=op,
-                      estimate=kw.pop("estimate", value), **kw)
+                      estimate=kw.pop("estimate", value), detail=f"{detail}: {verdict_text}" if detail else verdict_text,
+                      **kw)
 
 
 # -- WER ----------------------------------------------------------------------------------------
@@ -239,7 +254,7 @@ def _coverage(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
     if errors:
         detail += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) + ")"
     return _threshold("coverage", "coverage", "fraction", share, policy.min_coverage, ">=",  # type: ignore[arg-type]
-                      baseline=base_share, candidate=share, n=total, margin=f">= {policy.min_coverage:.1%}",
+                      baseline=base_share, candidate=share, n=total,
                       detail=detail, extra={"errors": errors})
 
 
@@ -270,7 +285,7 @@ def _latency_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
         extra = {"rtfx": cand.rtfx, "rtfx_interval": list(cand.rtfx_interval), "conditions": cand.conditions.to_dict()}
         out.append(_threshold(
             rule, "latency", unit, value, limit, "<=", baseline=None if isinstance(base, Exception) else float(read(base)),
-            candidate=value, n=cand.n, margin=f"<= {limit:g}{suffix}",
+            candidate=value, n=cand.n,
             detail=f"candidate {value:.3g}{suffix} over {cand.n} utterances of condition {cond} "
                    f"({cand.conditions.workers} worker(s), {cand.conditions.cpu_model})",
             extra=extra,
@@ -295,7 +310,7 @@ def _cost(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
     if value is None:
         return _missing(policy, "cost.per_audio_hour", "cost", "money", how)
     return _threshold("cost.per_audio_hour", "cost", "money", value, limit, "<=", baseline=base,  # type: ignore[arg-type]
-                      candidate=value, margin=f"<= {limit:g} per audio hour", detail=how)
+                      candidate=value, detail=how)
 
 
 # -- calibration --------------------------------------------------------------------------------
@@ -307,16 +322,22 @@ def _calibration(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
     from voxproof.metrics.calibration import calibrate_store
 
     cond = _main_condition(inputs)
-    reports = [calibrate_store(s, inputs.normalizer, condition=cond, n_boot=200, seed=policy.seed)
+    reports = [calibrate_store(s, inputs.normalizer, condition=cond, n_boot=min(policy.resamples, 500),
+                               seed=policy.seed)
                for s in (inputs.base_store, inputs.cand_store)]
     base, cand = (r.word if r.available else None for r in reports)
     if cand is None:
         return _missing(policy, rule, "calibration", "score", reports[1].reason or "no word confidences")
     iv = cand.intervals.get("ece")
-    return _threshold(rule, "calibration", "score", cand.ece, policy.max_ece, "<=",  # type: ignore[arg-type]
-                      estimate=cand.ece, interval=iv, baseline=None if base is None else base.ece,
-                      candidate=cand.ece, n=cand.n, margin=f"<= {policy.max_ece:g}",
-                      detail=f"word-level ECE ({cand.n} words, equal-width bins), decided on the point estimate")
+    if policy.decision == "interval" and iv is not None and math.isfinite(iv[1]):
+        value, on = iv[1], f"upper bound of the {policy.confidence:.0%} interval"
+    else:
+        value, on = cand.ece, "point estimate"
+    return _threshold(rule, "calibration", "score", value, policy.max_ece, "<=",  # type: ignore[arg-type]
+                      estimate=cand.ece, interval=iv, decided_on=on, baseline=None if base is None else base.ece,
+                      candidate=cand.ece, n=cand.n,
+                      detail=f"{on} of the word-level ECE ({cand.n} words, equal-width bins, intervals "
+                             "resample utterances)")
 
 
 # -- TTS ----------------------------------------------------------------------------------------
@@ -330,18 +351,24 @@ def _tts_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
                 for rule, _, unit in floors]
     from voxproof.gate.tts import tts_figures
 
-    cand = tts_figures(inputs.cand_store, inputs.cand_rows)
-    base = tts_figures(inputs.base_store, inputs.base_rows)
+    kw = {"n_resamples": policy.resamples, "seed": policy.seed, "level": policy.confidence}
+    cand = tts_figures(inputs.cand_store, inputs.cand_rows, **kw)
+    base = tts_figures(inputs.base_store, inputs.base_rows, **kw)
     out = []
     for rule, floor, unit in floors:
         key = rule.split(".", 1)[1]
         fig = cand.get(key)
-        if fig is None:
-            out.append(_missing(policy, rule, "tts", unit, cand.get(f"{key}_reason") or f"the candidate run has no {key}"))
+        if fig is None or isinstance(fig, str):
+            out.append(_missing(policy, rule, "tts", unit, str(cand.get(f"{key}_reason") or f"no {key}")))
             continue
-        value, n = fig
         b = base.get(key)
-        out.append(_threshold(rule, "tts", unit, value, floor, ">=", baseline=None if b is None else b[0],  # type: ignore[arg-type]
-                              candidate=value, n=n, margin=f">= {floor:g}",
-                              detail=cand.get(f"{key}_how", "")))
+        if policy.decision == "interval" and math.isfinite(fig.low):
+            value, on = fig.low, f"lower bound of the {policy.confidence:.0%} interval"
+        else:
+            value, on = fig.estimate, "point estimate"
+        out.append(_threshold(rule, "tts", unit, value, floor, ">=", estimate=fig.estimate,  # type: ignore[arg-type]
+                              interval=(fig.low, fig.high), decided_on=on,
+                              baseline=None if b is None or isinstance(b, str) else b.estimate,
+                              candidate=fig.estimate, n=fig.n,
+                              detail=f"{on}: {fig.how}"))
     return out

@@ -1,57 +1,58 @@
 """TTS figures the gate's floors read from a text-to-speech run: predicted MOS and intelligibility.
 
-Stage: gate evidence for ``kind = "tts"`` runs. Reads the run's rows as ``voxproof tts-eval`` stores
-them: ``extras["mos"]`` (DNSMOS scores, ``ovrl`` used) and ``extras["intelligibility"]`` (word counts
-of a recogniser's transcript against the prompt). Intelligibility is ``1 - WER`` over all scored
-prompts (corpus level: summed counts), MOS the mean OVRL over scored clips.
+Stage: gate evidence for ``kind = "tts"`` runs (written by ``voxproof tts-eval``). The figures are
+those of :func:`voxproof.tts.summary.summarise`: DNSMOS OVRL averaged over scored clips, and
+intelligibility = 1 - WER of the recogniser's transcripts against the prompts (corpus level; a
+synthesis error counts as every word deleted), each with its bootstrap interval over prompts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from voxproof.metrics.counts import ErrorCounts
 from voxproof.run.records import ResultRow
 
 
-def _mos_value(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, dict):
-        for key in ("ovrl", "OVRL", "overall", "ovrl_mos"):
-            if isinstance(value.get(key), (int, float)):
-                return float(value[key])
-    return None
+@dataclass(frozen=True)
+class TtsFigure:
+    """One floor's figure: estimate with interval, and how many items it rests on."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    how: str
 
 
-def _counts(value: Any) -> ErrorCounts | None:
-    if isinstance(value, dict):
-        inner = value.get("words", value.get("word_counts", value))
-        if isinstance(inner, dict) and {"hits", "substitutions", "deletions", "insertions"} <= set(inner):
-            return ErrorCounts.from_dict(inner)
-    return None
+def tts_figures(
+    store: Any, rows: Sequence[ResultRow], *, n_resamples: int = 1000, seed: int = 0, level: float = 0.95,
+) -> dict[str, TtsFigure | str]:
+    """``{"mos": TtsFigure, "intelligibility": TtsFigure}``; a figure the run lacks is replaced by
+    ``"<name>_reason"`` saying why."""
+    from voxproof.metrics.normalize import get_normalizer
+    from voxproof.tts.summary import prompt_scores, summarise
 
-
-def tts_figures(store: Any, rows: Sequence[ResultRow]) -> dict[str, Any]:
-    """``{"mos": (mean OVRL, n), "intelligibility": (1 - WER, n)}`` with ``*_how`` texts; a figure the
-    run lacks is absent and ``*_reason`` says why."""
-    out: dict[str, Any] = {}
-    mos = [v for r in rows if r.ok and (v := _mos_value(r.extras.get("mos"))) is not None]
-    if mos:
-        out["mos"] = (sum(mos) / len(mos), len(mos))
-        out["mos_how"] = f"mean DNSMOS OVRL over {len(mos)} synthesised clips"
+    prov = store.provenance
+    norm = get_normalizer((prov.get("normalizer") or {}).get("name") or "whisper-en")
+    scores = prompt_scores(list(rows), norm)
+    system = (prov.get("backend") or {}).get("name") or "system"
+    summary = summarise(system, scores, prov.get("backend"), n_resamples=n_resamples, seed=seed, level=level)
+    out: dict[str, TtsFigure | str] = {}
+    ovrl = summary.mos.get("ovrl")
+    if summary.mos_n and ovrl is not None:
+        out["mos"] = TtsFigure(ovrl.estimate, ovrl.low, ovrl.high, summary.mos_n,
+                               f"mean DNSMOS OVRL over {summary.mos_n} synthesised clips")
     else:
         out["mos_reason"] = "the run has no MOS scores (run 'voxproof tts-eval' with MOS prediction on)"
-    counts = [c for r in rows if r.ok and (c := _counts(r.extras.get("intelligibility"))) is not None]
-    if counts:
-        total = ErrorCounts()
-        for c in counts:
-            total = total + c
-        if total.ref_len:
-            out["intelligibility"] = (1.0 - total.error_rate, len(counts))
-            out["intelligibility_how"] = (f"1 - WER of the recogniser's transcripts over {len(counts)} prompts "
-                                          f"({total.ref_len} words)")
-    if "intelligibility" not in out:
-        out["intelligibility_reason"] = "the run has no intelligibility counts (run 'voxproof tts-eval' with a recogniser)"
+    scored = [s for s in scores if s.scored]
+    wer = summary.wer
+    if scored and sum(s.word_ref for s in scored) > 0:
+        out["intelligibility"] = TtsFigure(
+            1.0 - wer.estimate, 1.0 - wer.high, 1.0 - wer.low, len(scored),
+            f"1 - WER of the recogniser's transcripts over {len(scored)} prompts "
+            f"({sum(s.word_ref for s in scored)} words)")
+    else:
+        out["intelligibility_reason"] = "the run has no scored prompts (every item failed to synthesise or score)"
     return out
