@@ -93,3 +93,12 @@ def test_same_run_twice_shows_no_difference(two_runs):
         c = compare_runs(s1, s2, n_resamples=100).condition("clean")
     assert c.difference.estimate == 0 and c.difference.low == 0 and c.difference.high == 0
     assert all(t.p_value == 1.0 for t in c.tests)
+
+
+def test_bad_settings_exit_2(two_runs, capsys):
+    a, b = two_runs
+    assert main(["compare", str(a), str(b), "--level", "95"]) == 2
+    assert "level must be between 0 and 1" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--alternates", str(a / "nope.txt")]) == 2
+    assert "alternates file" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b / "missing-run")]) == 3  # RunError: no run there
