@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from voxproof.audit.runner import AuditOptions, run_audit
@@ -130,3 +131,41 @@ def test_split_leakage_inside_one_manifest(shared_data: Path, tmp_path: Path):
     assert leak["contamination.exact_audio"].evidence["splits"] == ["train", "test"]
     assert leak["contamination.transcript"].items == ("leaked",)
     assert "contamination.speaker" not in leak
+
+
+@pytest.mark.slow
+def test_killed_audit_resumes_where_it_stopped(shared_data: Path, tmp_path: Path):
+    """SIGKILL an audit after its first committed batch; the rerun takes those items from the cache."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    data = _manifest(shared_data, tmp_path, n=40)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "voxproof", "audit", str(data), "-o", str(out), "--workers", "1", "--vad", "silero"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = 0
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            db = out / "audit-cache.sqlite"
+            if db.exists():
+                try:
+                    done = sqlite3.connect(db).execute("SELECT COUNT(*) FROM items").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0
+                if done > 0:
+                    break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert 0 < done < 40, f"the audit was not caught mid-way ({done} items cached)"
+    from voxproof.manifest import read_manifest
+
+    result = run_audit(data, items=list(read_manifest(data)), out_dir=out,
+                       options=AuditOptions(workers=1, vad="silero"))
+    an = result.stats["analysis"]
+    assert an["cached"] >= done and an["cached"] + an["analysed"] == 40 and an["analysed"] > 0

@@ -88,7 +88,7 @@ def analyse_all(
         # results are yielded in manifest order: a window of pending batches is kept in order
         pending: list[tuple[list[tuple[Utterance, str | None, ItemAnalysis | None]], Future | None]] = []
         pool = ProcessPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
-        max_pending = 4 * n_workers
+        max_pending = 4 * n_workers if pool is not None else 1  # inline: commit every batch at once
 
         def finish(entry) -> Iterator[ItemAnalysis]:
             items, fut = entry

@@ -8,9 +8,10 @@ sign of the change across time of the energy difference between neighbouring ban
 differences do not move with gain; the bands sit well inside what MP3 keeps; the strong frame overlap
 keeps bits stable under trims that are not a whole hop.
 
-Search: every loud frame's code (its 20 low-band bits) is a key. All (key, item, frame) triples are sorted once by key;
-inside each key group every item is paired with the group's first item only (a star, so a key shared by
-many items costs linear, not quadratic, work). Pairs that agree on the time offset for at least
+Search: every loud frame's code (its 22 low-band bits) is a key. All (key, item, frame) triples are sorted once by key;
+inside a small key group (up to 16 items) every pair of items is a candidate; inside a larger one (a code
+many items share) every item is paired with the group's first item only (a star), so the work stays
+linear in the number of entries. Pairs that agree on the time offset for at least
 ``min_votes`` keys are verified by the bit error rate (BER) over their overlap. Total work is
 O(E log E) in the number of indexed frames E, and memory is a few arrays of E entries.
 """
@@ -30,7 +31,7 @@ HOP = 128  # 16 ms
 N_BANDS = 33
 LOW_HZ, HIGH_HZ = 300.0, 3400.0
 LOUD_RANGE_DB = 35.0  # frames this far below the loudest frame are not indexed (silence bits are noise)
-KEY_MASK = 0x000FFFFF  # index on the 20 lowest band bits: more exact hits under trims, still selective
+KEY_MASK = 0x003FFFFF  # index on the 22 lowest band bits: more exact hits under trims, still selective
 VERSION = "bes-8k-2"
 
 
@@ -140,6 +141,7 @@ def find_near_duplicates(
     min_votes: int = 2,
     min_coverage: float = 0.5,
     boundary: int | None = None,
+    max_group: int = 16,
 ) -> tuple[list[NearMatch], IndexStats]:
     """Pairs of items whose fingerprints match. ``prints[i]`` is item i's fingerprint (None skips it).
 
@@ -177,15 +179,40 @@ def find_near_duplicates(
     n_entries = len(keys)
     group_start = np.ones(n_entries, dtype=bool)
     group_start[1:] = keys[1:] != keys[:-1]
-    head = np.maximum.accumulate(np.where(group_start, np.arange(n_entries), 0))
-    pair_a = items[head]
-    pair_b = items
-    offset = frames - frames[head]
+    group = np.cumsum(group_start) - 1
+    size = np.bincount(group)[group]
+    del keys
+    # small groups: every pair inside (neighbours at lag d in the sorted order); large groups (codes
+    # shared by many items, e.g. a common noise pattern): a star to the group's first item, so the
+    # work stays linear in the number of entries
+    parts_a, parts_b, parts_off = [], [], []
+    small = size <= max_group
+    for d in range(1, max_group):
+        idx = np.flatnonzero(small[:-d] & (group[:-d] == group[d:]))
+        if len(idx) == 0:
+            break
+        parts_a.append(items[idx])
+        parts_b.append(items[idx + d])
+        parts_off.append(frames[idx + d] - frames[idx])
+    big = ~small & ~group_start
+    if big.any():
+        head = np.maximum.accumulate(np.where(group_start, np.arange(n_entries), 0))
+        idx = np.flatnonzero(big)
+        parts_a.append(items[head[idx]])
+        parts_b.append(items[idx])
+        parts_off.append(frames[idx] - frames[head[idx]])
+        del head
+    del group, size, small, big, group_start
+    if not parts_a:
+        return [], IndexStats(len(prints), n_entries, 0, 0, 0, time.perf_counter() - started)
+    pair_a = np.concatenate(parts_a)
+    pair_b = np.concatenate(parts_b)
+    offset = np.concatenate(parts_off)
+    del parts_a, parts_b, parts_off, items, frames
     sel = pair_a != pair_b
     if boundary is not None:
         sel &= (pair_a < boundary) != (pair_b < boundary)
     pair_a, pair_b, offset = pair_a[sel], pair_b[sel], offset[sel]
-    del keys, items, frames, head, group_start
     # votes per (a, b, offset); offsets within one hop count together (quantised by 2 frames)
     n_items = np.int64(max(len(prints), 1))
     qoff = np.clip(np.floor_divide(offset, 2), -(1 << 18), (1 << 18) - 1).astype(np.int64) + (1 << 18)
