@@ -169,3 +169,25 @@ def test_killed_audit_resumes_where_it_stopped(shared_data: Path, tmp_path: Path
                        options=AuditOptions(workers=1, vad="silero"))
     an = result.stats["analysis"]
     assert an["cached"] >= done and an["cached"] + an["analysed"] == 40 and an["analysed"] > 0
+
+
+def test_signal_mismatches_dc_offset_and_silence(shared_data: Path, tmp_path: Path):
+    files = sorted((shared_data / LIBRI / "audio").glob("*.flac"))
+    x, sr = sf.read(files[30], dtype="float32")
+    import soxr
+
+    st = soxr.resample(x, sr, 44100)
+    sf.write(tmp_path / "stereo44.wav", np.stack([st, st], axis=1), 44100)
+    sf.write(tmp_path / "dc.wav", np.clip(sf.read(files[31], dtype="float32")[0] + 0.1, -1, 1), sr)
+    sf.write(tmp_path / "silent.wav", np.random.default_rng(0).normal(0, 1e-4, 3 * sr).astype(np.float32), sr)
+    extra = [{"id": k, "audio": str(tmp_path / f"{k}.wav"), "text": "A FEW WORDS HERE"} for k in ("stereo44", "dc", "silent")]
+    data = _manifest(shared_data, tmp_path, n=8, extra=extra)
+    result = run_audit(data, out_dir=tmp_path / "o", options=AuditOptions(vad="silero", workers=1))
+    by_kind: dict[str, set[str]] = {}
+    for f in result.findings:
+        by_kind.setdefault(f.kind, set()).update(f.items)
+    assert by_kind["signal.sample_rate_mismatch"] == {"stereo44"}
+    assert by_kind["signal.channel_mismatch"] == {"stereo44"}
+    assert by_kind["signal.dc_offset"] == {"dc"}
+    assert "silent" in by_kind["signal.no_speech"]
+    assert result.analyses["stereo44"].channels == 2 and result.analyses["stereo44"].sample_rate == 44100
