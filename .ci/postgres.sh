@@ -15,7 +15,7 @@ _voxproof_pg_main() {
     local db="voxproof_test"
     local bindir run_as=()
 
-    bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
     if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
         echo "postgres.sh: installing PostgreSQL (Debian package postgresql)" >&2
         local apt=(apt-get)
@@ -24,7 +24,7 @@ _voxproof_pg_main() {
             echo "postgres.sh: apt-get install postgresql failed" >&2
             return 1
         }
-        bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+        bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
     fi
 
     if [ "$(id -u)" -eq 0 ]; then
