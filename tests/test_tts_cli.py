@@ -40,6 +40,7 @@ def test_tts_eval_writes_reports_and_resumes(tmp_path, capsys):
         ["tts-eval", "-m", "espeak", "-m", "espeak"],
         ["tts-eval", "-m", "espeak", "--vad", "webrtc"],
         ["tts-eval", "-m", "whisper"],
+        ["tts-eval", "-m", "espeak", "--detector", "max_pause=2"],
     ],
 )
 def test_usage_errors_exit_2(args, tmp_path, capsys):

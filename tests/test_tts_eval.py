@@ -91,6 +91,19 @@ class Repeating(_Planted):
         return Audio(np.concatenate([audio.samples, gap] * 3), audio.sample_rate)
 
 
+class Mislabelled(_Planted):
+    """Declares Piper's 22.05 kHz but labels its clips 16 kHz (they would play slowed down)."""
+
+    label = "mislabelled"
+
+    @property
+    def sample_rate(self):
+        return self.inner.sample_rate
+
+    def damage(self, audio):
+        return Audio(audio.samples, 16000)
+
+
 class Crashing(_Planted):
     label = "crashing"
 
@@ -126,6 +139,9 @@ def test_planted_failures_are_detected_and_counted(tmp_path, piper, prompts, sco
     assert rep.failures["repetition"]["count"] == 3
     assert rep.failures["truncation"]["count"] == 0
     assert rep.wer.estimate > 1.0  # two extra copies of every word are insertions
+
+    wrong = _run(tmp_path, "mislabelled", Mislabelled(piper), prompts[:1], scorer)
+    assert wrong.failures["sample_rate"]["count"] == 1 and clean.failures["sample_rate"]["count"] == 0
 
     crash = _run(tmp_path, "crashing", Crashing(piper), prompts, scorer)
     assert crash.failures["synthesis_error"] == {"count": 1, "share": 1 / 3, "ids": ["abbr-01"]}

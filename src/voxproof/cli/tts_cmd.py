@@ -62,9 +62,12 @@ def _parse_options(pairs: tuple[str, ...], systems: dict[str, str]) -> dict[str,
 @click.option("--floor-limit", type=int, default=None, help="Use only the first N floor recordings.")
 @click.option("--worst", type=int, default=5, show_default=True, help="Worst items per system shown (with audio) in the HTML report.")
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
+@click.option("--detector", "detector_options", multiple=True, metavar="KEY=VALUE",
+              help="Failure-detector threshold, repeatable (e.g. --detector max_pause_seconds=1.5); "
+                   "names as in voxproof.tts.detectors.DetectorOptions.")
 @dataclass_options(TtsEvalOptions, TTS_HELP)
 def tts_eval_command(models, model_options, asr_options, prompts, limit, out, floor, floor_data, floor_limit,
-                     worst, json_only, **kwargs) -> None:
+                     worst, json_only, detector_options, **kwargs) -> None:
     """Evaluate text-to-speech systems on the same prompts: intelligibility (WER of a recogniser against
     the expected spoken form), DNSMOS, speaking rate, failures (silence, truncation, long pauses,
     repetition, clipping, DC offset, sample rate), and paired comparisons between systems.
@@ -75,6 +78,7 @@ def tts_eval_command(models, model_options, asr_options, prompts, limit, out, fl
 
     from voxproof.backends.registry import get_spec, load_backend
     from voxproof.options import build_options
+    from voxproof.tts.detectors import DetectorOptions
     from voxproof.tts.evaluate import TtsScorer, default_floor_source, floor_items
     from voxproof.tts.pipeline import run_tts_eval
     from voxproof.tts.prompts import load_prompts
@@ -96,7 +100,8 @@ def tts_eval_command(models, model_options, asr_options, prompts, limit, out, fl
             raise UsageError(f"--limit must be at least 1, got {limit}")
         prompt_list = prompt_list[:limit]
     out = Path(out) if out else Path(f"runs/tts-{time.strftime('%Y%m%d-%H%M%S')}")
-    scorer = TtsScorer.from_options(options, asr_pairs=list(asr_options))
+    thresholds = build_options(DetectorOptions, list(detector_options))
+    scorer = TtsScorer.from_options(options, thresholds, asr_pairs=list(asr_options))
     items, source = None, ""
     if floor:
         source = str(floor_data) if floor_data else str(default_floor_source())
