@@ -146,6 +146,11 @@ def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, su
     from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
     from voxproof.metrics.normalize import get_normalizer
 
+    from voxproof.backends.registry import get_spec
+    from voxproof.options import build_options
+
+    for name, pairs in ((base_model, base_pairs), (cand_model, cand_pairs)):  # fail fast, before any data
+        build_options(get_spec(name, kind="asr").options_class(), list(pairs))
     source = Path(data) if data else bundled_dataset_path()
     utterances = list(read_manifest(source))
     if limit is not None:
