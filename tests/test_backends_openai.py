@@ -163,9 +163,9 @@ def test_unauthorised_is_a_backend_error_with_status_and_body(clip):
 
 def test_persistent_outage_gives_up_after_the_retries(clip):
     handler = Recorder(lambda r: httpx.Response(503, text="maintenance"))
-    with pytest.raises(BackendError, match=r"3 attempt.*HTTP 503: maintenance"):
+    with pytest.raises(BackendError, match=r"3 attempt.*HTTP 503: maintenance") as caught:
         transcriber(handler, max_retries=2).transcribe(clip)
-    assert len(handler.requests) == 3
+    assert len(handler.requests) == 3 and caught.value.status == 503
 
 
 def test_connection_errors_are_retried_then_reported(clip):

@@ -112,14 +112,13 @@ class _Endpoint:
     def __init__(self, options: Any, transport: Any = None, client: Any = None):
         import httpx
 
-        self._httpx = httpx
         self.options = options
         self.base_url = options.base_url.rstrip("/")
         key = options.api_key or (os.environ.get(options.api_key_env) if options.api_key_env else None)
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.has_key = bool(key)
         self._own_client = client is None
-        self.client = client or httpx.Client(timeout=options.timeout, transport=transport)
+        self.client = client or httpx.Client(timeout=options.timeout, transport=transport, follow_redirects=True)
         # A client passed in may come from another httpx generation (Starlette's TestClient is an
         # httpx2.Client): retry that library's transport errors too.
         family = sys.modules.get(type(self.client).__module__.split(".")[0])
@@ -129,17 +128,18 @@ class _Endpoint:
         """POST with retries; returns the successful ``httpx.Response`` or raises :class:`BackendError`."""
         url = f"{self.base_url}{path}"
         o = self.options
-        last = ""
+        last, last_status, last_body = "", None, ""
         for attempt in range(o.max_retries + 1):
             delay = o.backoff * (2**attempt)
             try:
                 response = self.client.post(url, headers=self._headers, **kwargs)  # client holds the timeout
             except self._transport_errors as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last, last_status = f"{type(exc).__name__}: {exc}", None
             else:
                 if response.status_code < 400:
                     return response
-                last = f"HTTP {response.status_code}: {_excerpt(response)}"
+                last_status, last_body = response.status_code, _excerpt(response)
+                last = f"HTTP {last_status}: {last_body}"
                 if response.status_code not in _RETRY_STATUS:
                     raise EndpointError(
                         _status_message(url, response, self.has_key, o.api_key_env),
@@ -152,7 +152,10 @@ class _Endpoint:
             if attempt < o.max_retries:
                 log.warning("POST %s failed (%s); retry %d of %d in %.1f s", url, last, attempt + 1, o.max_retries, delay)
                 time.sleep(delay)
-        raise BackendError(f"POST {url} failed after {o.max_retries + 1} attempt(s): {last}")
+        message = f"POST {url} failed after {o.max_retries + 1} attempt(s): {last}"
+        if last_status is not None:
+            raise EndpointError(message, last_status, last_body)
+        raise BackendError(message)
 
     def close(self) -> None:
         if self._own_client:
