@@ -47,7 +47,7 @@ def drop_words(text: str, n: int) -> str:
 
 
 def make_run(path: Path, utts, hyp=lambda u, cond: drop_words(u[1], 0), *, options=None, dataset_hash="ds1", normalizer=NORM,
-             conditions=("clean",), timed=True, errors=(), speed=0.1, kind="asr") -> Path:
+             conditions=("clean",), timed=True, errors=(), speed=0.1, kind="asr", conf=0.9) -> Path:
     prov = build_provenance(
         backend={"name": "whisper", "kind": kind, "model": "tiny.en", "model_checksum": "sha256:abc",
                  "options": options or {"beam_size": 1}},
@@ -64,9 +64,9 @@ def make_run(path: Path, utts, hyp=lambda u, cond: drop_words(u[1], 0), *, optio
                                     error_message="bad header", speaker=spk, tags={"gender": gender})
                 else:
                     text = hyp(u, cond)
-                    words = tuple(Word(w, None, None, 0.9) for w in text.split())
+                    words = tuple(Word(w, None, None, conf) for w in text.split())
                     row = ResultRow(uid, cond, "ok", reference=ref, hypothesis=text,
-                                    transcript=Transcript(text, words, 0.9), audio_duration=dur,
+                                    transcript=Transcript(text, words, conf), audio_duration=dur,
                                     processing_time=dur * speed if timed else None, speaker=spk,
                                     tags={"gender": gender})
                 store.add_row(row, i)
@@ -247,3 +247,16 @@ def test_unusable_input_exits_2(tmp_path, utterances, capsys):
     assert main(["gate", "--baseline", str(base)]) == 2
     with pytest.raises(RunError):
         evaluate_gate(base, tmp_path / "missing")
+
+
+def test_calibration_ceiling(tmp_path, utterances):
+    # every hypothesis word is right: ECE = 1 - confidence (one bin)
+    base = make_run(tmp_path / "base", utterances, conf=0.95)
+    cand = make_run(tmp_path / "cand", utterances, conf=0.6)
+    v = evaluate_gate(base, cand, parse_policy("[decision]\nmethod = \"point\"\n[calibration]\nmax_ece = 0.2\n"))
+    ece = next(r for r in v.rules if r.rule == "calibration.ece")
+    assert ece.candidate == pytest.approx(0.4, abs=1e-6) and ece.baseline == pytest.approx(0.05, abs=1e-6)
+    assert ece.verdict == "fail" and "0.4 > ceiling 0.2" in ece.detail
+    v = evaluate_gate(cand, base, parse_policy("[calibration]\nmax_ece = 0.2\n"))
+    ece = next(r for r in v.rules if r.rule == "calibration.ece")
+    assert ece.verdict == "pass" and ece.value == ece.interval[1]  # interval decision: upper bound
