@@ -56,7 +56,7 @@ def tts(request):
 def test_short_sentence_is_speech_of_plausible_length(tts):
     assert isinstance(tts, Synthesizer)
     audio = tts.synthesize(SENTENCE)
-    assert audio.sample_rate == 22050 and audio.samples.dtype == np.float32
+    assert audio.sample_rate == tts.sample_rate == 22050 and audio.samples.dtype == np.float32
     # Four words at normal speed: roughly 1-3 s with edges, about 0.7-2.5 s of it voiced.
     assert 0.8 < audio.duration < 3.5
     assert 0.5 < active_seconds(audio) < 3.0

@@ -69,12 +69,15 @@ class EspeakSynthesizer:
         data = re.search(r"Data at:\s*(.+)", version_text)
         self.data_dir = Path(data.group(1).strip()) if data else None
         self._checksum: str | None = None
-        try:  # fail at load time, not on every utterance, when the voice does not exist
-            self._run(["-v", self.options.voice, "-q", "--stdin"], b"a", "espeak-ng voice check")
+        # Speak one word now: an unknown voice fails at load time rather than on every utterance, and
+        # the native rate is known (22.05 kHz for eSpeak's own voices, 16 kHz for MBROLA ones).
+        try:
+            probe = self._speak("a")
         except BackendError as exc:
             raise UsageError(
-                f"eSpeak NG has no voice {self.options.voice!r} ({exc}); list them with: espeak-ng --voices"
+                f"eSpeak NG has no usable voice {self.options.voice!r} ({exc}); list them with: espeak-ng --voices"
             ) from exc
+        self.sample_rate = probe.sample_rate
 
     def _run(self, args: list[str], stdin: bytes, what: str) -> bytes:
         try:
@@ -98,6 +101,12 @@ class EspeakSynthesizer:
         """Speech for ``text`` at eSpeak's native 22.05 kHz."""
         if not text.strip():
             raise BackendError("nothing to synthesise: the text is empty")
+        audio = self._speak(text)
+        if audio.samples.size == 0:
+            raise BackendError(f"espeak-ng produced no audio for {text[:60]!r}")
+        return audio
+
+    def _speak(self, text: str) -> Audio:
         o = self.options
         args = [
             "-v", o.voice, "-s", str(o.rate), "-p", str(o.pitch), "-a", str(o.amplitude), "-g", str(o.word_gap),
@@ -105,10 +114,7 @@ class EspeakSynthesizer:
             "--stdout", "--stdin",
         ]
         wav = self._run(args, text.encode("utf-8"), f"espeak-ng (voice {o.voice})")
-        audio = decode_wav(wav, source="espeak-ng")
-        if audio.samples.size == 0:
-            raise BackendError(f"espeak-ng produced no audio for {text[:60]!r}")
-        return audio
+        return decode_wav(wav, source="espeak-ng")
 
     def info(self) -> BackendInfo:
         if self._checksum is None and self.data_dir is not None and self.data_dir.is_dir():
