@@ -115,3 +115,25 @@ def test_bca_agrees_with_scipy_and_shifts_with_skew():
     assert (ours.low, ours.high) != (pct.low, pct.high) and ours.method == "bca"
     with pytest.raises(UsageError, match="interval method"):
         bootstrap_rate(e, n, method="studentized")
+
+
+def test_multinomial_path_matches_index_resampling():
+    """20,000 utterances with few distinct (errors, ref_len) rows take the multinomial draw over
+    distinct rows; its resampled rates have the same distribution as drawing utterance indices."""
+    from voxproof.metrics.intervals import resample_sums
+
+    rng = np.random.default_rng(8)
+    n = rng.integers(5, 25, size=20000)
+    e = rng.binomial(n, 0.12)
+    ones = np.ones_like(n)
+    cols = np.column_stack([e, n, ones]).astype(float)
+    assert len(np.unique(cols, axis=0)) * 10 <= len(cols)  # the multinomial path applies
+    fast = resample_sums(cols, 2000, np.random.default_rng(1))
+    assert np.all(fast[:, 2] == 20000)  # every resample holds exactly n utterances
+    idx = np.random.default_rng(2).integers(0, 20000, size=(2000, 20000))
+    slow_rates = e[idx].sum(axis=1) / n[idx].sum(axis=1)
+    fast_rates = fast[:, 0] / fast[:, 1]
+    assert fast_rates.mean() == pytest.approx(slow_rates.mean(), rel=2e-3)
+    assert fast_rates.std() == pytest.approx(slow_rates.std(), rel=0.1)
+    iv = bootstrap_rate(e, n, n_resamples=2000, seed=1)
+    assert (iv.low, iv.high) == pytest.approx(tuple(np.quantile(fast_rates, [0.025, 0.975])))
