@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         # each size in its own process so peak memory is per size
         cmd = [sys.executable, __file__, "--one", str(count), "--workdir", args.workdir, "--workers", str(args.workers),
                "--vad", args.vad] + (["--reuse-cache"] if args.reuse_cache else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return proc.returncode

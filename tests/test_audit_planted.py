@@ -8,7 +8,6 @@ AMI ES2011a excerpt (CC BY 4.0).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +183,7 @@ def test_personal_data_is_masked_in_every_output(planted, tmp_path: Path, caplog
     from voxproof.audit.fix import write_fix
     from voxproof.audit.report import render_html, write_json
 
-    corpus, result = planted
+    _, result = planted
     write_json(result, tmp_path / "findings.json")
     write_fix(result, tmp_path / "fixed.jsonl")
     outputs = [(tmp_path / "findings.json").read_text(), render_html(result),

@@ -76,7 +76,7 @@ def test_index_boundary_reports_only_cross_pairs(shared_data: Path):
 
 
 def test_pcm_hash_equal_for_lossless_copy(shared_data: Path, tmp_path: Path):
-    src = sorted((shared_data / LIBRI / "audio").glob("*.flac"))[0]
+    src = min((shared_data / LIBRI / "audio").glob("*.flac"))
     x, sr = sf.read(src, dtype="int16")
     sf.write(tmp_path / "c.wav", x, sr, subtype="PCM_16")
     a, _ = sf.read(src, dtype="float32")
@@ -93,7 +93,7 @@ def test_clipping_and_bandwidth_measures(shared_data: Path):
     assert clipping_ratio(x) == 0.0
     assert clipping_ratio(np.clip(6 * x, -1, 1)) > 0.01
     assert effective_bandwidth(x, sr) > 7000
-    digit = sorted((shared_data / "fsdd-digits" / "audio").glob("*.wav"))[0]
+    digit = min((shared_data / "fsdd-digits" / "audio").glob("*.wav"))
     d, dsr = sf.read(digit, dtype="float32")
     up = soxr.resample(d, dsr, 16000, "HQ")
     assert dsr == 8000 and effective_bandwidth(up, 16000) < 4100

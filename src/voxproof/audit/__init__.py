@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from voxproof.audit.findings import SEVERITIES, Finding
 
-__all__ = ["SEVERITIES", "Finding", "AuditOptions", "AuditResult", "run_audit"]
+__all__ = ["SEVERITIES", "AuditOptions", "AuditResult", "Finding", "run_audit"]
 
 
 def __getattr__(name: str):

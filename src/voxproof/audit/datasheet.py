@@ -17,8 +17,8 @@ def render_datasheet(result: AuditResult) -> str:
     sig = d["stats"].get("signal") or {}
     lines = [f"# Datasheet: {result.source}", ""]
     lines += ["## Composition", "",
-              f"- Items: {cov['items']}; audio: {cov['hours']:.3f} h "
-              f"(median item {sig.get('median_duration', 0):.2f} s).",
+              (f"- Items: {cov['items']}; audio: {cov['hours']:.3f} h "
+               f"(median item {sig.get('median_duration', 0):.2f} s)."),
               f"- Decoded: {sig.get('decoded', 0)}; could not be decoded: {sig.get('failed', 0)}."]
     for t in cov["tags"]:
         values = ", ".join(

@@ -21,16 +21,16 @@ _DIGIT_WORDS = {
 }
 _TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|info|biz|me)"
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-SPOKEN_EMAIL = re.compile(rf"\b[a-z0-9]+(?: dot [a-z0-9]+)* at [a-z0-9]+(?: dot [a-z0-9]+)* dot {_TLD}\b", re.I)
+SPOKEN_EMAIL = re.compile(rf"\b[a-z0-9]+(?: dot [a-z0-9]+)* at [a-z0-9]+(?: dot [a-z0-9]+)* dot {_TLD}\b", re.IGNORECASE)
 DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _DW = "|".join(_DIGIT_WORDS) + "|double|triple"
-SPOKEN_DIGITS = re.compile(rf"\b(?:(?:{_DW})[\s,-]+){{6,}}(?:{_DW})\b", re.I)
+SPOKEN_DIGITS = re.compile(rf"\b(?:(?:{_DW})[\s,-]+){{6,}}(?:{_DW})\b", re.IGNORECASE)
 _STREET = r"(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|court|ct|place|pl|terrace|crescent)"
 _NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|" \
                 r"sixty|seventy|eighty|ninety|hundred)"
 ADDRESS = re.compile(
     rf"\b(?:\d{{1,5}}[a-z]?|{_NUMBER_WORDS}(?:[\s-]{_NUMBER_WORDS})*)\s+((?:[a-z][a-z'.-]*\s+){{1,3}}){_STREET}\b",
-    re.I,
+    re.IGNORECASE,
 )
 _FUNCTION_WORDS = {"the", "a", "an", "this", "that", "down", "up", "along", "across", "of", "to", "on", "in",
                    "by", "and", "or", "miles", "mile", "yards", "feet", "steps", "long", "old", "new"}

@@ -57,7 +57,7 @@ def signal_findings(analyses: Sequence[ItemAnalysis], th: SignalThresholds) -> t
     rates = Counter(a.sample_rate for a in ok)
     expected_rate = th.sample_rate or rates.most_common(1)[0][0]
     stats["sample_rates"] = {str(k): v for k, v in rates.items()}
-    for rate, _n in rates.items():
+    for rate in rates:
         if rate != expected_rate:
             ids = [a.id for a in ok if a.sample_rate == rate]
             findings.append(
@@ -68,7 +68,7 @@ def signal_findings(analyses: Sequence[ItemAnalysis], th: SignalThresholds) -> t
     chans = Counter(a.channels for a in ok)
     expected_ch = th.channels or chans.most_common(1)[0][0]
     stats["channels"] = {str(k): v for k, v in chans.items()}
-    for ch, _n in chans.items():
+    for ch in chans:
         if ch != expected_ch:
             ids = [a.id for a in ok if a.channels == ch]
             findings.append(

@@ -86,7 +86,7 @@ def _decode(utt: Utterance) -> tuple[np.ndarray, int, int]:
     channels = 1
     try:
         channels = int(probe_audio(utt.audio).channels or 1)
-    except Exception:  # noqa: BLE001 - a probe failure after a good decode only loses the channel count
+    except Exception:
         log.debug("probe failed for %s", utt.id, exc_info=True)
     return np.asarray(audio.samples, dtype=np.float32), int(audio.sample_rate), channels
 

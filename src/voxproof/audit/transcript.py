@@ -53,9 +53,7 @@ def outside_chars(text: str, language: str | None) -> list[str]:
         if ch in "\t\n":
             continue
         cat = unicodedata.category(ch)
-        if ch == "\ufffd" or cat in ("Cc", "Cf", "Co", "Cs"):
-            bad.append(ch)
-        elif allowed is not None and ch not in allowed:
+        if ch == "\ufffd" or cat in ("Cc", "Cf", "Co", "Cs") or allowed is not None and ch not in allowed:
             bad.append(ch)
     return bad
 
