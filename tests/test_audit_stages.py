@@ -191,3 +191,21 @@ def test_findings_severity_rules():
     with pytest.raises(UsageError):
         severity_rank("urgent")
     assert Finding.from_dict(f.to_dict()) == f
+
+
+def test_duplicate_clusters_and_transcripts(shared_data: Path):
+    from voxproof.audit.duplicates import duplicate_transcripts, exact_duplicates, near_duplicates
+
+    clips = _libri(shared_data, 3)
+    base = [compute_fingerprint(a, r) for a, r in clips]
+    x, sr = clips[0]
+    copies = [compute_fingerprint(0.5 * x, sr), compute_fingerprint(x[sr // 5:], sr)]
+    ids = ["a", "b", "c", "a-quiet", "a-trimmed"]
+    hashes = [pcm_hash(a, r) for a, r in clips] + [pcm_hash(0.5 * x, sr), pcm_hash(x[sr // 5:], sr)]
+    findings, stats = near_duplicates(ids, base + copies, hashes, max_ber=0.3)
+    assert [f.items for f in findings] == [("a", "a-quiet", "a-trimmed")]
+    assert findings[0].evidence["keep"] == "a" and findings[0].action == "exclude"
+    assert exact_duplicates(["p", "q", "r"], ["h1", "h2", "h1"])[0].items == ("p", "r")
+    texts = ["The cat sat on the mat", "the CAT sat on the mat!", "ZERO", "ZERO", "another one entirely here"]
+    dup = duplicate_transcripts(["1", "2", "3", "4", "5"], texts)
+    assert [f.items for f in dup] == [("1", "2")]  # one-word prompts are meant to repeat
