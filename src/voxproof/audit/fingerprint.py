@@ -126,12 +126,18 @@ class NearMatch:
 
 @dataclass(frozen=True)
 class IndexStats:
+    """Counts and timings of one search. ``seconds`` = ``index_seconds`` (building the index, pairing and
+    voting: linear in entries) + ``verify_seconds`` (BER of each candidate pair: proportional to how many
+    items really share audio, which the data decides)."""
+
     items: int
     indexed_frames: int
     candidate_pairs: int
     verified_pairs: int
     matches: int
     seconds: float
+    index_seconds: float = 0.0
+    verify_seconds: float = 0.0
 
 
 def find_near_duplicates(
@@ -232,6 +238,7 @@ def find_near_duplicates(
         (int(pc // n_items), int(pc % n_items), int((c & ((1 << 19) - 1)) - (1 << 18)), int(v))
         for pc, c, v in zip(pair_code[first], cand[first], cand_votes[first])
     ]
+    indexed_at = time.perf_counter()
     matches: list[NearMatch] = []
     verified = 0
     for a, b, qo, v in best:
@@ -247,6 +254,8 @@ def find_near_duplicates(
         if n_best and ber_best <= max_ber and n_best >= min_coverage * shorter:
             lo, hi = (a, b) if a < b else (b, a)
             matches.append(NearMatch(lo, hi, off_best if a < b else -off_best, ber_best, n_best, v))
-    stats = IndexStats(len(prints), n_entries, len(cand), verified, len(matches), time.perf_counter() - started)
+    done = time.perf_counter()
+    stats = IndexStats(len(prints), n_entries, len(cand), verified, len(matches), done - started,
+                       indexed_at - started, done - indexed_at)
     log.debug("near-duplicate search: %s", stats)
     return matches, stats
