@@ -114,7 +114,9 @@ def bit_error_rate(a: Fingerprint, b: Fingerprint, offset: int) -> tuple[float, 
 
 @dataclass(frozen=True)
 class NearMatch:
-    """Two items judged to hold the same audio: ``offset`` in frames (16 ms), ``ber`` over ``frames``."""
+    """Two items judged to hold the same audio (``a < b``): ``offset`` in frames (16 ms), ``ber`` over
+    ``frames``. The matches of one search form a spanning forest: pairs already joined through other
+    matches are not verified again."""
 
     a: int
     b: int
@@ -234,14 +236,29 @@ def find_near_duplicates(
     cand, cand_votes, pair_code = cand[order], cand_votes[order], pair_code[order]
     first = np.ones(len(cand), dtype=bool)
     first[1:] = pair_code[1:] != pair_code[:-1]
-    best = [
-        (int(pc // n_items), int(pc % n_items), int((c & ((1 << 19) - 1)) - (1 << 18)), int(v))
-        for pc, c, v in zip(pair_code[first], cand[first], cand_votes[first])
-    ]
+    sel_a = (pair_code[first] // n_items).astype(np.int64)
+    sel_b = (pair_code[first] % n_items).astype(np.int64)
+    sel_off = (cand[first] & ((1 << 19) - 1)) - (1 << 18)
+    sel_votes = cand_votes[first]
+    # strongest pairs first; a pair whose items are already joined through verified matches is implied
+    # and skipped, so verification work follows the number of items that share audio, not the pairs
+    order = np.argsort(-sel_votes, kind="stable")
     indexed_at = time.perf_counter()
+    parent = list(range(len(prints)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     matches: list[NearMatch] = []
     verified = 0
-    for a, b, qo, v in best:
+    for k in order.tolist():
+        a, b, qo, v = int(sel_a[k]), int(sel_b[k]), int(sel_off[k]), int(sel_votes[k])
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
         fa, fb = prints[a], prints[b]
         assert fa is not None and fb is not None
         verified += 1
@@ -252,8 +269,8 @@ def find_near_duplicates(
                 ber_best, n_best, off_best = ber, n, off
         shorter = min(int(fa.loud.sum()), int(fb.loud.sum()))
         if n_best and ber_best <= max_ber and n_best >= min_coverage * shorter:
-            lo, hi = (a, b) if a < b else (b, a)
-            matches.append(NearMatch(lo, hi, off_best if a < b else -off_best, ber_best, n_best, v))
+            parent[max(ra, rb)] = min(ra, rb)
+            matches.append(NearMatch(a, b, off_best, ber_best, n_best, v))
     done = time.perf_counter()
     stats = IndexStats(len(prints), n_entries, len(cand), verified, len(matches), done - started,
                        indexed_at - started, done - indexed_at)
