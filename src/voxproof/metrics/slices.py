@@ -18,6 +18,7 @@ MISSING = "(missing)"
 SMALL_SLICE_UTTERANCES = 10
 SMALL_SLICE_WORDS = 200
 MAX_SLICE_VALUES = 100  # a tag with more distinct values (file names, ids) is not sliced
+MIN_SHARED_VALUE = 3  # a tag none of whose values covers this many utterances is not categorical
 FEW_SPEAKERS = 30  # below this a speaker-blocked interval runs narrow (benchmarks/interval_coverage.py)
 
 
@@ -121,6 +122,11 @@ def score_slices(
             continue
         if len(groups) > max_values and key != "speaker":
             notes.append(f"tag {key!r} has {len(groups)} distinct values: not sliced (more than {max_values})")
+            continue
+        if key != "speaker" and len(groups) > 2 and max(len(m) for m in groups.values()) < MIN_SHARED_VALUE:
+            # Almost every value is its own slice (a duration, a file name, an id): nothing to compare.
+            notes.append(f"tag {key!r}: no value is shared by {MIN_SHARED_VALUE} utterances (continuous or an id):"
+                         " not sliced")
             continue
         key_slices = []
         for value in sorted(groups):
