@@ -92,21 +92,19 @@ def analyse_all(
 
         def finish(entry) -> Iterator[ItemAnalysis]:
             items, fut = entry
-            fresh: dict[str, ItemAnalysis] = {}
+            fresh: Iterator[ItemAnalysis] = iter(())
             if fut is not None:
                 results, cpu = fut.result()
                 counters["cpu"] += cpu
                 if cache is not None:
                     cache.put_many([(k, a) for k, a in results if k])
-                fresh = {f"{i}": a for i, (_, a) in enumerate(results)}
-            j = 0
+                fresh = (a for _, a in results)  # in the order the uncached items were submitted
             for utt, _key, cached in items:
                 if cached is not None:
                     account(cached, False)
                     yield replace(cached, id=utt.id)
                 else:
-                    a = replace(fresh[f"{j}"], id=utt.id)
-                    j += 1
+                    a = replace(next(fresh), id=utt.id)
                     account(a, True)
                     yield a
 
