@@ -245,6 +245,11 @@ def test_unusable_input_exits_2(tmp_path, utterances, capsys):
     assert main(["gate", "--baseline", str(base), "--candidate", str(base), "--policy", str(bad)]) == 2
     assert "wer.overall.max_increase = 'a lot' must be a number" in capsys.readouterr().err
     assert main(["gate", "--baseline", str(base)]) == 2
+    unfinished = make_run(tmp_path / "unfinished", utterances)
+    with RunStore.open(unfinished) as store:
+        store.set_meta("status", "running")
+    assert main(["gate", "--baseline", str(base), "--candidate", str(unfinished)]) == 2
+    assert "is running (50 rows so far)" in capsys.readouterr().err
     with pytest.raises(RunError):
         evaluate_gate(base, tmp_path / "missing")
 

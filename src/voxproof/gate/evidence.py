@@ -143,6 +143,12 @@ def open_inputs(baseline: str | Path, candidate: str | Path, *, normalizer: str 
         for label, path, rows in (("baseline", baseline, base_rows), ("candidate", candidate, cand_rows)):
             if not rows:
                 raise RunError(f"the {label} run {path} has no result rows; finish it with 'voxproof eval --resume'")
+        for label, path, store, rows in (("baseline", baseline, base_store, base_rows),
+                                         ("candidate", candidate, cand_store, cand_rows)):
+            status = store.meta("status")
+            if status in ("running", "incomplete"):
+                raise RunError(f"the {label} run {path} is {status} ({len(rows)} rows so far); finish it with "
+                               "'voxproof eval --resume' before gating")
         base_info = run_info(base_store, baseline, base_rows)
         cand_info = run_info(cand_store, candidate, cand_rows)
         notes = _check_comparable(base_store, cand_store, base_info, cand_info, base_rows, cand_rows,
