@@ -16,6 +16,7 @@ from voxproof.metrics.robustness import (
     analyze_run,
     ood_flags,
     plot_robustness,
+    robustness_curves_png,
     robustness_to_dict,
     threshold_crossing,
 )
@@ -140,8 +141,12 @@ def test_feature_bins_and_ood_flags(shared_data: Path) -> None:
 
 def test_curves_png(shared_data: Path) -> None:
     rows, counts, specs = _rows(shared_data)
-    png = plot_robustness(analyze(rows, counts, specs, threshold=0.2, n_resamples=100))
+    rep = analyze(rows, counts, specs, threshold=0.2, n_resamples=100)
+    png = plot_robustness(rep)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    # the report page draws from summary.json's dict form: same picture
+    as_json = json.loads(json.dumps(robustness_to_dict(rep)))
+    assert robustness_curves_png(as_json) == png
 
 
 @pytest.mark.slow

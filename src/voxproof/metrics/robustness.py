@@ -510,9 +510,28 @@ def analyze_run(
 
 
 # -- plots --------------------------------------------------------------------------------------
-def plot_robustness(report: RobustnessReport, *, suite: str | None = None, dpi: int = 110) -> bytes:
-    """PNG bytes: one panel per curve (family), worst curves first, WER vs severity with interval bands,
-    the clean WER (dashed, with its band) and the threshold (dotted). Needs matplotlib."""
+def score_robustness(
+    store: Any, scores: Any = None, *, normalizer: str | Any = None, threshold: float | None = None,
+    reference_features: Iterable[dict[str, Any]] | None = None,
+) -> RobustnessReport:
+    """:func:`analyze_run` with the bootstrap settings of ``scores`` (a ``RunScores``: ``n_resamples``,
+    ``seed``, ``level``) so the robustness intervals match the run's other intervals."""
+    boot = {}
+    if scores is not None:
+        boot = {"n_resamples": scores.n_resamples, "seed": scores.seed, "level": scores.level}
+    return analyze_run(store, normalizer, threshold=threshold, reference_features=reference_features, **boot)
+
+
+def _f(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def robustness_curves_png(robustness: RobustnessReport | dict[str, Any], *, suite: str | None = None,
+                          dpi: int = 110) -> bytes:
+    """PNG bytes of the robustness curves, from a report or its ``robustness_to_dict`` form (as stored
+    in ``summary.json``): one panel per curve (family), worst curves first, WER vs severity with interval
+    bands, the clean WER (dashed, with its band) and the threshold (dotted). Needs matplotlib."""
+    rob = robustness_to_dict(robustness) if isinstance(robustness, RobustnessReport) else robustness
     try:
         import matplotlib
 
@@ -522,52 +541,83 @@ def plot_robustness(report: RobustnessReport, *, suite: str | None = None, dpi: 
         from voxproof.errors import UsageError
 
         raise UsageError("robustness plots need matplotlib: pip install 'voxproof[plots]'") from exc
-    by_name = {c.condition: c for c in report.conditions}
-    curves = [cv for s in report.suites if suite is None or s.suite == suite for cv in s.curves]
-    n = max(1, len(curves))
-    cols = min(3, n)
-    rows_ = -(-n // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.2 * rows_), squeeze=False)
+    by_name = {c["condition"]: c for c in rob.get("conditions", [])}
+    all_curves = [cv for s in rob.get("suites", []) if suite is None or s["suite"] == suite for cv in s["curves"]]
+    curves = [cv for cv in all_curves if len(cv["conditions"]) > 1]
+    # single conditions share one panel: a bar per condition, worst on top
+    singles = sorted((by_name[cv["conditions"][0]] for cv in all_curves
+                      if len(cv["conditions"]) == 1 and cv["conditions"][0] in by_name),
+                     key=lambda m: _f(m["wer"]["estimate"]) if math.isfinite(_f(m["wer"]["estimate"])) else -1.0)
+    clean = rob.get("clean_wer") or {}
+    threshold = rob.get("threshold")
+    n = max(1, len(curves) + (1 if singles else 0))
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
-    if not curves:
+    if not curves and not singles:
         axes[0][0].text(0.5, 0.5, "no perturbed conditions", ha="center", va="center")
+    if singles:
+        ax = axes.flat[len(curves)]
+        ys = list(range(len(singles)))
+        est = [100 * _f(m["wer"]["estimate"]) for m in singles]
+        err = [[max(0.0, e - 100 * _f(m["wer"]["low"])) if math.isfinite(_f(m["wer"]["low"])) else 0.0
+                for e, m in zip(est, singles)],
+               [max(0.0, 100 * _f(m["wer"]["high"]) - e) if math.isfinite(_f(m["wer"]["high"])) else 0.0
+                for e, m in zip(est, singles)]]
+        ax.errorbar([e if math.isfinite(e) else 0.0 for e in est], ys, xerr=err, fmt="o", color="C3", capsize=3)
+        ax.set_yticks(ys, [m["condition"] for m in singles], fontsize=7)
+        if math.isfinite(_f(clean.get("estimate"))):
+            ax.axvline(100 * _f(clean["estimate"]), color="C0", ls="--", lw=1)
+        if threshold is not None:
+            ax.axvline(100 * float(threshold), color="k", ls=":", lw=1)
+        ax.set_xlabel("WER (%)", fontsize=8)
+        ax.set_xlim(left=0)
+        ax.set_title("single conditions (worst on top)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
     for ax, cv in zip(axes.flat, curves):
-        pts = [(s, by_name[c]) for s, c in zip(cv.severities, cv.conditions)]
-        numeric = [(s, c) for s, c in pts if s is not None]
-        if numeric:
-            xs = [s for s, _ in numeric]
+        title = f"{cv.get('suite') or ''} · {cv['family']}"
+        members = [by_name[c] for c in cv["conditions"] if c in by_name]
+        sevs = [m.get("severity") for m in members]
+        if members and all(v is not None for v in sevs):
+            xs = [float(v) for v in sevs]
         else:
-            xs = list(range(len(pts)))
-            numeric = [(float(i), c) for i, (_, c) in enumerate(pts)]
-            ax.set_xticks(xs, [c.condition.split("/")[-1] for _, c in numeric], rotation=30, fontsize=7)
-        if not any(math.isfinite(c.wer.estimate) for _, c in numeric):
+            xs = [float(i) for i in range(len(members))]
+            ax.set_xticks(xs, [m["condition"].split("/")[-1] for m in members], rotation=30, fontsize=7)
+        ys = [100 * _f(m["wer"]["estimate"]) for m in members]
+        if not any(math.isfinite(y) for y in ys):
             ax.text(0.5, 0.5, "no scorable rows\n(see coverage)", ha="center", va="center",
                     transform=ax.transAxes, fontsize=9)
-            ax.set_title(f"{cv.suite or ''} · {cv.family}", fontsize=9)
+            ax.set_title(title, fontsize=9)
             continue
-        ys = [100 * c.wer.estimate for _, c in numeric]
-        lo = [100 * c.wer.low for _, c in numeric]
-        hi = [100 * c.wer.high for _, c in numeric]
+        lo = [100 * _f(m["wer"]["low"]) for m in members]
+        hi = [100 * _f(m["wer"]["high"]) for m in members]
         ax.plot(xs, ys, "o-", color="C3", label="WER")
         ax.fill_between(xs, lo, hi, color="C3", alpha=0.2, label="95% interval")
-        if report.clean is not None and math.isfinite(report.clean.estimate):
-            ax.axhline(100 * report.clean.estimate, color="C0", ls="--", lw=1, label="clean")
-            if math.isfinite(report.clean.low):
-                ax.axhspan(100 * report.clean.low, 100 * report.clean.high, color="C0", alpha=0.08)
-        if report.threshold is not None:
-            ax.axhline(100 * report.threshold, color="k", ls=":", lw=1, label="threshold")
-        if cv.worse == "lower" and len(xs) > 1:
+        if math.isfinite(_f(clean.get("estimate"))):
+            ax.axhline(100 * _f(clean["estimate"]), color="C0", ls="--", lw=1, label="clean")
+            if math.isfinite(_f(clean.get("low"))) and math.isfinite(_f(clean.get("high"))):
+                ax.axhspan(100 * _f(clean["low"]), 100 * _f(clean["high"]), color="C0", alpha=0.08)
+        if threshold is not None:
+            ax.axhline(100 * float(threshold), color="k", ls=":", lw=1, label="threshold")
+        if cv.get("worse") == "lower" and len(xs) > 1:
             ax.invert_xaxis()
-        ax.set_title(f"{cv.suite or ''} · {cv.family}", fontsize=9)
-        ax.set_xlabel(cv.axis or "severity", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(cv.get("axis") or "severity", fontsize=8)
         ax.set_ylabel("WER (%)", fontsize=8)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
-    axes.flat[0].legend(fontsize=7, loc="upper left")
+    if curves:
+        axes.flat[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+#: the name used in earlier drafts; takes a report or its dict
+plot_robustness = robustness_curves_png
