@@ -265,3 +265,17 @@ def test_calibration_ceiling(tmp_path, utterances):
     v = evaluate_gate(cand, base, parse_policy("[calibration]\nmax_ece = 0.2\n"))
     ece = next(r for r in v.rules if r.rule == "calibration.ece")
     assert ece.verdict == "pass" and ece.value == ece.interval[1]  # interval decision: upper bound
+
+
+def test_bonferroni_widens_slice_intervals(tmp_path, utterances):
+    base = make_run(tmp_path / "base", utterances)
+    cand = make_run(tmp_path / "cand", utterances, lambda u, c: drop_words(u[1], 1 if u[0].endswith(("1", "2")) else 0))
+    text = "[decision]\nresamples = 2000\n[wer.slices]\nby = [\"speaker\", \"gender\"]\nmax_increase = 0.05\n"
+    plain = {r.rule: r for r in evaluate_gate(base, cand, parse_policy(text)).rules}
+    adj = {r.rule: r for r in evaluate_gate(base, cand, parse_policy(text + 'adjust = "bonferroni"\n')).rules}
+    assert set(plain) == set(adj) and len(plain) == 7
+    for name in plain:
+        assert adj[name].estimate == plain[name].estimate
+        assert adj[name].interval[1] >= plain[name].interval[1]
+        assert adj[name].extra["interval"]["level"] == pytest.approx(1 - 0.05 / 7)
+    assert "Bonferroni over 7 slices" in adj["wer.slice[speaker=367]"].detail

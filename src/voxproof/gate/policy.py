@@ -22,6 +22,7 @@ DECISIONS = ("interval", "point")
 MARGINS = ("absolute", "relative")
 RESAMPLE_UNITS = ("auto", "utterance", "speaker")
 MISSING_EVIDENCE = ("fail", "warn")
+ADJUSTMENTS = ("none", "bonferroni")
 DEFAULT_POLICY = "default"
 
 
@@ -51,6 +52,7 @@ class SliceLimits:
     by: tuple[str, ...]
     limit: WerLimit
     min_utterances: int = 5
+    adjust: str = "none"  # "bonferroni": each of k judged slices uses level 1 - (1 - confidence) / k
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "max_increase": ("nonneg", None),
         "margin": ("choice", MARGINS),
         "min_utterances": ("int>=", 1),
+        "adjust": ("choice", ADJUSTMENTS),
     },
     "wer.conditions": {"max_increase": ("nonneg", None), "margin": ("choice", MARGINS)},
     "coverage": {"min": ("fraction", None)},
@@ -264,7 +267,8 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
     if "wer.slices" in v:
         s = v["wer.slices"]
         kwargs["slices"] = SliceLimits(
-            s["by"], WerLimit(s["max_increase"], s.get("margin", "absolute")), s.get("min_utterances", 5)
+            s["by"], WerLimit(s["max_increase"], s.get("margin", "absolute")), s.get("min_utterances", 5),
+            s.get("adjust", "none"),
         )
     if "wer.conditions" in v:
         c = v["wer.conditions"]

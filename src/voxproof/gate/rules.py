@@ -172,16 +172,22 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
         out.append(_wer_rule(policy, "wer.overall", "wer.overall", main_pairs, policy.overall, min_n=1,
                              scope=f"condition {main}"))
     if policy.slices is not None:
-        for key in policy.slices.by:
+        sl = policy.slices
+        slices: list[tuple[str, str, list[PairedUtterance]]] = []
+        for key in sl.by:
             values = sorted({v for p in main_pairs if (v := p.key(key)) is not None})
             if not values:
                 out.append(_na(f"wer.slice[{key}]", "wer.slice", "wer",
                                f"no utterance carries {key!r}; nothing to slice"))
-                continue
-            for value in values:
-                subset = [p for p in main_pairs if p.key(key) == value]
-                out.append(_wer_rule(policy, f"wer.slice[{key}={value}]", "wer.slice", subset, policy.slices.limit,
-                                     min_n=policy.slices.min_utterances, scope=f"{key}={value}, condition {main}"))
+            slices += [(key, value, [p for p in main_pairs if p.key(key) == value]) for value in values]
+        judged = sum(1 for _, _, subset in slices if len(subset) >= sl.min_utterances)
+        level = policy.confidence
+        if sl.adjust == "bonferroni" and judged > 1:
+            level = 1.0 - (1.0 - policy.confidence) / judged
+        for key, value, subset in slices:
+            out.append(_wer_rule(policy, f"wer.slice[{key}={value}]", "wer.slice", subset, sl.limit,
+                                 min_n=sl.min_utterances, scope=f"{key}={value}, condition {main}", level=level,
+                                 adjusted=f"Bonferroni over {judged} slices" if level != policy.confidence else ""))
     if policy.conditions is not None:
         others = [c for c in inputs.candidate.conditions if c != main]
         if not others:
@@ -197,14 +203,15 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
 
 def _wer_rule(
     policy: GatePolicy, rule: str, group: str, pairs: Sequence[PairedUtterance], limit: WerLimit,
-    *, min_n: int, scope: str,
+    *, min_n: int, scope: str, level: float | None = None, adjusted: str = "",
 ) -> RuleResult:
     margin = limit.describe()
+    level = policy.confidence if level is None else level
     if not pairs:
         return _missing(policy, rule, group, "wer", f"no utterance of {scope} was decoded in both runs",
                         margin=margin, n=0)
     diff = paired_difference(
-        pairs, level=policy.confidence, n_resamples=policy.resamples, seed=policy.seed,
+        pairs, level=level, n_resamples=policy.resamples, seed=policy.seed,
         resample=policy.resample, min_speakers_for_blocking=policy.min_speakers_for_blocking,
     )
     iv = diff.difference
@@ -221,7 +228,8 @@ def _wer_rule(
                           detail=f"{len(pairs)} utterances, fewer than the {min_n} the policy needs to judge a slice",
                           **common)
     if policy.decision == "interval":
-        decided, on = iv.high, f"upper bound of the {policy.confidence:.0%} interval"
+        decided, on = iv.high, f"upper bound of the {level:.{0 if adjusted == '' else 2}%} interval" + (
+            f" ({adjusted})" if adjusted else "")
     else:
         decided, on = iv.estimate, "point estimate"
     if decided is None or not math.isfinite(decided):
