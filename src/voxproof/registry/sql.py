@@ -226,11 +226,13 @@ class PostgresDatabase(Database):
         try:
             with self._conn.transaction():
                 raw = self._conn.cursor()
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
                 cur = Cursor(raw, "format")
-                for statement in _split(_TABLES.format(serial="BIGSERIAL PRIMARY KEY")):
-                    cur.execute(statement)
-                raw.execute(_PG_GUARDS)
+                if not _pg_ready(raw):  # DDL only once: it takes table locks that would queue behind users
+                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
+                    for statement in _split(_TABLES.format(serial="BIGSERIAL PRIMARY KEY")):
+                        cur.execute(statement)
+                    if not _pg_ready(raw):
+                        raw.execute(_PG_GUARDS)
                 _init_meta(cur)
         except psycopg.Error as exc:
             raise RegistryError(f"cannot set up the registry tables at {_redact(url)}: {exc}") from exc
@@ -274,6 +276,15 @@ def connect(location: str | Path) -> Database:
             f"unsupported registry location {text!r}: give a file path (SQLite) or a postgresql:// URL"
         )
     return SQLiteDatabase(Path(text).expanduser())
+
+
+def _pg_ready(raw: Any) -> bool:
+    """Whether the registry tables and the append-only trigger exist in the current schema."""
+    raw.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgname = 'registry_history_no_change' "
+        "AND tgrelid = to_regclass('registry_history')"
+    )
+    return raw.fetchone() is not None
 
 
 def _init_meta(cur: Cursor) -> None:
