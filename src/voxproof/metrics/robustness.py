@@ -346,7 +346,12 @@ def suite_robustness(
         for j in range(len(names)):
             w = _ratio(sums[:, 2 + 2 * j], sums[:, 3 + 2 * j])
             kept.append(np.clip(_ratio(1.0 - w, 1.0 - clean), 0.0, 1.0))
-        return np.nanmean(np.vstack(kept), axis=0) if kept else np.full(len(sums), np.nan)
+        if not kept:
+            return np.full(len(sums), np.nan)
+        stacked = np.vstack(kept)
+        counted = np.sum(np.isfinite(stacked), axis=0)
+        # a resample where every condition is undefined (no reference words) stays nan, without a warning
+        return np.where(counted > 0, np.nansum(stacked, axis=0) / np.maximum(counted, 1), np.nan)
 
     if len(cols) and cols[:, 1].sum() > 0:
         est_row = cols.sum(axis=0, keepdims=True)
