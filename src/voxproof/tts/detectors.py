@@ -11,9 +11,11 @@ Detectors (``FAILURE_KINDS``, in report order):
   ``max_syllables_per_second``), or the speech runs into the end of the clip while the recogniser heard
   less than ``truncation_word_ratio`` of the expected words;
 - ``long_silence``: a pause inside the speech longer than ``max_pause_seconds``;
-- ``repetition``: the transcript has ``repetition_word_ratio`` times the expected words (and at least
-  ``repetition_min_extra`` more), or repeats a 3-word sequence more often than the reference does, or
-  the speech lasts over ``babble_duration_ratio`` times the expected duration (+1 s);
+- ``repetition``: the transcript has over ``repetition_word_ratio`` times the expected words (and at
+  least ``repetition_min_extra`` more), or repeats a 3-word sequence at least twice more often than the
+  reference does, or the speech lasts over ``babble_duration_ratio`` times the expected duration
+  (+1 s). When only the transcript is long and the audio is not, the detail says so: a recogniser
+  can loop on odd audio (Whisper does on some eSpeak NG clips), which is not the synthesiser repeating;
 - ``clipping``: more than ``clip_fraction`` of samples sit at full scale in runs of 3 or more, or any
   sample is beyond full scale;
 - ``dc_offset``: the mean sample exceeds ``dc_offset`` (fraction of full scale);
@@ -48,8 +50,8 @@ class DetectorOptions:
     max_syllables_per_second: float = 8.0
     truncation_word_ratio: float = 0.75
     max_pause_seconds: float = 1.0
-    repetition_word_ratio: float = 1.5
-    repetition_min_extra: int = 3
+    repetition_word_ratio: float = 2.0
+    repetition_min_extra: int = 4
     babble_duration_ratio: float = 3.0
     clip_level: float = 0.999
     clip_fraction: float = 0.001
@@ -160,6 +162,10 @@ def _repetition(activity, spoken, ref_words, hyp_words, options) -> Detection:
     limit = options.babble_duration_ratio * expected + 1.0
     if activity.span > limit:
         reasons.append(f"{activity.span:.1f} s of speech where ~{expected:.1f} s is expected")
+    elif reasons and activity.span <= 1.5 * expected + 0.5:
+        # the transcript is long but the audio is not: the recogniser may be the one looping
+        reasons.append(f"transcript only: the audio has a normal length ({activity.span:.1f} s for "
+                       f"~{expected:.1f} s expected), so the recogniser may be looping")
     return Detection("repetition", bool(reasons), value, "; ".join(reasons))
 
 
