@@ -187,8 +187,8 @@ def find_near_duplicates(
     n_entries = len(keys)
     group_start = np.ones(n_entries, dtype=bool)
     group_start[1:] = keys[1:] != keys[:-1]
-    group = np.cumsum(group_start) - 1
-    size = np.bincount(group)[group]
+    group = (np.cumsum(group_start, dtype=np.int32) - 1).astype(np.int32, copy=False)
+    size = np.bincount(group)[group].astype(np.int32)
     del keys
     # small groups: every pair inside (neighbours at lag d in the sorted order); large groups (codes
     # shared by many items, e.g. a common noise pattern): a star to the group's first item, so the
