@@ -159,13 +159,20 @@ def _num(x: float | None) -> float | None:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
-vertical-align:top}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .flag{color:#b00;font-weight:600}.muted{color:#777}code{background:#f6f6f6;padding:0 3px}
 """
 
 
 def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x))
+
+
+def _clip(text: str | None, limit: int = 400) -> str | None:
+    """Long transcripts (a looping recogniser) shortened for display; the JSON keeps them whole."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _wav_data_uri(path: Path) -> str | None:
@@ -275,7 +282,7 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
             out.append(
                 f"<tr><td>{_e(it['id'])}<br><span class=muted>{_e(it['category'])}</span></td><td>{player}</td>"
                 f"<td>{_e(it['text'])}<br><span class=muted>expected:</span> {_e(it['reference'])}"
-                f"<br><span class=muted>heard:</span> {_e(it['hypothesis'] if it['hypothesis'] is not None else it['error'])}</td>"
+                f"<br><span class=muted>heard:</span> {_e(_clip(it['hypothesis'] if it['hypothesis'] is not None else it['error']))}</td>"
                 f"<td class=n>{_val(it['wer'], 100)}%</td><td class=n>{_val(it['mos_ovrl'], 1)}</td><td>{flags}</td></tr>"
             )
         out.append("</table>")
