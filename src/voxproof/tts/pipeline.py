@@ -76,6 +76,7 @@ def run_tts_eval(
         synth = factory()
         store = evaluate_system(name, synth, prompts, out / name, scorer, options=options,
                                 prompt_source=prompt_source, progress=progress)
+        del synth  # one synthesiser in memory at a time
         with store:
             rows = list(store.rows(condition=TTS_CONDITION))
             backend = store.provenance.get("backend")
