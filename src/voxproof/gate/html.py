@@ -28,7 +28,7 @@ code{background:#f6f8fa;padding:0 .2rem;border-radius:3px}
 """
 
 
-def _bar(r: RuleResult, lo_scale: float, hi_scale: float, width: int = 220, height: int = 22) -> str:
+def _bar(r: RuleResult, lo_scale: float, hi_scale: float, width: int = 300, height: int = 22) -> str:
     if r.unit != "wer" or r.interval is None or r.interval[0] is None or r.interval[1] is None:
         return ""
     lo, hi = r.interval
