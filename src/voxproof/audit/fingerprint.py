@@ -8,7 +8,7 @@ sign of the change across time of the energy difference between neighbouring ban
 differences do not move with gain; the bands sit well inside what MP3 keeps; the strong frame overlap
 keeps bits stable under trims that are not a whole hop.
 
-Search: every loud frame's code (its 22 low-band bits) is a key. All (key, item, frame) triples are sorted once by key;
+Search: every loud frame's code (its 22-28 low-band bits, see ``key_bits_for``) is a key. All (key, item, frame) triples are sorted once by key;
 inside a small key group (up to 16 items) every pair of items is a candidate; inside a larger one (a code
 many items share) every item is paired with the group's first item only (a star), so the work stays
 linear in the number of entries. Pairs that agree on the time offset for at least
@@ -19,6 +19,7 @@ O(E log E) in the number of indexed frames E, and memory is a few arrays of E en
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,14 @@ HOP = 128  # 16 ms
 N_BANDS = 33
 LOW_HZ, HIGH_HZ = 300.0, 3400.0
 LOUD_RANGE_DB = 35.0  # frames this far below the loudest frame are not indexed (silence bits are noise)
-KEY_MASK = 0x003FFFFF  # index on the 22 lowest band bits: more exact hits under trims, still selective
+# Keys are the lowest-band bits of a frame's code: fewer bits give more exact hits under trims and
+# re-encoding, more bits keep random collisions rare. The width grows with the index (about four times
+# as many keys as entries), between 22 and 28 bits, so random collisions per entry stay constant.
+MIN_KEY_BITS, MAX_KEY_BITS = 22, 28
+
+
+def key_bits_for(entries: int) -> int:
+    return int(min(MAX_KEY_BITS, max(MIN_KEY_BITS, math.ceil(math.log2(max(entries, 2))) + 2)))
 VERSION = "bes-8k-2"
 
 
@@ -140,6 +148,7 @@ class IndexStats:
     seconds: float
     index_seconds: float = 0.0
     verify_seconds: float = 0.0
+    key_bits: int = 0
 
 
 def find_near_duplicates(
@@ -150,6 +159,7 @@ def find_near_duplicates(
     min_coverage: float = 0.5,
     boundary: int | None = None,
     max_group: int = 16,
+    key_bits: int | None = None,
 ) -> tuple[list[NearMatch], IndexStats]:
     """Pairs of items whose fingerprints match. ``prints[i]`` is item i's fingerprint (None skips it).
 
@@ -160,6 +170,9 @@ def find_near_duplicates(
     import time
 
     started = time.perf_counter()
+    loud_total = sum(int(fp.loud.sum()) for fp in prints if fp is not None)
+    bits = key_bits if key_bits is not None else key_bits_for(loud_total)
+    mask = np.uint32((1 << bits) - 1)
     keys_parts, item_parts, frame_parts = [], [], []
     for i, fp in enumerate(prints):
         if fp is None or len(fp) == 0:
@@ -167,8 +180,8 @@ def find_near_duplicates(
         idx = np.flatnonzero(fp.loud)
         if len(idx) == 0:
             continue
-        codes = fp.codes[idx] & np.uint32(KEY_MASK)
-        keep = (codes != 0) & (codes != KEY_MASK)
+        codes = fp.codes[idx] & mask
+        keep = (codes != 0) & (codes != mask)
         codes, idx = codes[keep], idx[keep]
         # one entry per distinct code per item (the first frame it occurs at)
         codes, first = np.unique(codes, return_index=True)
@@ -176,7 +189,7 @@ def find_near_duplicates(
         item_parts.append(np.full(len(codes), i, dtype=np.int32))
         frame_parts.append(idx[first].astype(np.int32))
     if not keys_parts:
-        return [], IndexStats(len(prints), 0, 0, 0, 0, time.perf_counter() - started)
+        return [], IndexStats(len(prints), 0, 0, 0, 0, time.perf_counter() - started, key_bits=bits)
     keys = np.concatenate(keys_parts)
     items = np.concatenate(item_parts)
     frames = np.concatenate(frame_parts)
@@ -212,7 +225,7 @@ def find_near_duplicates(
         del head
     del group, size, small, big, group_start
     if not parts_a:
-        return [], IndexStats(len(prints), n_entries, 0, 0, 0, time.perf_counter() - started)
+        return [], IndexStats(len(prints), n_entries, 0, 0, 0, time.perf_counter() - started, key_bits=bits)
     pair_a = np.concatenate(parts_a)
     pair_b = np.concatenate(parts_b)
     offset = np.concatenate(parts_off)
@@ -273,6 +286,6 @@ def find_near_duplicates(
             matches.append(NearMatch(a, b, off_best, ber_best, n_best, v))
     done = time.perf_counter()
     stats = IndexStats(len(prints), n_entries, len(cand), verified, len(matches), done - started,
-                       indexed_at - started, done - indexed_at)
+                       indexed_at - started, done - indexed_at, bits)
     log.debug("near-duplicate search: %s", stats)
     return matches, stats
