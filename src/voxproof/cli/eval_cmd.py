@@ -34,11 +34,13 @@ RUN_HELP = {
 @click.option("--suite", "suites", multiple=True, help="Perturbation suite, repeatable (see 'voxproof suites').")
 @click.option("--perturb", "perturbs", multiple=True, metavar="SPEC", help="A perturbation condition, e.g. 'noise:snr=10' or 'codec:opus,bitrate=8k'.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N utterances.")
+@click.option("--wer-threshold", type=float, default=None,
+              help="WER (0.2 = 20 %) at which robustness curves report the crossing severity.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
 @dataclass_options(RunOptions, RUN_HELP)
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
-def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, resume,
-                 json_only, **kwargs) -> None:
+def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, wer_threshold,
+                 resume, json_only, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -86,6 +88,13 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
         resume=resume,
         progress=bar,
     )
+    if wer_threshold is not None:
+        if not 0 < wer_threshold:
+            raise UsageError(f"--wer-threshold must be a positive rate such as 0.2, got {wer_threshold}")
+        from voxproof.run.store import RunStore
+
+        with RunStore.open(result.run_dir) as store:
+            store.set_meta("report_settings", {"wer_threshold": wer_threshold})
     summary, paths = write_reports(result.run_dir, normalizer=normalizer, html=not json_only)
     print_summary(summary)
     for label, path in paths.items():

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+MAX_WARNINGS = 6
+
 
 def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
@@ -30,18 +32,27 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"intervals {level}% {scores['intervals']['method']} bootstrap x{scores['intervals']['n_resamples']}"
     )
     latency = summary.get("latency") or {}
+    rob = summary.get("robustness") if isinstance(summary.get("robustness"), dict) else {}
+    deltas = {c["condition"]: c.get("delta") for c in rob.get("conditions", []) if isinstance(c, dict)}
     headers = ["condition", f"WER [{level}% CI]", f"CER [{level}% CI]", "raw WER", "coverage", "utts", "words",
                "audio h", "RTF"]
+    if deltas:
+        headers.insert(2, "Δ WER vs clean (paired)")
     lines = []
     for cond in scores["conditions"]:
         cov = cond["coverage"]
         lat = latency.get(cond["condition"]) if isinstance(latency, dict) else None
         rtf = f"{lat['rtf']:.3f}" if isinstance(lat, dict) and lat.get("rtf") is not None else "-"
-        lines.append([
+        line = [
             cond["condition"], pct_interval(cond["wer"]), pct_interval(cond["cer"]), pct(cond["raw_wer"]),
             f"{cov['ok']}/{cov['total']}", str(cond["utterances"]), str(cond["ref_words"]),
             f"{cond['audio_hours']:.3f}", rtf,
-        ])
+        ]
+        if deltas:
+            delta = deltas.get(cond["condition"])
+            text = pct_interval(delta) if isinstance(delta, dict) else "-"
+            line.insert(2, "+" + text if text[0].isdigit() else text)
+        lines.append(line)
     _table(headers, lines)
     first = latency.get(scores["conditions"][0]["condition"]) if scores["conditions"] and isinstance(latency, dict) else None
     if isinstance(first, dict) and first.get("rtfx"):
@@ -61,11 +72,20 @@ def print_summary(summary: dict[str, Any]) -> None:
                 f"slice gap by {gap['key']} ({cond['condition']}): worst {gap['worst']} vs best {gap['best']}: "
                 f"{pct_interval(g)}"
             )
-        for warning in cond.get("warnings", [])[:5]:
-            click.echo(f"warning: {warning}")
-    rob = summary.get("robustness")
-    if isinstance(rob, dict) and rob.get("score") is not None:
-        click.echo(f"robustness score: {rob['score']}")
+    for suite in rob.get("suites", []):
+        crossing = [f"{c['family']} at {c['crossing']:g}" for c in suite.get("curves", []) if c.get("crossing") is not None]
+        click.echo(
+            f"robustness {suite['suite']}: score {pct_interval(suite['score'])} ({suite['score_definition']}); "
+            f"worst {suite['worst_condition']}" + (f"; WER crosses {pct(rob['threshold'])} {', '.join(crossing)}"
+                                                   if crossing else "")
+        )
+    for flag in rob.get("ood_flags", [])[:3]:
+        click.echo(f"out of distribution: {flag['message']}")
+    warnings = list(dict.fromkeys(w for cond in scores["conditions"] for w in cond.get("warnings", [])))
+    for warning in warnings[:MAX_WARNINGS]:
+        click.echo(f"warning: {warning}")
+    if len(warnings) > MAX_WARNINGS:
+        click.echo(f"(+{len(warnings) - MAX_WARNINGS} more warnings in summary.json)")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:

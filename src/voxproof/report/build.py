@@ -24,8 +24,7 @@ SUMMARY_SCHEMA = "voxproof.summary/1"
 def _latency(store: RunStore, scores: Any) -> dict[str, Any]:
     from voxproof.metrics.latency import latency_from_store, latency_to_dict
 
-    conditions = [c.condition for c in scores.conditions]
-    return {name: latency_to_dict(latency_from_store(store, condition=name)) for name in conditions[:1]}
+    return {c.condition: latency_to_dict(latency_from_store(store, condition=c.condition)) for c in scores.conditions}
 
 
 def _calibration(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any]:
@@ -35,12 +34,12 @@ def _calibration(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any
     return calibration_to_dict(calibrate_store(store, normalizer, condition=name))
 
 
-def _robustness(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any] | None:
+def _robustness(store: RunStore, scores: Any, normalizer: str, threshold: float | None) -> dict[str, Any] | None:
     if len(scores.conditions) < 2:
         return None
     from voxproof.metrics.robustness import robustness_to_dict, score_robustness
 
-    return robustness_to_dict(score_robustness(store, scores, normalizer=normalizer))
+    return robustness_to_dict(score_robustness(store, scores, normalizer=normalizer, threshold=threshold))
 
 
 def _section(name: str, compute: Callable[[], Any]) -> Any:
@@ -59,8 +58,13 @@ def build_summary(
     normalizer: str | None = None,
     alternates: str | None = None,
     n_resamples: int = 1000,
+    wer_threshold: float | None = None,
 ) -> dict[str, Any]:
-    """The summary of the run in ``run`` (counts cached in its store, so this is cheap to repeat)."""
+    """The summary of the run in ``run`` (counts cached in its store, so this is cheap to repeat).
+
+    ``wer_threshold`` (a rate, 0.2 = 20 %) is where robustness curves report the crossing severity;
+    by default the one recorded at evaluation time, if any.
+    """
     from voxproof.metrics.scoring import score_run
 
     with RunStore.open(run) as store:
@@ -68,6 +72,8 @@ def build_summary(
         norm = normalizer or (provenance.get("normalizer") or {}).get("name") or "whisper-en"
         seed = int(provenance.get("seed") or 0)
         scores = score_run(store, norm, alternates=alternates, n_resamples=n_resamples, seed=seed)
+        if wer_threshold is None:
+            wer_threshold = (store.meta("report_settings") or {}).get("wer_threshold")
         summary = {
             "schema": SUMMARY_SCHEMA,
             "run_dir": str(Path(run)),
@@ -77,7 +83,7 @@ def build_summary(
             "scores": scores.to_dict(),
             "latency": _section("latency", lambda: _latency(store, scores)),
             "calibration": _section("calibration", lambda: _calibration(store, scores, norm)),
-            "robustness": _section("robustness", lambda: _robustness(store, scores, norm)),
+            "robustness": _section("robustness", lambda: _robustness(store, scores, norm, wer_threshold)),
         }
     return summary
 
@@ -88,13 +94,15 @@ def write_reports(
     normalizer: str | None = None,
     alternates: str | None = None,
     n_resamples: int = 1000,
+    wer_threshold: float | None = None,
     html: bool = True,
     html_path: str | Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write ``summary.json`` (and ``report.html``) into the run directory; returns the summary and
     the written paths by label."""
     run = Path(run)
-    summary = build_summary(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples)
+    summary = build_summary(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples,
+                            wer_threshold=wer_threshold)
     paths: dict[str, Path] = {}
     out = run / "summary.json"
     out.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
