@@ -188,12 +188,12 @@ def render_run_page(summary: dict[str, Any], run: str | Path) -> str:
     )
     page.add("Headline", _headline(summary), "headline")
     page.add("Conditions", _conditions(summary), "conditions")
-    page.add("Slices", _slices(summary), "slices")
-    with RunStore.open(run) as store:
-        utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
     rob = _robustness(summary, run)
     if rob:
         page.add("Robustness", rob, "robustness")
+    page.add("Slices", _slices(summary), "slices")
+    with RunStore.open(run) as store:
+        utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
     dep = _deployment(summary)
     if dep:
         page.add("Deployment: calibration, latency, resources", dep, "deployment")
