@@ -194,9 +194,19 @@ def find_near_duplicates(
     items = np.concatenate(item_parts)
     frames = np.concatenate(frame_parts)
     del keys_parts, item_parts, frame_parts
-    order = np.lexsort((items, keys))
-    keys, items, frames = keys[order], items[order], frames[order]
-    del order
+    if len(prints) < (1 << 20) and (len(frames) == 0 or int(frames.max()) < (1 << 16)):
+        # one packed 64-bit sort (key | item | frame) is several times faster than a lexsort
+        packed = (keys.astype(np.uint64) << np.uint64(36)) | (items.astype(np.uint64) << np.uint64(16)) | frames.astype(np.uint64)
+        del keys, items, frames
+        packed.sort()
+        keys = (packed >> np.uint64(36)).astype(np.uint32)
+        items = ((packed >> np.uint64(16)) & np.uint64((1 << 20) - 1)).astype(np.int32)
+        frames = (packed & np.uint64(0xFFFF)).astype(np.int32)
+        del packed
+    else:
+        order = np.lexsort((items, keys))
+        keys, items, frames = keys[order], items[order], frames[order]
+        del order
     n_entries = len(keys)
     group_start = np.ones(n_entries, dtype=bool)
     group_start[1:] = keys[1:] != keys[:-1]
