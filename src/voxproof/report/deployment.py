@@ -142,7 +142,7 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
         if cal.utterance_spearman is not None:
             out.append(
                 f"  utterance confidence vs utterance word accuracy: Spearman {cal.utterance_spearman:.3f} "
-                "(a mean token probability, not P(whole utterance right))"
+                "(an average over tokens or words, not the probability that the whole utterance is right)"
             )
         if cal.review is not None:
             needed = ", ".join(
@@ -165,7 +165,8 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
         )
         out.append(
             f"  conditions: threads={'0 (library default)' if c.threads == 0 else c.threads} workers={c.workers} batch={c.batch_size} precision={c.precision} "
-            f"warm-up={c.warmup} cpu={c.cpu_model} ({c.logical_cpus} logical), load average {c.load_average}"
+            f"warm-up={c.warmup} cpu={c.cpu_model} ({c.logical_cpus} logical), load average "
+            f"{'not recorded' if c.load_average is None else c.load_average}"
         )
         if lat.cpu_rtfx is not None and lat.cpu_rtfx_interval is not None:
             out.append(
