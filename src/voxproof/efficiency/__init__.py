@@ -15,11 +15,11 @@ from voxproof.efficiency.moe import LoadBalance, expert_load_balance
 from voxproof.efficiency.records import ModelEfficiency, MoELayer, efficiency_to_dict
 
 __all__ = [
+    "LoadBalance",
+    "MoELayer",
+    "ModelEfficiency",
+    "efficiency_to_dict",
+    "expert_load_balance",
     "inspect_model",
     "register_inspector",
-    "ModelEfficiency",
-    "MoELayer",
-    "LoadBalance",
-    "expert_load_balance",
-    "efficiency_to_dict",
 ]

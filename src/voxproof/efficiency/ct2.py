@@ -17,7 +17,7 @@ import json
 import math
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -115,7 +115,7 @@ def _is_parameter(v: CT2Variable) -> bool:
 def inspect_ct2(model_dir: str | Path, *, tokens_per_second: float = DEFAULT_TOKENS_PER_SECOND) -> ModelEfficiency:
     """Parameter count (by top-level component and storage dtype) of a CTranslate2 model, with a FLOPs
     estimate for Whisper specs."""
-    from voxproof.metrics.cost import disk_size_bytes  # noqa: PLC0415
+    from voxproof.metrics.cost import disk_size_bytes
 
     root = Path(model_dir)
     header = read_ct2_header(root)
@@ -150,15 +150,11 @@ def inspect_ct2(model_dir: str | Path, *, tokens_per_second: float = DEFAULT_TOK
         },
     )
     if header.spec == "WhisperSpec":
-        from dataclasses import replace  # noqa: PLC0415
-
         detail, notes = whisper_flops(header, tokens_per_second=tokens_per_second)
         eff = replace(
             eff, flops_per_audio_second=detail["per_audio_second_full_windows"], flops_detail=detail, flops_notes=notes
         )
     else:
-        from dataclasses import replace  # noqa: PLC0415
-
         eff = replace(eff, flops_notes=f"no FLOPs model for CTranslate2 spec {header.spec}")
     return eff
 

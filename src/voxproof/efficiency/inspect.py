@@ -45,12 +45,12 @@ def _load_entry_points() -> None:
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
-    from importlib.metadata import entry_points  # noqa: PLC0415
+    from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             accepts, inspect = ep.load()
-        except Exception as exc:  # a broken plugin must not break the report
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the report
             log.warning("efficiency plugin %s could not be loaded: %s", ep.name, exc)
             continue
         register_inspector(ep.name, accepts, inspect)
@@ -69,13 +69,13 @@ def _is_torch_like(model: Any) -> bool:
 
 
 def _ct2(model: Any, **kwargs: Any) -> ModelEfficiency:
-    from voxproof.efficiency.ct2 import inspect_ct2  # noqa: PLC0415
+    from voxproof.efficiency.ct2 import inspect_ct2
 
     return inspect_ct2(model, **kwargs)
 
 
 def _onnx(model: Any, **kwargs: Any) -> ModelEfficiency:
-    from voxproof.efficiency.onnx_graph import inspect_onnx  # noqa: PLC0415
+    from voxproof.efficiency.onnx_graph import inspect_onnx
 
     return inspect_onnx(model, **kwargs)
 
@@ -84,7 +84,7 @@ def inspect_torch_module(module: Any, **_: Any) -> ModelEfficiency:
     """Parameters of a PyTorch ``nn.Module`` (anything with ``named_parameters()`` whose values have
     ``numel()``), tied parameters once; MoE layers from ``...experts.<i>...`` names with ``top_k`` read
     from the layer module's ``top_k``/``num_experts_per_tok``/``k`` attribute when it has one."""
-    from voxproof.efficiency.moe import group_experts, moe_layers_from_names  # noqa: PLC0415
+    from voxproof.efficiency.moe import group_experts, moe_layers_from_names
 
     seen: set[int] = set()
     sizes: dict[str, int] = {}

@@ -31,7 +31,7 @@ _WEIGHT_TYPES = {"FLOAT", "FLOAT16", "BFLOAT16", "DOUBLE", "INT8", "UINT8", "INT
 
 def _onnx():
     try:
-        import onnx  # noqa: PLC0415
+        import onnx
     except ImportError as exc:
         raise BackendUnavailable("reading ONNX models needs the onnx package: pip install onnx") from exc
     return onnx
@@ -50,7 +50,7 @@ def _load(path: str | Path):
 
 def _constants(graph) -> dict[str, Any]:
     """name -> numpy array for initializers and Constant nodes."""
-    from onnx import numpy_helper  # noqa: PLC0415
+    from onnx import numpy_helper
 
     out = {init.name: init for init in graph.initializer}
     for node in graph.node:
@@ -70,7 +70,7 @@ def inspect_onnx(
     """Parameters, MoE layers and (with ``input_shapes`` resolving every shape) FLOPs of an ONNX model.
     ``audio_seconds`` is the audio that ``input_shapes`` represents, giving FLOPs per audio second."""
     onnx = _onnx()
-    from voxproof.metrics.cost import disk_size_bytes  # noqa: PLC0415
+    from voxproof.metrics.cost import disk_size_bytes
 
     model = _load(path)
     graph = model.graph
