@@ -24,7 +24,13 @@ SUMMARY_SCHEMA = "voxproof.summary/1"
 def _latency(store: RunStore, scores: Any) -> dict[str, Any]:
     from voxproof.metrics.latency import latency_from_store, latency_to_dict
 
-    return {c.condition: latency_to_dict(latency_from_store(store, condition=c.condition)) for c in scores.conditions}
+    out: dict[str, Any] = {}
+    for c in scores.conditions:
+        if c.coverage.ok == 0:
+            out[c.condition] = {"available": False, "reason": "no successful rows to time"}
+        else:
+            out[c.condition] = latency_to_dict(latency_from_store(store, condition=c.condition))
+    return out
 
 
 def _calibration(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any]:

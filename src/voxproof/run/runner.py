@@ -226,6 +226,10 @@ def run_eval(
     context = _perturb_context(utterances, info_rate(first_backend), options.max_seconds) if conditions else None
 
     level = options.feature_level(bool(conditions))
+    for condition in conditions:
+        reason = getattr(condition, "unavailable_reason", lambda: None)()
+        if reason:
+            log.warning("condition %s cannot run here (%s): its rows will be error rows", condition.name, reason)
     work: queue.Queue[_Job | None] = queue.Queue()
     for job in jobs:
         work.put(job)
@@ -359,7 +363,8 @@ def _evaluate_condition(
         spec = condition.to_spec()
         chain = tuple(spec.get("chain", ()))
         try:
-            audio = condition.apply(clean, _condition_seed(options.seed, utt.id, name), context)
+            audio = condition.apply(clean, _condition_seed(options.seed, utt.id, name),
+                                    None if context is None else context.for_utterance(utt))
         except VoxproofError as exc:
             return _error_row(utt, name, exc, perturbation=chain)
         except Exception as exc:
