@@ -41,7 +41,7 @@ def main() -> int:
     audio = sum(a.duration for _u, a in clips)
     print(f"{len(clips)} utterances, {audio:.1f} s audio, CPU {cpu_model()}, load avg {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs")
-    runs = [("sphinx", [], [float(c) for c in args.chunks.split(",")])]
+    runs = [("sphinx", [], [float(c) for c in args.chunks.split(",")])] if args.chunks else []
     if args.whisper_chunk:
         runs.append(("whisper", ["cpu_threads=2"], [args.whisper_chunk]))
     for name, pairs, chunks in runs:
