@@ -180,3 +180,28 @@ def test_kill_9_then_resume_gives_identical_rows_and_numbers(tmp_path):
     sb = json.loads((killed / "summary.json").read_text())
     assert sa["scores"] == sb["scores"]
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_perturbed_run_resumes_to_identical_rows_with_the_chain_on_every_row(tmp_path, tone_corpus):
+    from voxproof.perturb import resolve_conditions
+
+    root, utts, answers = tone_corpus
+    conditions = resolve_conditions([], ["noise:white,snr=10", "loss:0.1"])
+    full = run_eval(lambda: EchoTranscriber(answers), utts, tmp_path / "full", conditions=conditions,
+                    options=RunOptions(features="basic", seed=3))
+    run_eval(lambda: EchoTranscriber(answers), utts[:2], tmp_path / "part", conditions=conditions,
+             options=RunOptions(features="basic", seed=3))
+    resumed = run_eval(lambda: EchoTranscriber(answers), utts, tmp_path / "part", conditions=conditions,
+                       options=RunOptions(features="basic", seed=3), resume=True)
+    assert resumed.rows_skipped == 6 and resumed.rows_written == 12 and full.total_rows == 18
+    with RunStore.open(full.run_dir) as a, RunStore.open(resumed.run_dir) as b:
+        ra, rb = list(a.rows()), list(b.rows())
+    key = lambda r: (r.utt_id, r.condition, r.status, r.hypothesis, r.perturbation, r.features)  # noqa: E731
+    assert [key(r) for r in ra] == [key(r) for r in rb]
+    chains = {r.condition: r.perturbation for r in rb}
+    assert chains["clean"] == ()
+    assert chains["noise:white,snr=10"][0]["kind"] == "noise" and chains["loss:0.1"][0]["kind"] == "loss"
+    # the white noise really changed what the model heard: its level and SNR estimate differ from clean
+    feats = {r.condition: r.features for r in rb if r.utt_id == "u0"}
+    assert feats["clean"]["rms_dbfs"] != feats["noise:white,snr=10"]["rms_dbfs"]
+    assert feats["clean"]["snr_db"] != feats["noise:white,snr=10"]["snr_db"]
