@@ -21,7 +21,7 @@ from voxproof.tts.summary import prompt_scores, summarise
 
 pytestmark = pytest.mark.slow  # real synthesisers, recogniser and DNSMOS
 
-IDS = ("q-03", "abbr-01", "long-02")  # 8 to 30 words each
+IDS = ("q-03", "abbr-01", "hom-01")  # 8 to 12 words each
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_rerun_skips_finished_prompts(tmp_path, piper, prompts, scorer):
         label = "counting"
 
         def synthesize(self, text):
-            if "library" in text:  # the third prompt: the run is killed here
+            if "novel" in text:  # the third prompt: the run is killed here
                 raise KeyboardInterrupt
             return self.inner.synthesize(text)
 
