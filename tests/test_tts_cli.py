@@ -28,7 +28,9 @@ def test_tts_eval_writes_reports_and_resumes(tmp_path, capsys):
     from voxproof.run.store import RunStore
 
     with RunStore.open(out / "espeak") as store:
-        assert store.meta("resources")["rows_written"] == 0 and store.meta("resources")["rows_skipped"] == 2
+        resources = store.meta("resources")
+        assert resources["last_session"]["rows_written"] == 0 and resources["last_session"]["rows_skipped"] == 2
+        assert resources["rows_written"] == 2
 
 
 @pytest.mark.parametrize(

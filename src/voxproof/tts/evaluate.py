@@ -316,8 +316,13 @@ def evaluate_system(
         if progress is not None:
             progress(Progress(system, written + skipped, len(prompts), skipped, prompt.id, row.status))
     store.set_meta("status", "complete")
-    store.set_meta("resources", {"wall_seconds": time.perf_counter() - started, "rows_written": written,
-                                 "rows_skipped": skipped})
+    wall = time.perf_counter() - started
+    before = store.meta("resources") or {}
+    store.set_meta("resources", {  # totals over every session of this run, and the latest session
+        "wall_seconds": before.get("wall_seconds", 0.0) + wall,
+        "rows_written": before.get("rows_written", 0) + written,
+        "last_session": {"wall_seconds": wall, "rows_written": written, "rows_skipped": skipped},
+    })
     return store
 
 
