@@ -159,7 +159,7 @@ def _num(x: float | None) -> float | None:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
-vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+vertical-align:top}th{background:#f3f3f3}td.txt{overflow-wrap:anywhere;max-width:560px}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .flag{color:#b00;font-weight:600}.muted{color:#777}code{background:#f6f6f6;padding:0 3px}
 """
 
@@ -281,7 +281,7 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
                                 for k in it["failures"]) or "&ndash;"
             out.append(
                 f"<tr><td>{_e(it['id'])}<br><span class=muted>{_e(it['category'])}</span></td><td>{player}</td>"
-                f"<td>{_e(it['text'])}<br><span class=muted>expected:</span> {_e(it['reference'])}"
+                f"<td class=txt>{_e(it['text'])}<br><span class=muted>expected:</span> {_e(it['reference'])}"
                 f"<br><span class=muted>heard:</span> {_e(_clip(it['hypothesis'] if it['hypothesis'] is not None else it['error']))}</td>"
                 f"<td class=n>{_val(it['wer'], 100)}%</td><td class=n>{_val(it['mos_ovrl'], 1)}</td><td>{flags}</td></tr>"
             )
