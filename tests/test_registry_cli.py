@@ -103,10 +103,11 @@ def test_register_gate_promote_rollback_card(runs, registry, capsys, tmp_path):
     code, out, _ = run(["registry", "history", "--json"], capsys)
     history = json.loads(out)
     assert [h["action"] for h in history] == [
-        "register", "attach-run", "register", "attach-run", "register", "attach-run", "promote", "attach-gate",
-        "attach-gate", "promote", "set-alias", "rollback"]
+        "register", "attach-run", "register", "attach-run", "register", "attach-run", "promote", "promote-refused",
+        "attach-gate", "promote-refused", "attach-gate", "promote", "set-alias", "rollback"]
     assert {h["actor"] for h in history} == {"dana"}
-    assert history[-1]["reason"] == "latency spike" and history[9]["details"]["gate_id"] == 2
+    assert history[-1]["reason"] == "latency spike" and history[11]["details"]["gate_id"] == 2
+    assert history[9]["details"]["gate_id"] == 1 and "failed: wer.slice[speaker=367]" in history[9]["details"]["refused_because"]
     code, out, _ = run(["registry", "show", "v3"], capsys)
     assert "FAIL wer.slice[speaker=367]" in out and "canary" in out
 

@@ -101,6 +101,9 @@ def test_promote_refused_without_passing_gate(location):
         with pytest.raises(UsageError, match="needs a reason"):
             reg.promote("v2", actor="alice", force=True)
         assert reg.aliases() == {"production": "v1"}
+        refusals = [h for h in reg.history() if h.action == "promote-refused"]
+        assert len(refusals) == 3 and refusals[1].details["gate_id"] is not None
+        assert refusals[0].describe() == "promotion of v2 over v1 REFUSED (no gate verdict)"
 
         reg.attach_gate("v2", "v1", _passing(["wer.overall"]), actor="ci")
         change = reg.promote("v2", actor="alice", reason="gate passed")
@@ -260,3 +263,5 @@ def test_two_processes_racing_on_the_same_gate_baseline(location):
         assert reg.aliases() == {"production": winners[0], "previous": "v1"}
         promotes = [h for h in reg.history() if h.action == "promote"]
         assert [(h.from_version, h.to_version) for h in promotes] == [(None, "v1"), ("v1", winners[0])]
+        refused = [h for h in reg.history() if h.action == "promote-refused"]
+        assert [(h.actor, h.to_version, h.from_version) for h in refused] == [(f"proc-{loser}", loser, winners[0])]

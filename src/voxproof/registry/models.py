@@ -33,6 +33,13 @@ class PromotionRefused(VoxproofError):
 
     exit_code = EXIT_FAILED
 
+    def __init__(self, message: str, *, version: str | None = None, production: str | None = None,
+                 gate_id: int | None = None):
+        super().__init__(message)
+        self.version = version
+        self.production = production
+        self.gate_id = gate_id
+
 
 def check_name(kind: str, name: str) -> str:
     """``name`` if it is a valid version or alias name, else :class:`UsageError` saying what is allowed."""
@@ -132,6 +139,9 @@ class HistoryEntry:
             forced = " FORCED without a passing gate" if d.get("forced") else ""
             gate = f" (gate #{d['gate_id']})" if d.get("gate_id") and not d.get("forced") else ""
             return f"promoted {self.to_version} to production (was {self.from_version or '-'}){gate}{forced}"
+        if self.action == "promote-refused":
+            gate = f"gate #{d['gate_id']} failed" if d.get("gate_id") else "no gate verdict"
+            return f"promotion of {self.to_version} over {self.from_version} REFUSED ({gate})"
         if self.action == "rollback":
             return f"rolled production back from {self.from_version} to {self.to_version}"
         return f"{self.action} {self.version or ''}".strip()

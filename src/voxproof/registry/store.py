@@ -296,6 +296,17 @@ class Registry:
         _check_actor(actor)
         if force and not reason.strip():
             raise UsageError("a forced promotion needs a reason (--reason 'why the gate is overridden')")
+        try:
+            return self._promote(version, actor=actor, reason=reason, force=force)
+        except PromotionRefused as exc:
+            # the refusal itself is part of the record (who tried to ship what, and why it was stopped)
+            with self._db.write() as cur:
+                _log(cur, actor, "promote-refused", version=exc.version, alias=PRODUCTION,
+                     from_version=exc.production, to_version=exc.version, reason=reason,
+                     details={"refused_because": str(exc), "gate_id": exc.gate_id})
+            raise
+
+    def _promote(self, version: str, *, actor: str, reason: str, force: bool) -> AliasChange:
         with self._db.write() as cur:
             target = _resolve(cur, version)
             current = _alias(cur, PRODUCTION)
@@ -313,7 +324,8 @@ class Registry:
                                f"{current!r} failed: {rules}")
                     raise PromotionRefused(
                         f"{why}; run 'voxproof gate' and 'voxproof registry attach-gate', or pass "
-                        "--force --reason '...'"
+                        "--force --reason '...'",
+                        version=target.name, production=current, gate_id=None if gate is None else gate.id,
                     )
             top = cur.execute("SELECT MAX(position) FROM registry_production_stack").fetchone()
             position = (top[0] if top and top[0] is not None else 0) + 1
