@@ -20,8 +20,8 @@ def test_each_option_belongs_to_the_model_named_before_it():
 
 
 def test_cache_key_changes_with_what_defines_the_rows():
-    base = dict(backend="whisper", options={"beam_size": 1}, dataset_hash="h", conditions=[], seed=0,
-                normalizer="whisper-en@1")
+    base = {"backend": "whisper", "options": {"beam_size": 1}, "dataset_hash": "h", "conditions": [], "seed": 0,
+            "normalizer": "whisper-en@1"}
     key = cache_key(**base)
     assert key == cache_key(**base)
     for change in ({"options": {"beam_size": 5}}, {"dataset_hash": "h2"}, {"seed": 1},

@@ -46,8 +46,8 @@ def gate_setup(tmp_path_factory, shared_data):
     """A folder dataset of the shortest clip of each of the 5 speakers, a policy, and a run cache."""
     pytest.importorskip("faster_whisper")
     src = shared_data / "librispeech-test-other-mini"
-    info = {r["id"]: r for r in csv.DictReader(open(src / "utt_info.tsv"), delimiter="\t")}
-    texts = dict(line.rstrip("\n").split("\t", 1) for line in open(src / "transcripts.tsv"))
+    info = {r["id"]: r for r in csv.DictReader((src / "utt_info.tsv").read_text().splitlines(), delimiter="\t")}
+    texts = dict(line.split("\t", 1) for line in (src / "transcripts.tsv").read_text().splitlines())
     chosen = []
     for spk in sorted({r["speaker"] for r in info.values()}):
         ids = sorted((i for i in info if info[i]["speaker"] == spk), key=lambda i: float(info[i]["duration_s"]))

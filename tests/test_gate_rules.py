@@ -27,9 +27,9 @@ NORM = {"name": "whisper-en", "version": "1"}
 @pytest.fixture(scope="module")
 def utterances(shared_data):
     d = shared_data / "librispeech-test-other-mini"
-    info = {r["id"]: r for r in csv.DictReader(open(d / "utt_info.tsv"), delimiter="\t")}
+    info = {r["id"]: r for r in csv.DictReader((d / "utt_info.tsv").read_text().splitlines(), delimiter="\t")}
     out = []
-    for line in open(d / "transcripts.tsv"):
+    for line in (d / "transcripts.tsv").read_text().splitlines():
         uid, text = line.rstrip("\n").split("\t", 1)
         out.append((uid, text, info[uid]["speaker"], info[uid]["gender"], float(info[uid]["duration_s"])))
     return out
@@ -274,8 +274,8 @@ def test_bonferroni_widens_slice_intervals(tmp_path, utterances):
     plain = {r.rule: r for r in evaluate_gate(base, cand, parse_policy(text)).rules}
     adj = {r.rule: r for r in evaluate_gate(base, cand, parse_policy(text + 'adjust = "bonferroni"\n')).rules}
     assert set(plain) == set(adj) and len(plain) == 7
-    for name in plain:
-        assert adj[name].estimate == plain[name].estimate
-        assert adj[name].interval[1] >= plain[name].interval[1]
+    for name, rule in plain.items():
+        assert adj[name].estimate == rule.estimate
+        assert adj[name].interval[1] >= rule.interval[1]
         assert adj[name].extra["interval"]["level"] == pytest.approx(1 - 0.05 / 7)
     assert "Bonferroni over 7 slices" in adj["wer.slice[speaker=367]"].detail

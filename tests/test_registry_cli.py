@@ -10,8 +10,8 @@ import os
 import uuid
 
 import pytest
-
 from test_gate_rules import drop_words, make_run
+
 from voxproof.cli.main import main
 
 PG_URL = os.environ.get("VOXPROOF_TEST_PG_URL")
@@ -23,9 +23,9 @@ def runs(tmp_path_factory, shared_data):
     import csv
 
     d = shared_data / "librispeech-test-other-mini"
-    info = {r["id"]: r for r in csv.DictReader(open(d / "utt_info.tsv"), delimiter="\t")}
+    info = {r["id"]: r for r in csv.DictReader((d / "utt_info.tsv").read_text().splitlines(), delimiter="\t")}
     utts = []
-    for line in open(d / "transcripts.tsv"):
+    for line in (d / "transcripts.tsv").read_text().splitlines():
         uid, text = line.rstrip("\n").split("\t", 1)
         utts.append((uid, text, info[uid]["speaker"], info[uid]["gender"], float(info[uid]["duration_s"])))
     root = tmp_path_factory.mktemp("runs")

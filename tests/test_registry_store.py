@@ -7,6 +7,7 @@ enforced by the database, and two real processes changing the registry at once.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import uuid
@@ -226,7 +227,7 @@ def test_two_processes_promoting_at_once_lose_nothing(location):
         promotes = [h for h in reg.history() if h.action == "promote"]
         assert len(promotes) == 1 + 2 * rounds  # every promotion recorded
         # each promotion moved production from exactly where the one before left it
-        for before, after in zip(promotes, promotes[1:]):
+        for before, after in itertools.pairwise(promotes):
             assert after.from_version == before.to_version
         assert [h.seq for h in promotes] == sorted(h.seq for h in promotes)
         aliases = reg.aliases()

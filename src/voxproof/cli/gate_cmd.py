@@ -140,13 +140,12 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
 
 def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, suites, perturbs, limit, cache_dir,
                 seed):
+    from voxproof.backends.registry import get_spec
     from voxproof.errors import DataError, UsageError
     from voxproof.gate.runs import ModelSpec, ensure_run
     from voxproof.gate.verdict import evaluate_gate
     from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
     from voxproof.metrics.normalize import get_normalizer
-
-    from voxproof.backends.registry import get_spec
     from voxproof.options import build_options
 
     for name, pairs in ((base_model, base_pairs), (cand_model, cand_pairs)):  # fail fast, before any data

@@ -83,7 +83,7 @@ class RuleResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RuleResult:
-        f = lambda v: None if v is None else float(v)  # noqa: E731
+        f = lambda v: None if v is None else float(v)
         iv = d.get("interval")
         return cls(
             rule=d["rule"], group=d["group"], verdict=d["verdict"], failing=bool(d["failing"]), unit=d["unit"],
@@ -216,13 +216,13 @@ def _wer_rule(
     )
     iv = diff.difference
     allowed = limit.allowed(diff.baseline_rate)
-    common = dict(
-        unit="wer", estimate=iv.estimate, interval=(iv.low, iv.high), baseline=diff.baseline_rate,
-        candidate=diff.candidate_rate, n=diff.utterances, margin=margin, limit=allowed,
-        extra={"ref_words": diff.ref_words, "speakers": diff.speakers, "interval": iv.to_dict(), "scope": scope,
-               "prob_candidate_better": diff.prob_candidate_better, "tests": diff.tests,
-               "warnings": list(diff.warnings)},
-    )
+    common: dict[str, Any] = {
+        "unit": "wer", "estimate": iv.estimate, "interval": (iv.low, iv.high), "baseline": diff.baseline_rate,
+        "candidate": diff.candidate_rate, "n": diff.utterances, "margin": margin, "limit": allowed,
+        "extra": {"ref_words": diff.ref_words, "speakers": diff.speakers, "interval": iv.to_dict(), "scope": scope,
+                  "prob_candidate_better": diff.prob_candidate_better, "tests": diff.tests,
+                  "warnings": list(diff.warnings)},
+    }
     if len(pairs) < min_n:
         return RuleResult(rule, group, INSUFFICIENT, False, value=iv.estimate, decided_on="not judged",
                           detail=f"{len(pairs)} utterances, fewer than the {min_n} the policy needs to judge a slice",

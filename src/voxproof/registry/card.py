@@ -54,7 +54,7 @@ def run_summary(store: Any, run_dir: Path | None = None, *, n_resamples: int = 1
                                 "wer": s.wer.to_dict(), "small": s.small} for s in c.slices],
                     "warnings": list(c.warnings),
                 })
-        except Exception as exc:  # a card section says what is missing; never lose the attach for it
+        except Exception as exc:  # noqa: BLE001 - a card section says what is missing; the attach must not fail
             log.warning("could not score the run for the registry snapshot: %s", exc)
             out["scores_error"] = f"{type(exc).__name__}: {exc}"
         try:
@@ -65,7 +65,7 @@ def run_summary(store: Any, run_dir: Path | None = None, *, n_resamples: int = 1
                 "ece": cal.word.ece, "interval": list(cal.word.intervals.get("ece", ())), "words": cal.word.n,
                 "auroc_error": cal.word.auroc_error,
             }
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - same: the snapshot records the failure
             out["calibration"] = None
             out["calibration_error"] = f"{type(exc).__name__}: {exc}"
     else:
@@ -81,7 +81,7 @@ def run_summary(store: Any, run_dir: Path | None = None, *, n_resamples: int = 1
                           "rtf": lat.rtf, "rtfx": lat.rtfx, "rtfx_interval": list(lat.rtfx_interval),
                           "model_load_seconds": lat.model_load_seconds, "workers": lat.conditions.workers,
                           "cpu_model": lat.conditions.cpu_model}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - same: the snapshot records the failure
         out["latency"] = None
         out["latency_error"] = f"{type(exc).__name__}: {exc}"
     return out
@@ -248,8 +248,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
     add("## Known failure modes")
     add("")
     failures = _failure_modes(details, metric_rows, asr)
-    lines.extend(failures or ["None found in the attached runs and gate verdicts (which says little when "
-                              "there are few of them)."])
+    lines.extend(failures or [("None found in the attached runs and gate verdicts (which says little when "
+                               "there are few of them).")])
     add("")
 
     add("## Gate history")

@@ -87,10 +87,10 @@ CREATE TABLE IF NOT EXISTS registry_history (
 """
 
 _SQLITE_GUARDS = (
-    "CREATE TRIGGER IF NOT EXISTS registry_history_no_update BEFORE UPDATE ON registry_history "
-    "BEGIN SELECT RAISE(ABORT, 'registry history is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS registry_history_no_delete BEFORE DELETE ON registry_history "
-    "BEGIN SELECT RAISE(ABORT, 'registry history is append-only'); END",
+    ("CREATE TRIGGER IF NOT EXISTS registry_history_no_update BEFORE UPDATE ON registry_history "
+     "BEGIN SELECT RAISE(ABORT, 'registry history is append-only'); END"),
+    ("CREATE TRIGGER IF NOT EXISTS registry_history_no_delete BEFORE DELETE ON registry_history "
+     "BEGIN SELECT RAISE(ABORT, 'registry history is append-only'); END"),
 )
 
 _PG_GUARDS = """

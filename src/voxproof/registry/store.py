@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from voxproof.errors import UsageError
 from voxproof.registry.models import (
@@ -52,7 +52,7 @@ _HISTORY_COLS = "seq, at, actor, action, version, alias, from_version, to_versio
 
 def now_iso() -> str:
     """UTC time with microseconds, sortable as text."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Registry:
@@ -77,7 +77,7 @@ class Registry:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
