@@ -279,3 +279,17 @@ def test_bonferroni_widens_slice_intervals(tmp_path, utterances):
         assert adj[name].interval[1] >= rule.interval[1]
         assert adj[name].extra["interval"]["level"] == pytest.approx(1 - 0.05 / 7)
     assert "Bonferroni over 7 slices" in adj["wer.slice[speaker=367]"].detail
+
+
+def test_slices_under_every_condition(tmp_path, utterances):
+    # speaker 367 loses 3 words per utterance, but only under the "noise" condition
+    conds = ("clean", "noise")
+    base = make_run(tmp_path / "base", utterances, conditions=conds)
+    cand = make_run(tmp_path / "cand", utterances, conditions=conds,
+                    hyp=lambda u, c: drop_words(u[1], 3 if (c == "noise" and u[2] == "367") else 0))
+    text = POINT.replace("[wer.conditions]\nmax_increase = 0.05", "[wer.conditions]\nmax_increase = 0.5")
+    main_only = evaluate_gate(base, cand, parse_policy(text))
+    assert main_only.passed  # the condition as a whole moves less than the (lax) condition margin
+    every = evaluate_gate(base, cand, parse_policy(text.replace("min_utterances = 5", "min_utterances = 5\nconditions = \"all\"")))
+    assert [r.rule for r in every.failing()] == ["wer.slice[speaker=367 @ noise]"]
+    assert len([r for r in every.rules if r.group == "wer.slice"]) == 2 * len(main_only.rules_of("wer.slice"))

@@ -23,6 +23,7 @@ MARGINS = ("absolute", "relative")
 RESAMPLE_UNITS = ("auto", "utterance", "speaker")
 MISSING_EVIDENCE = ("fail", "warn")
 ADJUSTMENTS = ("none", "bonferroni")
+SLICE_CONDITIONS = ("main", "all")
 DEFAULT_POLICY = "default"
 
 
@@ -53,6 +54,7 @@ class SliceLimits:
     limit: WerLimit
     min_utterances: int = 5
     adjust: str = "none"  # "bonferroni": each of k judged slices uses level 1 - (1 - confidence) / k
+    conditions: str = "main"  # "main": slices of the clean condition; "all": of every condition
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "margin": ("choice", MARGINS),
         "min_utterances": ("int>=", 1),
         "adjust": ("choice", ADJUSTMENTS),
+        "conditions": ("choice", SLICE_CONDITIONS),
     },
     "wer.conditions": {"max_increase": ("nonneg", None), "margin": ("choice", MARGINS)},
     "coverage": {"min": ("fraction", None)},
@@ -268,7 +271,7 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
         s = v["wer.slices"]
         kwargs["slices"] = SliceLimits(
             s["by"], WerLimit(s["max_increase"], s.get("margin", "absolute")), s.get("min_utterances", 5),
-            s.get("adjust", "none"),
+            s.get("adjust", "none"), s.get("conditions", "main"),
         )
     if "wer.conditions" in v:
         c = v["wer.conditions"]

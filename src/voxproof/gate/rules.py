@@ -173,20 +173,24 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
                              scope=f"condition {main}"))
     if policy.slices is not None:
         sl = policy.slices
-        slices: list[tuple[str, str, list[PairedUtterance]]] = []
+        conds = [main] + ([c for c in inputs.candidate.conditions if c != main] if sl.conditions == "all" else [])
+        slices: list[tuple[str, str, str, list[PairedUtterance]]] = []
         for key in sl.by:
             values = sorted({v for p in main_pairs if (v := p.key(key)) is not None})
             if not values:
                 out.append(_na(f"wer.slice[{key}]", "wer.slice", "wer",
                                f"no utterance carries {key!r}; nothing to slice"))
-            slices += [(key, value, [p for p in main_pairs if p.key(key) == value]) for value in values]
-        judged = sum(1 for _, _, subset in slices if len(subset) >= sl.min_utterances)
+            for cond in conds:
+                in_cond = main_pairs if cond == main else [p for p in inputs.pairs if p.condition == cond]
+                slices += [(key, value, cond, [p for p in in_cond if p.key(key) == value]) for value in values]
+        judged = sum(1 for *_, subset in slices if len(subset) >= sl.min_utterances)
         level = policy.confidence
         if sl.adjust == "bonferroni" and judged > 1:
             level = 1.0 - (1.0 - policy.confidence) / judged
-        for key, value, subset in slices:
-            out.append(_wer_rule(policy, f"wer.slice[{key}={value}]", "wer.slice", subset, sl.limit,
-                                 min_n=sl.min_utterances, scope=f"{key}={value}, condition {main}", level=level,
+        for key, value, cond, subset in slices:
+            name = f"wer.slice[{key}={value}]" if cond == main else f"wer.slice[{key}={value} @ {cond}]"
+            out.append(_wer_rule(policy, name, "wer.slice", subset, sl.limit,
+                                 min_n=sl.min_utterances, scope=f"{key}={value}, condition {cond}", level=level,
                                  adjusted=f"Bonferroni over {judged} slices" if level != policy.confidence else ""))
     if policy.conditions is not None:
         others = [c for c in inputs.candidate.conditions if c != main]

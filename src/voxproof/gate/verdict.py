@@ -43,6 +43,9 @@ class GateVerdict:
     def failing(self) -> list[RuleResult]:
         return [r for r in self.rules if r.failing]
 
+    def rules_of(self, group: str) -> list[RuleResult]:
+        return [r for r in self.rules if r.group == group]
+
     def counts(self) -> dict[str, int]:
         out = {v: 0 for v in (PASS, FAIL, NO_DATA, INSUFFICIENT, NOT_APPLICABLE)}
         for r in self.rules:
