@@ -191,3 +191,29 @@ def test_signal_mismatches_dc_offset_and_silence(shared_data: Path, tmp_path: Pa
     assert by_kind["signal.dc_offset"] == {"dc"}
     assert "silent" in by_kind["signal.no_speech"]
     assert result.analyses["stereo44"].channels == 2 and result.analyses["stereo44"].sample_rate == 44100
+
+
+@pytest.mark.slow
+def test_worker_pool_after_silero_ran_in_the_parent(shared_data: Path, tmp_path: Path):
+    """Regression: forked workers hung when the parent had already run Silero VAD; the pool now comes
+    from a fork server. Runs in a subprocess so a hang fails the test instead of blocking the suite."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import sys\n"
+        "from voxproof.manifest.utterance import Utterance\n"
+        "from voxproof.audit.signal import analyse_item\n"
+        "from voxproof.audit.analyse import analyse_all\n"
+        "if __name__ == '__main__':\n"
+        f"    files = {[str(p) for p in sorted((shared_data / LIBRI / 'audio').glob('*.flac'))[:3]]!r}\n"
+        "    utts = [Utterance(str(i), f) for i, f in enumerate(files)]\n"
+        "    analyse_item(utts[0], vad='silero')\n"
+        "    it, stats = analyse_all(utts, vad='silero', workers=2)\n"
+        "    out = list(it)\n"
+        "    print(len(out), sum(a.ok for a in out))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["3", "3"]

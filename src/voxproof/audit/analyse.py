@@ -6,6 +6,7 @@ where it stopped. Work is submitted in bounded windows: memory does not grow wit
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +49,15 @@ def _work(batch: list[tuple[str, dict]], vad: str) -> tuple[list[tuple[str, Item
     return out, time.process_time() - started
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers come from a fork server, not a plain fork: a process forked from one that has already
+    run a native model (Silero VAD, a recogniser) hangs inside that model. Scripts that call the audit
+    with several workers need the usual ``if __name__ == "__main__":`` guard."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["voxproof.audit.signal"])
+    return ctx
+
+
 def settings_tag(vad: str) -> str:
     return f"a{ANALYSIS_VERSION}|fp={FP_VERSION}|vad={vad}"
 
@@ -87,7 +97,7 @@ def analyse_all(
     def gen() -> Iterator[ItemAnalysis]:
         # results are yielded in manifest order: a window of pending batches is kept in order
         pending: list[tuple[list[tuple[Utterance, str | None, ItemAnalysis | None]], Future | None]] = []
-        pool = ProcessPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) if n_workers > 1 else None
         max_pending = 4 * n_workers if pool is not None else 1  # inline: commit every batch at once
 
         def finish(entry) -> Iterator[ItemAnalysis]:
