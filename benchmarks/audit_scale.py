@@ -27,6 +27,7 @@ import random
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -176,6 +177,41 @@ def brute_force_per_pair(prints: list, n: int = 600) -> float:
     return (time.perf_counter() - t) / max(pairs, 1)
 
 
+class _WorkerMemory(threading.Thread):
+    """Largest peak RSS (VmHWM) of any descendant process, sampled every 0.5 s: the pool's workers are
+    children of a fork server, so getrusage(RUSAGE_CHILDREN) does not see them."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.peak_kb = 0
+
+    def _descendants(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        out, todo = [], [os.getpid()]
+        while todo:
+            for c in children.get(todo.pop(), []):
+                out.append(c)
+                todo.append(c)
+        return out
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            for pid in self._descendants():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                except OSError:
+                    continue
+
+
 def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) -> dict:
     from voxproof.audit.runner import AuditOptions, run_audit
     from voxproof.manifest import read_manifest
@@ -188,9 +224,13 @@ def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) ->
         for f in out.glob("audit-cache.sqlite*"):
             f.unlink()
     items = list(read_manifest(manifest))
+    sampler = _WorkerMemory()
+    sampler.start()
     t = time.perf_counter()
     result = run_audit(manifest, items=items, out_dir=out, options=AuditOptions(workers=workers, vad=vad))
     wall = time.perf_counter() - t
+    sampler.stop.set()
+    sampler.join()
     an = result.stats["analysis"]
     idx = result.stats["near_duplicate_index"]
     clusters = [set(f.items) for f in result.findings if f.kind == "duplicate.near_audio"]
@@ -225,7 +265,7 @@ def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) ->
     per_pair = brute_force_per_pair(prints)
     brute_est = per_pair * count * (count - 1) / 2
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    child_rss = sampler.peak_kb / 1024
     return {
         "items": count,
         "audio_hours": round(facts["audio_seconds"] / 3600, 2),
