@@ -33,11 +33,12 @@ def _latency(store: RunStore, scores: Any) -> dict[str, Any]:
     return out
 
 
-def _calibration(store: RunStore, scores: Any, normalizer: str) -> dict[str, Any]:
-    from voxproof.metrics.calibration import calibrate_store, calibration_to_dict
+def _deployment(store: RunStore, scores: Any, normalizer: str) -> Any:
+    """Calibration, latency, resources, cost and model efficiency of the first (clean) condition."""
+    from voxproof.report.deployment import build_deployment
 
     name = scores.conditions[0].condition if scores.conditions else "clean"
-    return calibration_to_dict(calibrate_store(store, normalizer, condition=name))
+    return build_deployment(store, normalizer=normalizer, condition=name)
 
 
 def _robustness(store: RunStore, scores: Any, normalizer: str, threshold: float | None) -> dict[str, Any] | None:
@@ -71,7 +72,16 @@ def build_summary(
     ``wer_threshold`` (a rate, 0.2 = 20 %) is where robustness curves report the crossing severity;
     by default the one recorded at evaluation time, if any.
     """
+    return _build(run, normalizer, alternates, n_resamples, wer_threshold)[0]
+
+
+def _build(
+    run: str | Path, normalizer: str | None, alternates: str | None, n_resamples: int,
+    wer_threshold: float | None,
+) -> tuple[dict[str, Any], Any]:
+    """The summary and the deployment section object (its figures are drawn from the object)."""
     from voxproof.metrics.scoring import score_run
+    from voxproof.report.deployment import deployment_to_dict
 
     with RunStore.open(run) as store:
         provenance = store.provenance
@@ -80,6 +90,8 @@ def build_summary(
         scores = score_run(store, norm, alternates=alternates, n_resamples=n_resamples, seed=seed)
         if wer_threshold is None:
             wer_threshold = (store.meta("report_settings") or {}).get("wer_threshold")
+        deployment = _section("deployment", lambda: _deployment(store, scores, norm))
+        deployment_dict = deployment if isinstance(deployment, dict) else deployment_to_dict(deployment)
         summary = {
             "schema": SUMMARY_SCHEMA,
             "run_dir": str(Path(run)),
@@ -88,10 +100,11 @@ def build_summary(
             "resources": store.meta("resources") or {},
             "scores": scores.to_dict(),
             "latency": _section("latency", lambda: _latency(store, scores)),
-            "calibration": _section("calibration", lambda: _calibration(store, scores, norm)),
+            "calibration": deployment_dict.get("calibration") or deployment_dict,
+            "deployment": {k: v for k, v in deployment_dict.items() if k not in ("calibration", "latency")},
             "robustness": _section("robustness", lambda: _robustness(store, scores, norm, wer_threshold)),
         }
-    return summary
+    return summary, (None if isinstance(deployment, dict) else deployment)
 
 
 def write_reports(
@@ -107,8 +120,7 @@ def write_reports(
     """Write ``summary.json`` (and ``report.html``) into the run directory; returns the summary and
     the written paths by label."""
     run = Path(run)
-    summary = build_summary(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples,
-                            wer_threshold=wer_threshold)
+    summary, deployment = _build(run, normalizer, alternates, n_resamples, wer_threshold)
     paths: dict[str, Path] = {}
     out = run / "summary.json"
     out.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
@@ -117,6 +129,6 @@ def write_reports(
         from voxproof.report.run_page import render_run_page
 
         target = Path(html_path) if html_path else run / "report.html"
-        target.write_text(render_run_page(summary, run), encoding="utf-8")
+        target.write_text(render_run_page(summary, run, deployment), encoding="utf-8")
         paths["report"] = target
     return summary, paths

@@ -164,19 +164,21 @@ def _robustness(summary: dict[str, Any], run: Path) -> str | None:
     return body + json_block(rob)
 
 
-def _deployment(summary: dict[str, Any]) -> str | None:
+def _deployment(summary: dict[str, Any], section: Any) -> str | None:
+    if section is None:
+        reason = (summary.get("deployment") or {}).get("reason")
+        return f"<p class='warn'>{esc(reason)}</p>" if reason else None
+    from voxproof.report.deployment import deployment_html
+
     try:
-        from voxproof.report.deployment import deployment_section_html
-    except ImportError:
-        return None
-    try:
-        return deployment_section_html(summary)
-    except Exception as exc:
+        return deployment_html(section)
+    except Exception as exc:  # figures are optional; summary.json keeps the numbers
         log.warning("deployment section failed: %s", exc)
-        return f"<p class='warn'>deployment section failed: {esc(exc)}</p>"
+        return f"<p class='warn'>deployment figures failed: {esc(exc)}</p>"
 
 
-def render_run_page(summary: dict[str, Any], run: str | Path) -> str:
+def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = None) -> str:
+    """The HTML page; ``deployment`` is the run's DeploymentSection (figures are drawn from it)."""
     run = Path(run)
     prov = summary.get("provenance") or {}
     backend = prov.get("backend") or {}
@@ -194,9 +196,11 @@ def render_run_page(summary: dict[str, Any], run: str | Path) -> str:
     page.add("Slices", _slices(summary), "slices")
     with RunStore.open(run) as store:
         utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
-    dep = _deployment(summary)
-    if dep:
-        page.add("Deployment: calibration, latency, resources", dep, "deployment")
+    dep = _deployment(summary, deployment)
+    if dep and dep.startswith("<section"):
+        page.sections.append(dep)  # a complete section with its own heading
+    elif dep:
+        page.add("Deployment", dep, "deployment")
     page.add("Utterances", utt_html, "utterances")
     page.add("Error distribution", _distribution(summary), "distribution")
     page.add("Most frequent confusions", conf_html, "confusions")

@@ -180,6 +180,7 @@ def run_eval(
     cond_specs = [{"name": CLEAN, "chain": []} if c is None else c.to_spec() for c in all_conditions]
 
     wall_start = time.monotonic()
+    load_start_avg = list(os.getloadavg())
     load_start = time.monotonic()
     try:
         first_backend = backend_factory()
@@ -298,6 +299,7 @@ def run_eval(
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     resources = {
+        "load_average": {"start": load_start_avg, "end": list(os.getloadavg())},
         "wall_seconds": time.monotonic() - wall_start,
         "model_load_seconds": model_load_seconds,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
@@ -382,15 +384,20 @@ def _evaluate_condition(
             log.warning("features failed for %s/%s: %s", utt.id, name, exc)
     prep_time = time.monotonic() - prep_start + load_time
     try:
+        cpu_start = time.process_time()
         start = time.perf_counter()
         transcript = _transcribe(backend, audio, options.timeout)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
     except VoxproofError as exc:
         return _error_row(utt, name, exc, perturbation=chain, audio_duration=audio.duration, features=features)
     except Exception as exc:
         return _error_row(utt, name, "BackendError", message=f"{type(exc).__name__}: {exc}",
                           perturbation=chain, audio_duration=audio.duration, features=features)
     extras: dict[str, Any] = {"prep_time": prep_time}
+    if options.workers == 1:
+        # process CPU seconds of the call (all the model's threads); with several workers they overlap
+        extras["cpu_seconds"] = cpu
     if not transcript.text.strip():
         extras["empty_hypothesis"] = True
     if utt.text is None or not utt.text.strip():
