@@ -61,7 +61,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N utterances only")
     args = parser.parse_args()
 
-    from voxproof.backends.whisper import WhisperOptions, WhisperTranscriber, _available_cpus, _bundled_model_dir
+    from voxproof.backends.whisper import (
+        WhisperOptions,
+        WhisperTranscriber,
+        _bundled_model_dir,
+    )
     from voxproof.manifest import bundled_dataset_path, read_manifest
 
     utts = list(read_manifest(bundled_dataset_path()))[: args.limit or None]

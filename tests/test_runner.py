@@ -196,7 +196,7 @@ def test_a_perturbed_run_resumes_to_identical_rows_with_the_chain_on_every_row(t
     assert resumed.rows_skipped == 6 and resumed.rows_written == 12 and full.total_rows == 18
     with RunStore.open(full.run_dir) as a, RunStore.open(resumed.run_dir) as b:
         ra, rb = list(a.rows()), list(b.rows())
-    key = lambda r: (r.utt_id, r.condition, r.status, r.hypothesis, r.perturbation, r.features)  # noqa: E731
+    key = lambda r: (r.utt_id, r.condition, r.status, r.hypothesis, r.perturbation, r.features)
     assert [key(r) for r in ra] == [key(r) for r in rb]
     chains = {r.condition: r.perturbation for r in rb}
     assert chains["clean"] == ()

@@ -6,6 +6,6 @@ imported until a backend is loaded.
 
 __version__ = "0.1.0"
 
-from voxproof.errors import VoxproofError  # noqa: E402
+from voxproof.errors import VoxproofError
 
 __all__ = ["VoxproofError", "__version__"]

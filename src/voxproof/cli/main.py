@@ -101,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-__all__ = ["cli", "main", "COMMANDS", "UsageError"]
+__all__ = ["COMMANDS", "UsageError", "cli", "main"]

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from voxproof.report.html import (
-    Page, alignment_html, cards, esc, fmt_pct, histogram_svg, interval_bar, json_block, kv_table, png_img, table,
+    Page,
+    alignment_html,
+    cards,
+    esc,
+    fmt_pct,
+    interval_bar,
+    json_block,
+    kv_table,
+    png_img,
+    table,
 )
 from voxproof.run.store import RunStore
 

@@ -142,7 +142,7 @@ def _error_row(utt: Utterance, condition: str, exc: BaseException | str, **extra
 class _Job:
     """Everything a worker needs to evaluate one utterance under its pending conditions."""
 
-    __slots__ = ("index", "utt", "conditions")
+    __slots__ = ("conditions", "index", "utt")
 
     def __init__(self, index: int, utt: Utterance, conditions: list[ConditionLike | None]):
         self.index = index
