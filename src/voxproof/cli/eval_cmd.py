@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-
 import click
 
 from voxproof.cli.derive import dataclass_options, pop_dataclass
-from voxproof.errors import EXIT_CANNOT_EVALUATE, DataError, UsageError
+from voxproof.errors import EXIT_CANNOT_EVALUATE, UsageError
 from voxproof.run.runner import RunOptions
 
 RUN_HELP = {
@@ -48,43 +46,30 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     from voxproof.backends.registry import get_spec, load_backend
     from voxproof.cli.progress import ProgressBar
     from voxproof.cli.render import print_summary
-    from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.options import build_options
     from voxproof.report.build import write_reports
+    from voxproof.run.inputs import resolve_inputs
     from voxproof.run.runner import run_eval
 
     run_options = pop_dataclass(RunOptions, kwargs)
     spec = get_spec(model, kind="asr")
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
-    source = Path(data) if data else bundled_dataset_path()
-    utterances = list(read_manifest(source, format=data_format))
-    if limit is not None:
-        if limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {limit}")
-        utterances = utterances[:limit]
-    if not utterances:
-        raise DataError(f"the dataset at {source} has no utterances")
-    conditions = []
-    if suites or perturbs:
-        from voxproof.perturb import resolve_conditions
-
-        conditions = resolve_conditions(list(suites), list(perturbs))
+    inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs)
     if out is None:
         if resume:
             raise UsageError("--resume needs --out DIR naming the run to continue")
-        out = f"runs/{model}-{source.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    dataset = {"source": str(source), "hash": dataset_hash(utterances), "utterances": len(utterances)}
+        out = f"runs/{model}-{inputs.source.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     bar = ProgressBar(f"{model}")
     result = run_eval(
         lambda: load_backend(model, backend_options, kind="asr"),
-        utterances,
+        inputs.utterances,
         out,
         options=run_options,
-        conditions=conditions,
+        conditions=inputs.conditions,
         normalizer={"name": norm.name, "version": norm.version},
-        dataset=dataset,
+        dataset=inputs.dataset,
         resume=resume,
         progress=bar,
     )

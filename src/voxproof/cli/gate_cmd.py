@@ -141,35 +141,21 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
 def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, suites, perturbs, limit, cache_dir,
                 seed):
     from voxproof.backends.registry import get_spec
-    from voxproof.errors import DataError, UsageError
     from voxproof.gate.runs import ModelSpec, ensure_run
     from voxproof.gate.verdict import evaluate_gate
-    from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.options import build_options
+    from voxproof.run.inputs import resolve_inputs
 
     for name, pairs in ((base_model, base_pairs), (cand_model, cand_pairs)):  # fail fast, before any data
         build_options(get_spec(name, kind="asr").options_class(), list(pairs))
-    source = Path(data) if data else bundled_dataset_path()
-    utterances = list(read_manifest(source))
-    if limit is not None:
-        if limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {limit}")
-        utterances = utterances[:limit]
-    if not utterances:
-        raise DataError(f"the dataset at {source} has no utterances")
-    conditions = []
-    if suites or perturbs:
-        from voxproof.perturb import resolve_conditions
-
-        conditions = resolve_conditions(list(suites), list(perturbs))
+    inputs = resolve_inputs(data, limit=limit, suites=suites, perturbs=perturbs)
     norm = get_normalizer(policy.normalizer or "whisper-en")
-    dataset = {"source": str(source), "hash": dataset_hash(utterances), "utterances": len(utterances)}
     cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "voxproof" / "gate-runs"
     dirs = []
     for label, name, pairs in (("baseline", base_model, base_pairs), ("candidate", cand_model, cand_pairs)):
-        run_dir, reused = ensure_run(ModelSpec(name, tuple(pairs)), utterances, cache, dataset=dataset,
-                                     conditions=conditions, normalizer=norm, seed=seed)
+        run_dir, reused = ensure_run(ModelSpec(name, tuple(pairs)), inputs.utterances, cache,
+                                     dataset=inputs.dataset, conditions=inputs.conditions, normalizer=norm, seed=seed)
         click.echo(f"{label}: {'reused' if reused else 'evaluated'} {run_dir}", err=True)
         dirs.append(run_dir)
     return evaluate_gate(dirs[0], dirs[1], policy)

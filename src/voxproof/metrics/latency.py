@@ -21,30 +21,18 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voxproof.errors import UsageError
+from voxproof.run.provenance import cpu_model
 
 log = logging.getLogger("voxproof.metrics.latency")
 
 PERCENTILES = (50, 90, 99)
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (Linux), else :func:`platform.processor`, else 'unknown'."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _loadavg() -> float | None:

@@ -1,0 +1,49 @@
+"""What a run evaluates: the utterances of a dataset (optionally the first N), the perturbation
+conditions asked for, and the dataset's provenance record. Shared by ``eval`` and ``gate``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voxproof.errors import DataError, UsageError
+from voxproof.manifest.utterance import Utterance
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    source: Path
+    utterances: list[Utterance]
+    conditions: list[Any]
+    dataset: dict[str, Any]
+
+
+def resolve_inputs(
+    data: str | Path | None,
+    *,
+    data_format: str | None = None,
+    limit: int | None = None,
+    suites: tuple[str, ...] | list[str] = (),
+    perturbs: tuple[str, ...] | list[str] = (),
+) -> RunInputs:
+    """Read the dataset (default: the bundled LibriSpeech sample), keep the first ``limit`` utterances,
+    resolve the conditions. Raises :class:`UsageError` for a bad limit or condition, :class:`DataError`
+    for an empty dataset."""
+    from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
+
+    source = Path(data) if data else bundled_dataset_path()
+    utterances = list(read_manifest(source, format=data_format))
+    if limit is not None:
+        if limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {limit}")
+        utterances = utterances[:limit]
+    if not utterances:
+        raise DataError(f"the dataset at {source} has no utterances")
+    conditions: list[Any] = []
+    if suites or perturbs:
+        from voxproof.perturb import resolve_conditions
+
+        conditions = resolve_conditions(list(suites), list(perturbs))
+    dataset = {"source": str(source), "hash": dataset_hash(utterances), "utterances": len(utterances)}
+    return RunInputs(source, utterances, conditions, dataset)
