@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from voxproof.report.html import fmt_interval
+
 MAX_WARNINGS = 6
 
 
@@ -14,11 +16,7 @@ def pct(value: float | None) -> str:
 
 
 def pct_interval(iv: dict[str, Any]) -> str:
-    if iv.get("estimate") is None:
-        return "n/a"
-    if iv.get("low") is None:
-        return pct(iv["estimate"])
-    return f"{pct(iv['estimate'])} [{100 * iv['low']:.1f}, {100 * iv['high']:.1f}]"
+    return fmt_interval(iv, sep=", ", space="")
 
 
 def print_summary(summary: dict[str, Any]) -> None:

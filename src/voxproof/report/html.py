@@ -66,6 +66,16 @@ def fmt_pct(value: float | None, digits: int = 2) -> str:
     return f"{100 * value:.{digits}f} %"
 
 
+def fmt_interval(iv: dict[str, Any], *, digits: int = 2, sep: str = "–", space: str = " ") -> str:
+    """``12.08 % [7.7–16.1]`` from an interval dict (``estimate``, ``low``, ``high`` as rates)."""
+    if iv.get("estimate") is None:
+        return "n/a"
+    point = f"{100 * iv['estimate']:.{digits}f}{space}%"
+    if iv.get("low") is None:
+        return point
+    return f"{point} [{100 * iv['low']:.1f}{sep}{100 * iv['high']:.1f}]"
+
+
 @dataclass
 class Page:
     title: str

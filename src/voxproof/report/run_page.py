@@ -12,6 +12,7 @@ from voxproof.report.html import (
     alignment_html,
     cards,
     esc,
+    fmt_interval,
     fmt_pct,
     interval_bar,
     json_block,
@@ -27,11 +28,7 @@ MAX_UTTERANCE_ROWS = 2000
 
 
 def _ci(iv: dict[str, Any]) -> str:
-    if iv.get("estimate") is None:
-        return "n/a"
-    if iv.get("low") is None:
-        return fmt_pct(iv["estimate"])
-    return f"{fmt_pct(iv['estimate'])} [{100 * iv['low']:.1f}–{100 * iv['high']:.1f}]"
+    return fmt_interval(iv)
 
 
 def _headline(summary: dict[str, Any]) -> str:
