@@ -45,6 +45,8 @@ def test_compare_prints_table_and_writes_json(two_runs, tmp_path, capsys):
     # default output path: RUN_B/compare.json
     assert main(["compare", str(a), str(b), "--resamples", "50"]) == 0
     assert (b / "compare.json").is_file()
+    page = (b / "compare.html").read_text()
+    assert "Paired WER difference" in page and "mcnemar" in page and "src='http" not in page
 
 
 def test_refuses_different_dataset_hash(tmp_path, shared_data, capsys):

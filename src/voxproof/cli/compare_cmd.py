@@ -43,6 +43,10 @@ def compare_command(run_a, run_b, normalizer, alternates, intersect, n_resamples
     out = Path(json_out) if json_out else Path(run_b) / "compare.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    from voxproof.report.compare_page import render_compare_page
+
+    page = out.with_suffix(".html")
+    page.write_text(render_compare_page(data, run_a, run_b), encoding="utf-8")
 
     click.echo(f"A: {run_a}\nB: {run_b}\nnormalizer: {result.normalizer['name']}@{result.normalizer['version']}"
                + (f"  (intersect: dropped {result.dropped})" if intersect else ""))
@@ -60,4 +64,4 @@ def compare_command(run_a, run_b, normalizer, alternates, intersect, n_resamples
             click.echo(f"  {t['name']:<10} {stat:>10} {_p(t['p_value']):>8}  {t['method']} (n={t['n']})")
         for w in c["warnings"]:
             click.echo(f"  warning: {w}")
-    click.echo(f"\ncompare.json: {out}")
+    click.echo(f"\ncompare.json: {out}\ncompare.html: {page}")

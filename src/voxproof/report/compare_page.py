@@ -1,0 +1,135 @@
+"""The HTML page comparing two runs: paired WER difference with its interval per condition, the NIST
+tests, both runs' slices side by side, and accuracy against speed (WER vs RTFx)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from voxproof.report.html import Page, esc, fmt_interval, fmt_pct, json_block, png_img, table
+
+log = logging.getLogger("voxproof.report")
+
+
+def _summary(run: str | Path) -> dict[str, Any] | None:
+    path = Path(run) / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+
+
+def _difference_bar(d: dict[str, Any], scale: float) -> str:
+    """A bar on [-scale, +scale] centred on zero: the interval of B - A and its estimate."""
+    if d.get("estimate") is None or scale <= 0:
+        return ""
+
+    def pos(x: float) -> float:
+        return max(0.0, min(100.0, 50.0 + 50.0 * x / scale))
+
+    low, high = d.get("low", d["estimate"]), d.get("high", d["estimate"])
+    return (
+        "<div class='ival'><div class='p' style='left:50%;background:#999'></div>"
+        f"<div class='r' style='left:{pos(low):.1f}%;width:{max(pos(high) - pos(low), 0.5):.1f}%'></div>"
+        f"<div class='p' style='left:{pos(d['estimate']):.1f}%'></div></div>"
+    )
+
+
+def _comparisons(data: dict[str, Any]) -> str:
+    rows = []
+    scale = max([abs(c["difference"].get(k) or 0) for c in data["comparisons"] for k in ("low", "high", "estimate")]
+                + [0.01]) * 1.05
+    for c in data["comparisons"]:
+        d = c["difference"]
+        rows.append([
+            c["condition"], c["utterances"], c["ref_words"], fmt_pct(c["wer_a"]), fmt_pct(c["wer_b"]),
+            (esc(fmt_interval(d)), d.get("estimate") or 0), (_difference_bar(d, scale), d.get("estimate") or 0),
+            "n/a" if c["prob_b_better"] is None else f"{c['prob_b_better']:.3f}",
+        ])
+    head = table(["condition", "utterances", "words", "WER A", "WER B", "B − A (paired)",
+                  "interval (0 in the middle; left: B better)", "P(B better)"], rows, numeric=(1, 2))
+    tests = []
+    for c in data["comparisons"]:
+        for t in c["tests"]:
+            p = t["p_value"]
+            tests.append([c["condition"], t["name"], "" if t["statistic"] is None else f"{t['statistic']:.4g}",
+                          "n/a" if p is None else f"{p:.3g}", t["method"], t["n"]])
+        for w in c["warnings"]:
+            tests.append([c["condition"], "warning", "", "", w, ""])
+    return head + "<h3>Significance tests</h3>" + table(
+        ["condition", "test", "statistic", "p", "method", "n"], tests, numeric=(5,))
+
+
+def _slices(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    if a is None or b is None:
+        return "<p>Slices need both runs' summary.json (run 'voxproof report RUN').</p>"
+    rows = []
+    conds_b = {c["condition"]: c for c in b["scores"]["conditions"]}
+    for ca in a["scores"]["conditions"]:
+        cb = conds_b.get(ca["condition"])
+        if cb is None:
+            continue
+        sb = {(s["key"], s["value"]): s for s in cb["slices"]}
+        for s in ca["slices"]:
+            other = sb.get((s["key"], s["value"]))
+            if other is None:
+                continue
+            wa, wb = s["wer"]["estimate"], other["wer"]["estimate"]
+            change = None if wa is None or wb is None else wb - wa
+            rows.append([
+                ca["condition"], s["key"], s["value"], s["utterances"], esc(fmt_interval(s["wer"])),
+                esc(fmt_interval(other["wer"])),
+                ("n/a" if change is None else f"{100 * change:+.2f} pts", change if change is not None else 0),
+            ])
+    note = ("<p>Per-slice WER of each run with its own interval; the paired test of a slice is the gate's job "
+            "('voxproof gate' checks every slice against a margin).</p>")
+    return note + table(["condition", "slice by", "value", "utterances", "WER A", "WER B", "change"], rows,
+                        numeric=(3,))
+
+
+def _speed(a: dict[str, Any] | None, b: dict[str, Any] | None, labels: tuple[str, str]) -> str | None:
+    points = []
+    for label, s in zip(labels, (a, b)):
+        if s is None or not s["scores"]["conditions"]:
+            continue
+        first = s["scores"]["conditions"][0]
+        lat = (s.get("latency") or {}).get(first["condition"]) or {}
+        if not lat.get("rtfx"):
+            continue
+        w = first["wer"]
+        points.append({"name": label, "wer": w["estimate"], "rtfx": lat["rtfx"],
+                       "wer_interval": None if w.get("low") is None else [w["low"], w["high"]]})
+    if not points:
+        return None
+    rows = [[p["name"], fmt_pct(p["wer"]), f"{p['rtfx']:.1f}"] for p in points]
+    html = table(["run", "WER (first condition)", "RTFx"], rows, sortable=False)
+    try:
+        from voxproof.report.deployment import wer_rtfx_scatter_png
+
+        html += png_img(wer_rtfx_scatter_png(points, "WER vs RTFx"), "WER against RTFx")
+    except Exception as exc:  # the figure is optional; the table above has the numbers
+        log.warning("scatter failed: %s", exc)
+    return html
+
+
+def render_compare_page(data: dict[str, Any], run_a: str | Path, run_b: str | Path) -> str:
+    """The comparison page for ``compare_to_dict`` output ``data`` of runs A and B."""
+    a, b = _summary(run_a), _summary(run_b)
+    norm = data["normalizer"]
+    hashes = data.get("dataset_hash")
+    dataset = hashes.get("a") if isinstance(hashes, dict) else hashes
+    page = Page(f"voxproof compare: {Path(str(run_a)).name} (A) vs {Path(str(run_b)).name} (B)",
+                f"normaliser {norm.get('name')}@{norm.get('version')} · dataset {str(dataset)[:12]} · "
+                f"intersect {data.get('intersect')} · dropped {data.get('dropped')}")
+    page.add("Paired WER difference", _comparisons(data), "difference")
+    speed = _speed(a, b, ("A: " + Path(str(run_a)).name, "B: " + Path(str(run_b)).name))
+    if speed:
+        page.add("Accuracy and speed", speed, "speed")
+    page.add("Slices", _slices(a, b), "slices")
+    page.add("Data", json_block(data), "data")
+    return page.render()
