@@ -89,6 +89,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch-sizes", default="8")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--json", default=None,
+                    help="write the points here; 'voxproof report RUN --throughput FILE' puts them in the report")
     args = ap.parse_args()
     from voxproof.metrics.latency import cpu_model
 
@@ -131,6 +133,14 @@ def main() -> int:
         ratios = [base / x for x in walls[name]]
         print(f"{name:<24}{w:>9.1f}{audio / w:>8.1f}{base / w:>8.2f}{min(ratios):>9.2f}-{max(ratios):<8.2f}"
               f"{c:>8.1f}{cpu_base / c:>10.2f}{wers[name]:>8.3f}")
+    if args.json:
+        import json
+
+        points = [{"label": name, "rtfx": audio / statistics.median(walls[name]),
+                   "ratio_vs_sequential": base / statistics.median(walls[name]), "wer": wers[name],
+                   "rounds": args.rounds, "cpu_model": cpu_model()} for name in configs]
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(points, fh, indent=2)
     print(f"ratio = sequential wall time / configuration wall time (higher is faster); CPU ratio = the same "
           f"with process CPU seconds (steadier when other work shares the machine); 1-min load average "
           f"during the runs {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs")

@@ -90,3 +90,15 @@ def test_bad_items_become_error_rows_with_a_real_model(tmp_path):
     assert all(rows[u.id].ok for u in good)
     cov = json.loads((tmp_path / "run" / "summary.json").read_text())["scores"]["conditions"][0]["coverage"]
     assert cov["ok"] == 2 and cov["total"] == 7
+
+
+@pytest.mark.slow
+def test_report_takes_measured_throughput_points(whisper_run, tmp_path):
+    points = tmp_path / "tp.json"
+    points.write_text(json.dumps([{"label": "sequential", "rtfx": 11.3}, {"label": "2 workers", "rtfx": 11.0}]))
+    assert main(["report", str(whisper_run), "--throughput", str(points)]) == 0
+    summary = json.loads((whisper_run / "summary.json").read_text())
+    assert [p["label"] for p in summary["deployment"]["throughput"]] == ["sequential", "2 workers"]
+    assert "throughput.png" in (whisper_run / "report.html").read_text()
+    points.write_text('{"not": "a list"}')
+    assert main(["report", str(whisper_run), "--throughput", str(points)]) == 2

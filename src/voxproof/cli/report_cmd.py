@@ -9,9 +9,26 @@ import click
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--normalizer", default=None, help="Normaliser (default: the run's own).")
 @click.option("-o", "--out", default=None, help="HTML path (default: RUN/report.html).")
-def report_command(run, normalizer, out) -> None:
+@click.option("--throughput", "throughput_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="JSON list of throughput points (label, rtfx) from benchmarks/throughput.py --json; kept in the run.")
+def report_command(run, normalizer, out, throughput_file) -> None:
     """Write RUN's HTML report (opens offline: styles, scripts and images are inline)."""
     from voxproof.report.build import write_reports
+
+    if throughput_file:
+        import json
+
+        from voxproof.errors import UsageError
+        from voxproof.run.store import RunStore
+
+        try:
+            points = json.loads(open(throughput_file, encoding="utf-8").read())
+        except ValueError as exc:
+            raise UsageError(f"{throughput_file} is not JSON: {exc}") from None
+        if not isinstance(points, list) or not all(isinstance(p, dict) and "rtfx" in p for p in points):
+            raise UsageError(f"{throughput_file} must be a JSON list of objects with 'label' and 'rtfx'")
+        with RunStore.open(run) as store:
+            store.set_meta("throughput", points)
 
     _, paths = write_reports(run, normalizer=normalizer, html_path=out)
     for label, path in paths.items():

@@ -38,7 +38,7 @@ def _deployment(store: RunStore, scores: Any, normalizer: str) -> Any:
     from voxproof.report.deployment import build_deployment
 
     name = scores.conditions[0].condition if scores.conditions else "clean"
-    return build_deployment(store, normalizer=normalizer, condition=name)
+    return build_deployment(store, normalizer=normalizer, condition=name, throughput=store.meta("throughput") or ())
 
 
 def _robustness(store: RunStore, scores: Any, normalizer: str, threshold: float | None) -> dict[str, Any] | None:
