@@ -246,7 +246,23 @@ def _parse_transcription(body: dict[str, Any], duration: float) -> Transcript:
     return Transcript(body["text"].strip(), tuple(words), confidence, extras)
 
 
-class OpenAITranscriber:
+
+class _EndpointOwner:
+    """Closing the HTTP client of a backend that owns an ``_endpoint``; usable as a context manager."""
+
+    _endpoint: _Endpoint
+
+    def close(self) -> None:
+        self._endpoint.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OpenAITranscriber(_EndpointOwner):
     """Speech to text through an OpenAI-compatible ``/v1/audio/transcriptions`` endpoint."""
 
     sample_rate = 16000
@@ -295,17 +311,9 @@ class OpenAITranscriber:
             library_versions=library_versions("httpx"),
         )
 
-    def close(self) -> None:
-        self._endpoint.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class OpenAISynthesizer:
+class OpenAISynthesizer(_EndpointOwner):
     """Text to speech through an OpenAI-compatible ``/v1/audio/speech`` endpoint (WAV responses)."""
 
     def __init__(self, options: OpenAISynthesizerOptions | None = None, *, transport: Any = None, client: Any = None):
@@ -334,14 +342,6 @@ class OpenAISynthesizer:
             library_versions=library_versions("httpx"),
         )
 
-    def close(self) -> None:
-        self._endpoint.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _public_options(options: Any) -> dict[str, Any]:
