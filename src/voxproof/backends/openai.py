@@ -246,7 +246,6 @@ def _parse_transcription(body: dict[str, Any], duration: float) -> Transcript:
     return Transcript(body["text"].strip(), tuple(words), confidence, extras)
 
 
-
 class _EndpointOwner:
     """Closing the HTTP client of a backend that owns an ``_endpoint``; usable as a context manager."""
 
