@@ -59,6 +59,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"speed: RTFx {first['rtfx']:.1f} (audio s / processing s), latency p50 {p.get('p50', 0):.3f} s "
             f"p90 {p.get('p90', 0):.3f} s, model load {first.get('model_load_seconds') or 0:.2f} s"
         )
+    _print_deployment(summary)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -93,3 +94,26 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
     click.echo("  ".join("-" * w for w in widths))
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def _print_deployment(summary: dict[str, Any]) -> None:
+    """One line each: word calibration, cost per audio hour, model size (the report has the figures)."""
+    cal = summary.get("calibration") or {}
+    word = cal.get("word") if isinstance(cal, dict) else None
+    if isinstance(word, dict) and word.get("ece") is not None:
+        click.echo(
+            f"calibration: word ECE {word['ece']:.3f} ({word['ece_binning']}), Brier {word['brier']:.3f}, "
+            f"AUROC for wrong words {word['auroc_error']:.3f} (n={word['n']})"
+        )
+    elif isinstance(cal, dict) and cal.get("available") is False:
+        click.echo(f"calibration: {cal.get('reason')}")
+    dep = summary.get("deployment") or {}
+    lines = ((dep.get("cost") or {}).get("lines") or []) if isinstance(dep, dict) else []
+    if lines:
+        costs = "; ".join(f"{c['cost_per_audio_hour']:.4f} {c['currency']} per audio hour on {c['machine']} at "
+                          f"{c['price_per_machine_hour']:g}/h" for c in lines[:2])
+        click.echo(f"cost (example prices, not quotes): {costs}")
+    eff = dep.get("efficiency") if isinstance(dep, dict) else None
+    if isinstance(eff, dict) and eff.get("parameters"):
+        click.echo(f"model: {eff['parameters']:,} parameters, {eff.get('disk_bytes', 0) / 1e6:.1f} MB on disk")
+
