@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,22 @@ def _group(kind: str, severity: str, ids: list[str], message: str, evidence: dic
     return Finding(kind, severity, tuple(ids), message, evidence, action)
 
 
+def _mismatches(ok: Sequence[ItemAnalysis], attr: str, expected: Any, kind: str, severity: str, stats: dict,
+                stats_key: str, message: Callable[[int, Any, Any], str]) -> list[Finding]:
+    """One finding per value of ``attr`` that differs from ``expected`` (default: the most common value);
+    the value counts go into ``stats[stats_key]``."""
+    counts = Counter(getattr(a, attr) for a in ok)
+    expected = expected or counts.most_common(1)[0][0]
+    stats[stats_key] = {str(k): v for k, v in counts.items()}
+    out = []
+    for value in counts:
+        if value != expected:
+            ids = [a.id for a in ok if getattr(a, attr) == value]
+            out.append(_group(kind, severity, ids, message(len(ids), value, expected),
+                              {attr: value, "expected": expected}))
+    return out
+
+
 def signal_findings(analyses: Sequence[ItemAnalysis], th: SignalThresholds) -> tuple[list[Finding], dict]:
     """Findings and corpus statistics (rates, channels, duration median) from per-item analyses."""
     findings: list[Finding] = []
@@ -54,28 +71,10 @@ def signal_findings(analyses: Sequence[ItemAnalysis], th: SignalThresholds) -> t
     stats: dict = {"decoded": len(ok), "failed": len(analyses) - len(ok)}
     if not ok:
         return findings, stats
-    rates = Counter(a.sample_rate for a in ok)
-    expected_rate = th.sample_rate or rates.most_common(1)[0][0]
-    stats["sample_rates"] = {str(k): v for k, v in rates.items()}
-    for rate in rates:
-        if rate != expected_rate:
-            ids = [a.id for a in ok if a.sample_rate == rate]
-            findings.append(
-                _group("signal.sample_rate_mismatch", "medium", ids,
-                       f"{len(ids)} item(s) at {rate} Hz where the corpus is at {expected_rate} Hz",
-                       {"sample_rate": rate, "expected": expected_rate})
-            )
-    chans = Counter(a.channels for a in ok)
-    expected_ch = th.channels or chans.most_common(1)[0][0]
-    stats["channels"] = {str(k): v for k, v in chans.items()}
-    for ch in chans:
-        if ch != expected_ch:
-            ids = [a.id for a in ok if a.channels == ch]
-            findings.append(
-                _group("signal.channel_mismatch", "low", ids,
-                       f"{len(ids)} item(s) with {ch} channel(s) where the corpus has {expected_ch}",
-                       {"channels": ch, "expected": expected_ch})
-            )
+    findings += _mismatches(ok, "sample_rate", th.sample_rate, "signal.sample_rate_mismatch", "medium", stats,
+                            "sample_rates", lambda n, v, e: f"{n} item(s) at {v} Hz where the corpus is at {e} Hz")
+    findings += _mismatches(ok, "channels", th.channels, "signal.channel_mismatch", "low", stats, "channels",
+                            lambda n, v, e: f"{n} item(s) with {v} channel(s) where the corpus has {e}")
     durations = np.array([a.duration or 0.0 for a in ok])
     stats["hours"] = float(durations.sum() / 3600)
     stats["median_duration"] = float(np.median(durations))

@@ -125,14 +125,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, sortable: bo
 
 
 def alignment_html(ops: Sequence[tuple[str, str | None, str | None]]) -> str:
-    """Coloured alignment: ops are (op, ref_token, hyp_token) with op in C/S/D/I."""
+    """Coloured alignment: ops are (op, ref_token, hyp_token) with the op names of
+    :mod:`voxproof.metrics.align` (equal, substitute, delete, insert)."""
     parts = []
     for op, ref, hyp in ops:
-        if op == "C":
+        if op == "equal":
             parts.append(esc(ref))
-        elif op == "S":
+        elif op == "substitute":
             parts.append(f"<span class='S' title='ref: {esc(ref)}'>{esc(ref)}&rarr;{esc(hyp)}</span>")
-        elif op == "D":
+        elif op == "delete":
             parts.append(f"<span class='D' title='deleted'>{esc(ref)}</span>")
         else:
             parts.append(f"<span class='I' title='inserted'>{esc(hyp)}</span>")

@@ -118,7 +118,7 @@ def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
         table_rows.append([
             row.utt_id, row.condition, row.speaker or "", (fmt_pct(wer, 1), wer),
             f"S{c.substitutions} D{c.deletions} I{c.insertions} / {c.ref_len}",
-            (alignment_html(_display_ops(a.ops)), wer),
+            (alignment_html(a.ops), wer),
         ])
     note = f"<p>{len(rows)} rows, worst first" + (
         f" (first {MAX_UTTERANCE_ROWS} shown)" if len(rows) > MAX_UTTERANCE_ROWS else "") + \
@@ -129,11 +129,6 @@ def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
     conf_html = table(["edit", "reference", "hypothesis", "count"],
                       [[c["op"], c["ref"] or "", c["hyp"] or "", c["count"]] for c in conf], numeric=(3,))
     return utt_html, conf_html
-
-
-def _display_ops(ops):
-    letter = {"equal": "C", "substitute": "S", "delete": "D", "insert": "I"}
-    return [(letter.get(op, op), r, h) for op, r, h in ops]
 
 
 def _distribution(summary: dict[str, Any]) -> str:
