@@ -180,7 +180,7 @@ def run_eval(
     cond_specs = [{"name": CLEAN, "chain": []} if c is None else c.to_spec() for c in all_conditions]
 
     wall_start = time.monotonic()
-    load_start_avg = list(os.getloadavg())
+    loadavg_start = list(os.getloadavg())
     load_start = time.monotonic()
     try:
         first_backend = backend_factory()
@@ -299,7 +299,7 @@ def run_eval(
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     resources = {
-        "load_average": {"start": load_start_avg, "end": list(os.getloadavg())},
+        "load_average": {"start": loadavg_start, "end": list(os.getloadavg())},
         "wall_seconds": time.monotonic() - wall_start,
         "model_load_seconds": model_load_seconds,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
