@@ -14,13 +14,16 @@ How the data is made (kept under --workdir, never in the tree):
   0.03-0.12 s at each end, written as its own WAV (every tenth re-encoded to MP3 at 48 kbit/s); the
   benchmark reports how many of these the audit finds (recall at scale).
 
-Memory: the manifest is read into a list of utterances and the per-item results (measures and
-fingerprints, ~1-2 kB per item) are kept; audio is never held beyond the worker batches in flight.
+Memory: the audit streams the manifest into its on-disk store (OUT/audit-items.sqlite) and every stage
+reads that store; the near-duplicate index holds at most ``max_entries`` entries at once and spills the
+rest to temporary files. Peak RSS is read right after the audit returns (before this script's own
+checks), for the main process and, sampled, for the worker processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -214,23 +217,25 @@ class _WorkerMemory(threading.Thread):
 
 def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) -> dict:
     from voxproof.audit.runner import AuditOptions, run_audit
-    from voxproof.manifest import read_manifest
 
     t = time.perf_counter()
-    manifest, facts = generate(count, workdir)
+    # generated in a child process, so this process's peak memory is the audit's alone
+    subprocess.run([sys.executable, __file__, "--generate", str(count), "--workdir", str(workdir)], check=True)
+    manifest, facts = generate(count, workdir)  # now only reads the files back
     gen_s = time.perf_counter() - t
     out = workdir / f"audit-{count}"
     if not reuse_cache and (out / "audit-cache.sqlite").exists():
         for f in out.glob("audit-cache.sqlite*"):
             f.unlink()
-    items = list(read_manifest(manifest))
     sampler = _WorkerMemory()
     sampler.start()
     t = time.perf_counter()
-    result = run_audit(manifest, items=items, out_dir=out, options=AuditOptions(workers=workers, vad=vad))
+    result = run_audit(manifest, out_dir=out, options=AuditOptions(workers=workers, vad=vad))
     wall = time.perf_counter() - t
     sampler.stop.set()
     sampler.join()
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_rss = sampler.peak_kb / 1024
     an = result.stats["analysis"]
     idx = result.stats["near_duplicate_index"]
     clusters = [set(f.items) for f in result.findings if f.kind == "duplicate.near_audio"]
@@ -242,10 +247,9 @@ def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) ->
     # every verified pair (from the findings' evidence) is put in one class: a planted copy, two segments
     # holding the same source clip (re-used at a near-equal speed), two segments over the same stretch of
     # the real noise recording, or none of these (a false match)
-    by_id = {u.id: u for u in items}
-
     def tagset(uid: str, key: str) -> set[str]:
-        return set(by_id[uid].tags.get(key, "").split(",")) - {""}
+        u = json.loads(result.store.scalar("SELECT utt FROM items WHERE side = 0 AND id = ?", (uid,)))
+        return set((u.get("tags") or {}).get(key, "").split(",")) - {""}
 
     classes = {"planted": 0, "same_clip": 0, "same_noise": 0, "unexplained": 0}
     for f in result.findings:
@@ -261,11 +265,9 @@ def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) ->
                 classes["same_noise"] += 1
             else:
                 classes["unexplained"] += 1
-    prints = [a.fingerprint for a in result.analyses.values()]
+    prints = list(itertools.islice(iter(result.store.view("fp", [("side", 0)])), 600))
     per_pair = brute_force_per_pair(prints)
     brute_est = per_pair * count * (count - 1) / 2
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_rss = sampler.peak_kb / 1024
     return {
         "items": count,
         "audio_hours": round(facts["audio_seconds"] / 3600, 2),
@@ -342,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--generate":
+        generate(int(sys.argv[2]), Path(sys.argv[4]))
+        sys.exit(0)
     if len(sys.argv) > 2 and sys.argv[1] == "--one":
         ap = argparse.ArgumentParser()
         ap.add_argument("--one", type=int)

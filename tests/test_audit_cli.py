@@ -107,7 +107,7 @@ def test_resume_from_cache(shared_data: Path, tmp_path: Path):
     # the cache is keyed by file, not by id: a renamed item reuses its file's entry
     renamed = [Utterance.replace(items[0], id="renamed")] + items[1:]
     again = run_audit(data, items=renamed, out_dir=out, options=opts)
-    assert again.stats["analysis"]["cached"] == 8 and "renamed" in again.analyses
+    assert again.stats["analysis"]["cached"] == 8 and again.analysis("renamed") is not None
     # a copy with another modification time is analysed again
     copy = tmp_path / "copy.flac"
     copy.write_bytes(Path(items[1].audio).read_bytes())
@@ -190,7 +190,7 @@ def test_signal_mismatches_dc_offset_and_silence(shared_data: Path, tmp_path: Pa
     assert by_kind["signal.channel_mismatch"] == {"stereo44"}
     assert by_kind["signal.dc_offset"] == {"dc"}
     assert "silent" in by_kind["signal.no_speech"]
-    assert result.analyses["stereo44"].channels == 2 and result.analyses["stereo44"].sample_rate == 44100
+    assert result.analysis("stereo44").channels == 2 and result.analysis("stereo44").sample_rate == 44100
 
 
 @pytest.mark.slow

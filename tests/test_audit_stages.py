@@ -53,7 +53,7 @@ def test_fingerprint_survives_mp3_gain_resampling_and_trim(shared_data: Path, tm
     matches, stats = find_near_duplicates(prints)
     from voxproof.audit.duplicates import UnionFind
 
-    uf = UnionFind(len(prints))
+    uf = UnionFind()
     for m in matches:
         uf.union(m.a, m.b)
         assert m.ber <= 0.3
@@ -169,7 +169,7 @@ def test_coverage_entropy_missing_and_dominant_speaker():
     utts = [Utterance(f"u{i}", "x", speaker="s1" if i < 8 else f"s{i}", tags={"gender": "F" if i < 11 else "M"}
                       if i != 3 else {}) for i in range(12)]
     durations = {u.id: 2.0 for u in utts}
-    cov = compute_coverage(utts, durations)
+    cov = compute_coverage((u, durations[u.id]) for u in utts)
     gender = next(t for t in cov.tags if t.tag == "gender")
     assert gender.missing == 1 and gender.values["F"][0] == 10 and gender.values["M"][0] == 1
     assert 0 < gender.normalised_entropy < 0.7 and gender.max_min_ratio == pytest.approx(10)
@@ -197,7 +197,13 @@ def test_findings_severity_rules():
 
 
 def test_duplicate_clusters_and_transcripts(shared_data: Path):
-    from voxproof.audit.duplicates import duplicate_transcripts, exact_duplicates, near_duplicates
+    from voxproof.audit.duplicates import (
+        duplicate_transcripts,
+        exact_duplicates,
+        group_values,
+        near_duplicates,
+        transcript_key,
+    )
 
     clips = _libri(shared_data, 3)
     base = [compute_fingerprint(a, r) for a, r in clips]
@@ -205,10 +211,12 @@ def test_duplicate_clusters_and_transcripts(shared_data: Path):
     copies = [compute_fingerprint(0.5 * x, sr), compute_fingerprint(x[sr // 5:], sr)]
     ids = ["a", "b", "c", "a-quiet", "a-trimmed"]
     hashes = [pcm_hash(a, r) for a, r in clips] + [pcm_hash(0.5 * x, sr), pcm_hash(x[sr // 5:], sr)]
-    findings, stats = near_duplicates(ids, base + copies, hashes, max_ber=0.3)
+    findings, _ = near_duplicates(ids, base + copies, hashes, max_ber=0.3)
     assert [f.items for f in findings] == [("a", "a-quiet", "a-trimmed")]
     assert findings[0].evidence["keep"] == "a" and findings[0].action == "exclude"
-    assert exact_duplicates(["p", "q", "r"], ["h1", "h2", "h1"])[0].items == ("p", "r")
+    assert exact_duplicates(group_values(["p", "q", "r"], ["h1", "h2", "h1"]))[0].items == ("p", "r")
     texts = ["The cat sat on the mat", "the CAT sat on the mat!", "ZERO", "ZERO", "another one entirely here"]
-    dup = duplicate_transcripts(["1", "2", "3", "4", "5"], texts)
+    ids = ["1", "2", "3", "4", "5"]
+    dup = duplicate_transcripts(group_values(ids, [transcript_key(t, 4) for t in texts]))
     assert [f.items for f in dup] == [("1", "2")]  # one-word prompts are meant to repeat
+    assert duplicate_transcripts(group_values(ids, [transcript_key(t, 4) for t in texts]), exclude_ids={"2"}) == []

@@ -8,21 +8,25 @@ items they collide with in the evidence.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from voxproof.audit.findings import Finding
 from voxproof.audit.fingerprint import Fingerprint, find_near_duplicates
 from voxproof.audit.transcript import normalise_for_match
-from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.audit.contamination")
 
 
 @dataclass(frozen=True)
 class Side:
-    """One dataset's part in a comparison: ids, texts, speakers, PCM hashes and fingerprints, aligned."""
+    """One dataset's part in a comparison: ids, texts, speakers, PCM hashes and fingerprints, aligned.
+    Each may be a list or a lazy view of the audit's store: they are streamed once, and looked up by
+    position only for the items a check names."""
 
     ids: Sequence[str]
     texts: Sequence[str | None]
@@ -31,33 +35,47 @@ class Side:
     prints: Sequence[Fingerprint | None]
 
 
-def side_from(utts: Sequence[Utterance], analyses: dict[str, object]) -> Side:
-    hashes, prints = [], []
-    for u in utts:
-        a = analyses.get(u.id)
-        hashes.append(getattr(a, "pcm_sha1", None))
-        prints.append(getattr(a, "fingerprint", None))
-    return Side([u.id for u in utts], [u.text for u in utts], [u.speaker for u in utts], hashes, prints)
+def _hash64(h: str) -> int:
+    return int(h[:16], 16) - (1 << 63)  # the first 64 bits of a SHA-1, as a signed int64
+
+
+def _sorted_index(keys: list[int] | np.ndarray, positions: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, positions) as int64/int32 arrays sorted by key: a compact lookup table (12 bytes an entry)."""
+    k = np.asarray(keys, dtype=np.int64)
+    p = np.asarray(positions, dtype=np.int32)
+    order = np.argsort(k, kind="stable")
+    return k[order], p[order]
+
+
+def _lookup(keys: np.ndarray, positions: np.ndarray, key: int, limit: int) -> list[int]:
+    lo = int(np.searchsorted(keys, key, "left"))
+    hi = int(np.searchsorted(keys, key, "right"))
+    return positions[lo:min(hi, lo + limit)].tolist()
 
 
 def shared_audio(train: Side, test: Side, *, max_ber: float) -> list[Finding]:
     findings: list[Finding] = []
-    test_by_hash: dict[str, list[str]] = {}
-    for i, h in zip(test.ids, test.hashes):
+    keys, pos = [], []
+    for j, h in enumerate(test.hashes):
         if h:
-            test_by_hash.setdefault(h, []).append(i)
+            keys.append(_hash64(h))
+            pos.append(j)
+    test_keys, test_pos = _sorted_index(keys, pos)
+    del keys, pos
     exact_pairs = set()
     for i, (tid, h) in enumerate(zip(train.ids, train.hashes)):
-        if h and h in test_by_hash:
+        if not h:
+            continue
+        hits = [test.ids[j] for j in _lookup(test_keys, test_pos, _hash64(h), 20) if test.hashes[j] == h]
+        if hits:
             exact_pairs.add(i)
             findings.append(
                 Finding("contamination.exact_audio", "critical", (tid,),
-                        f"training item {tid} has the same decoded audio as test item(s) "
-                        f"{', '.join(test_by_hash[h][:5])}",
-                        {"test_items": test_by_hash[h][:20]}, action="exclude")
+                        f"training item {tid} has the same decoded audio as test item(s) {', '.join(hits[:5])}",
+                        {"test_items": hits}, action="exclude")
             )
     n = len(train.ids)
-    matches, stats = find_near_duplicates(list(train.prints) + list(test.prints), max_ber=max_ber, boundary=n)
+    matches, stats = find_near_duplicates(_Chain(train.prints, test.prints), max_ber=max_ber, boundary=n)
     near: dict[int, list[tuple[str, float]]] = {}
     for m in matches:
         a, b = (m.a, m.b) if m.a < n else (m.b, m.a)
@@ -77,8 +95,34 @@ def shared_audio(train: Side, test: Side, *, max_ber: float) -> list[Finding]:
     return findings
 
 
+class _Chain(Sequence):
+    """Two sequences one after the other, without copying either (they may be lazy store views)."""
+
+    def __init__(self, first: Sequence, second: Sequence):
+        self.first, self.second, self.n = first, second, len(first)
+
+    def __len__(self) -> int:
+        return self.n + len(self.second)
+
+    def __iter__(self) -> Iterator:
+        yield from self.first
+        yield from self.second
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.first[i] if i < self.n else self.second[i - self.n]
+
+
 def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def _gram_keys(text: str | None, n: int, min_words: int) -> list[int]:
+    """64-bit keys of the distinct normalised word n-grams of ``text`` (none below ``min_words`` words)."""
+    w = normalise_for_match(text).split() if text else []
+    if len(w) < min_words:
+        return []
+    return [int.from_bytes(hashlib.blake2b(" ".join(g).encode(), digest_size=8).digest(), "little", signed=True)
+            for g in _ngrams(w, n)]
 
 
 def shared_transcripts(
@@ -86,40 +130,39 @@ def shared_transcripts(
 ) -> list[Finding]:
     """Training transcripts equal to, or sharing at least ``min_overlap`` of the word ``n``-grams of the
     shorter of the two with, a test transcript (normalised; both need at least three n-grams). Work is
-    linear: test n-grams go into one dictionary."""
-    index: dict[tuple[str, ...], list[int]] = {}
-    test_words: list[list[str]] = []
+    linear: the test n-grams go into one sorted table of 64-bit keys (12 bytes an n-gram), at most 50
+    test items per n-gram."""
+    keys: list[int] = []
+    pos: list[int] = []
+    gram_count: list[int] = []
     for j, t in enumerate(test.texts):
-        w = normalise_for_match(t).split() if t else []
-        test_words.append(w)
-        if len(w) >= min_words:
-            for g in _ngrams(w, n):
-                bucket = index.setdefault(g, [])
-                if len(bucket) < 50:
-                    bucket.append(j)
+        g = _gram_keys(t, n, min_words)
+        gram_count.append(len(g))
+        keys += g
+        pos += [j] * len(g)
+    index_keys, index_pos = _sorted_index(keys, pos)
+    counts = np.asarray(gram_count, dtype=np.int32)
+    del keys, pos, gram_count
     findings = []
-    for i, t in enumerate(train.texts):
-        w = normalise_for_match(t).split() if t else []
-        if len(w) < min_words:
-            continue
-        grams = _ngrams(w, n)
+    for i, (tid, t) in enumerate(zip(train.ids, train.texts)):
+        grams = _gram_keys(t, n, min_words)
         if not grams:
             continue
         hits: dict[int, int] = {}
         for g in grams:
-            for j in index.get(g, ()):
+            for j in _lookup(index_keys, index_pos, g, 50):
                 hits[j] = hits.get(j, 0) + 1
         if not hits:
             continue
         j, count = max(hits.items(), key=lambda kv: kv[1])
-        other = _ngrams(test_words[j], n)
-        overlap = count / min(len(grams), len(other))
+        shorter = min(len(grams), int(counts[j]))
+        overlap = count / shorter
         # a short test text inside a long training text is weak evidence: both need 3+ n-grams
-        if overlap >= min_overlap and min(len(grams), len(other)) >= 3:
-            identical = w == test_words[j]
+        if overlap >= min_overlap and shorter >= 3:
+            identical = normalise_for_match(t or "") == normalise_for_match(test.texts[j] or "")
             findings.append(
-                Finding("contamination.transcript", "high", (train.ids[i],),
-                        f"training transcript of {train.ids[i]} "
+                Finding("contamination.transcript", "high", (tid,),
+                        f"training transcript of {tid} "
                         + ("equals" if identical else f"overlaps {overlap:.0%} of") + f" test transcript of {test.ids[j]}",
                         {"test_item": test.ids[j], "ngram": n, "overlap": round(overlap, 3),
                          "identical": identical, "threshold": min_overlap}, action="exclude")

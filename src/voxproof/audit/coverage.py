@@ -8,7 +8,7 @@ Hands a ``Coverage`` (for the datasheet and JSON) and dataset-level findings to 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ class TagDistribution:
     total: int
     normalised_entropy: float | None  # 1 = perfectly even (by hours), 0 = one value only
     max_min_ratio: float | None  # largest over smallest value, by hours
+    truncated: bool = False  # more than MAX_DISTINCT values: only the first ones are listed
 
     def to_dict(self) -> dict[str, Any]:
         top = sorted(self.values.items(), key=lambda kv: -kv[1][1])
@@ -37,6 +38,7 @@ class TagDistribution:
             "tag": self.tag,
             "values": {k: {"utterances": n, "hours": round(h, 4)} for k, (n, h) in top[:100]},
             "distinct_values": len(self.values),
+            "truncated": self.truncated,
             "missing": self.missing,
             "missing_share": round(self.missing / self.total, 4) if self.total else 0.0,
             "normalised_entropy": None if self.normalised_entropy is None else round(self.normalised_entropy, 4),
@@ -64,33 +66,40 @@ def _imbalance(hours: list[float]) -> tuple[float | None, float | None]:
     return ent / math.log(len(hours)), ratio
 
 
-def compute_coverage(utts: Sequence[Utterance], durations: dict[str, float]) -> Coverage:
-    keys: dict[str, None] = {}
-    if any(u.speaker for u in utts):
-        keys["speaker"] = None
-    if any(u.language for u in utts):
-        keys["language"] = None
-    for u in utts:
-        for k in u.tags:
-            keys.setdefault(k, None)
-    dists = []
-    total_hours = sum(durations.get(u.id, 0.0) for u in utts) / 3600
-    for key in keys:
-        values: dict[str, list[float]] = {}
-        missing = 0
-        for u in utts:
-            v = u.tag(key)
+MAX_DISTINCT = 50_000  # values tracked per tag: beyond this a tag is an identifier, not a category
+
+
+def compute_coverage(rows: Iterable[tuple[Utterance, float]]) -> Coverage:
+    """Tag distributions from one pass over (utterance, duration in seconds). A tag with more than
+    ``MAX_DISTINCT`` values keeps counting its items and missing ones but stops listing values
+    (``TagDistribution.truncated``), so memory stays bounded whatever the tags hold."""
+    values: dict[str, dict[str, list[float]]] = {}
+    present: dict[str, int] = {}
+    truncated: set[str] = set()
+    total, seconds = 0, 0.0
+    for u, duration in rows:
+        total += 1
+        seconds += duration
+        tags = {"speaker": u.speaker, "language": u.language, **u.tags}
+        for key, v in tags.items():
             if v is None or str(v).strip() == "":
-                missing += 1
                 continue
-            slot = values.setdefault(str(v), [0, 0.0])
+            present[key] = present.get(key, 0) + 1
+            slots = values.setdefault(key, {})
+            slot = slots.get(str(v))
+            if slot is None:
+                if len(slots) >= MAX_DISTINCT:
+                    truncated.add(key)
+                    continue
+                slot = slots[str(v)] = [0, 0.0]
             slot[0] += 1
-            slot[1] += durations.get(u.id, 0.0) / 3600
-        ent, ratio = _imbalance([h for _, h in values.values()])
-        dists.append(
-            TagDistribution(key, {k: (int(n), float(h)) for k, (n, h) in values.items()}, missing, len(utts), ent, ratio)
-        )
-    return Coverage(len(utts), total_hours, tuple(dists))
+            slot[1] += duration / 3600
+    dists = []
+    for key, slots in values.items():
+        ent, ratio = (None, None) if key in truncated else _imbalance([h for _, h in slots.values()])
+        dists.append(TagDistribution(key, {k: (int(n), float(h)) for k, (n, h) in slots.items()},
+                                     total - present[key], total, ent, ratio, key in truncated))
+    return Coverage(total, seconds / 3600, tuple(dists))
 
 
 def coverage_findings(cov: Coverage, *, min_entropy: float = 0.7, dominant_share: float = 0.3) -> list[Finding]:

@@ -31,9 +31,9 @@ def render_datasheet(result: AuditResult) -> str:
     lines += ["", "## Collection", "",
               f"- Sample rates: {', '.join(f'{k} Hz x {v}' for k, v in (sig.get('sample_rates') or {}).items())}.",
               f"- Channels: {', '.join(f'{k} x {v}' for k, v in (sig.get('channels') or {}).items())}."]
-    formats = Counter(Path(u.audio).suffix.lower().lstrip(".") or "(none)" for u in result.items)
+    formats = Counter(Path(u.audio).suffix.lower().lstrip(".") or "(none)" for u in result.utterances())
     lines.append("- File formats: " + ", ".join(f"{k} x {v}" for k, v in formats.most_common()))
-    sources = Counter(u.tags.get("source") for u in result.items if u.tags.get("source"))
+    sources = Counter(u.tags.get("source") for u in result.utterances() if u.tags.get("source"))
     if sources:
         lines.append("- Sources: " + ", ".join(f"{s} ({n} items)" for s, n in sources.most_common()))
     lines += ["", "## Quality", ""]

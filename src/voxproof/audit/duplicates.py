@@ -2,13 +2,14 @@
 fingerprints, found through the index in ``fingerprint``), and duplicate transcripts.
 
 Every cluster becomes one finding listing its members; the first member (manifest order) is kept and
-the others are the ones ``--fix`` removes (``evidence["keep"]``).
+the others are the ones ``--fix`` removes (``evidence["keep"]``). Groups of equal hashes and transcripts
+come in as (value, members) pairs, from SQL over the audit's store or ``group_values`` for lists.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from voxproof.audit.findings import Finding
 from voxproof.audit.fingerprint import Fingerprint, IndexStats, find_near_duplicates
@@ -18,38 +19,49 @@ log = logging.getLogger("voxproof.audit.duplicates")
 
 
 class UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
+    """Union-find over the items that take part in matches only (a dict, not a list of every item)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
 
     def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
+        parent = self.parent
+        root = i
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(i, i) != root:
+            parent[i], i = root, parent[i]
+        return root
 
     def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+            self.parent.setdefault(min(ra, rb), min(ra, rb))
 
     def clusters(self) -> list[list[int]]:
         groups: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
+        for i in self.parent:
             groups.setdefault(self.find(i), []).append(i)
-        return [sorted(g) for g in groups.values() if len(g) > 1]
+        return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
-def exact_duplicates(ids: Sequence[str], hashes: Sequence[str | None]) -> list[Finding]:
-    """Items whose decoded samples are identical (a lossless re-encode counts)."""
-    groups: dict[str, list[int]] = {}
-    for i, h in enumerate(hashes):
-        if h:
-            groups.setdefault(h, []).append(i)
+def group_values(ids: Sequence[str], values: Sequence[str | None]) -> list[tuple[str, list[str]]]:
+    """(value, ids) for every value held by two or more items, from in-memory lists (the audit runner
+    gets the same groups from SQL over its store)."""
+    groups: dict[str, list[str]] = {}
+    for i, v in zip(ids, values):
+        if v:
+            groups.setdefault(v, []).append(i)
+    return [(v, members) for v, members in groups.items() if len(members) > 1]
+
+
+def exact_duplicates(groups: Iterable[tuple[str, Sequence[str]]]) -> list[Finding]:
+    """Items whose decoded samples are identical (a lossless re-encode counts): one finding per group of
+    (PCM hash, member ids in manifest order)."""
     findings = []
-    for h, members in groups.items():
-        if len(members) < 2:
-            continue
-        names = tuple(ids[i] for i in members)
+    for h, members in groups:
+        names = tuple(members)
         findings.append(
             Finding("duplicate.exact_audio", "medium", names,
                     f"{len(names)} items decode to identical samples; keep {names[0]}, drop the rest",
@@ -60,17 +72,19 @@ def exact_duplicates(ids: Sequence[str], hashes: Sequence[str | None]) -> list[F
 
 def near_duplicates(
     ids: Sequence[str],
-    prints: list[Fingerprint | None],
+    prints: Sequence[Fingerprint | None],
     hashes: Sequence[str | None],
     *,
     max_ber: float,
 ) -> tuple[list[Finding], IndexStats]:
-    """Clusters of items with matching fingerprints that are not already exact copies of each other."""
+    """Clusters of items with matching fingerprints that are not already exact copies of each other.
+    ``ids``, ``prints`` and ``hashes`` may be lazy (the store's views): only matched items are looked up."""
     matches, stats = find_near_duplicates(prints, max_ber=max_ber)
-    uf = UnionFind(len(ids))
+    uf = UnionFind()
     best: dict[tuple[int, int], float] = {}
     for m in matches:
-        if hashes[m.a] and hashes[m.a] == hashes[m.b]:
+        ha = hashes[m.a]
+        if ha and ha == hashes[m.b]:
             continue  # reported as an exact duplicate
         uf.union(m.a, m.b)
         best[(m.a, m.b)] = m.ber
@@ -93,21 +107,22 @@ def near_duplicates(
     return findings, stats
 
 
-def duplicate_transcripts(
-    ids: Sequence[str], texts: Sequence[str | None], *, min_words: int = 4, exclude_ids: set[str] | None = None
-) -> list[Finding]:
-    """Different audio items with the same normalised transcript (at least ``min_words`` words: short
-    prompts such as digits and commands are meant to repeat). Items already found to share audio are
-    left out (``exclude_ids``)."""
-    groups: dict[str, list[str]] = {}
-    for i, t in zip(ids, texts):
-        if not t or (exclude_ids and i in exclude_ids):
-            continue
-        n = normalise_for_match(t)
-        if len(n.split()) >= min_words:
-            groups.setdefault(n, []).append(i)
+def transcript_key(text: str | None, min_words: int) -> str | None:
+    """The normalised transcript two items must share to be duplicate transcripts; None below
+    ``min_words`` words (short prompts such as digits and commands are meant to repeat)."""
+    if not text:
+        return None
+    n = normalise_for_match(text)
+    return n if len(n.split()) >= min_words else None
+
+
+def duplicate_transcripts(groups: Iterable[tuple[str, Sequence[str]]], *, exclude_ids: set[str] | None = None
+                          ) -> list[Finding]:
+    """Different audio items with the same transcript key (``transcript_key``): one finding per group of
+    (key, member ids). Items already found to share audio are left out (``exclude_ids``)."""
     findings = []
-    for text, members in groups.items():
+    for text, ids in groups:
+        members = [i for i in ids if not (exclude_ids and i in exclude_ids)]
         if len(members) < 2:
             continue
         findings.append(

@@ -54,7 +54,7 @@ def write_fix(result: AuditResult, out: str | Path) -> FixSummary:
     exclude, flag = plan_fix(list(result.findings))
     kept = flagged = excluded = 0
     with out.open("w", encoding="utf-8") as fm, log_path.open("w", encoding="utf-8") as fl:
-        for u in result.items:
+        for u in result.utterances():
             if u.id in exclude:
                 excluded += 1
                 fl.write(json.dumps({"id": u.id, "action": "excluded", "reasons": [

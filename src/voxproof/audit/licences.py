@@ -7,7 +7,7 @@ the attribution list for the datasheet.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,23 +56,34 @@ def item_licence(u: Utterance) -> str | None:
     return v.strip() if v and v.strip() else None
 
 
-def check_licences(utts: Sequence[Utterance], intended_use: str = "any") -> tuple[list[Finding], list[dict[str, Any]]]:
-    """Licence findings and the attribution list (one entry per source and licence)."""
+def _of_concern(lic: Licence) -> bool:
+    """Whether items under ``lic`` can be named by a finding (the others are only counted)."""
+    return lic.non_commercial or lic.no_derivatives or lic.share_alike or lic.family == "custom"
+
+
+def check_licences(utts: Iterable[Utterance], intended_use: str = "any") -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Licence findings and the attribution list (one entry per source and licence), from one pass."""
     if intended_use not in INTENDED_USES:
         from voxproof.errors import UsageError
 
         raise UsageError(f"intended use {intended_use!r} is not one of {', '.join(INTENDED_USES)}")
     findings: list[Finding] = []
-    missing = [u.id for u in utts if not item_licence(u)]
+    missing: list[str] = []
+    total = 0
     parsed: dict[str, Licence] = {}
-    by_licence: dict[str, list[str]] = {}
+    by_licence: dict[str, list[str]] = {}  # ids, kept only for licences that can raise a finding
+    count: dict[str, int] = {}
     attribution: dict[tuple[str, str], dict[str, Any]] = {}
     for u in utts:
+        total += 1
         raw = item_licence(u)
         if not raw:
+            missing.append(u.id)
             continue
-        lic = parsed.setdefault(raw, parse_licence(raw))
-        by_licence.setdefault(lic.spdx, []).append(u.id)
+        lic = parsed.get(raw) or parsed.setdefault(raw, parse_licence(raw))
+        count[lic.spdx] = count.get(lic.spdx, 0) + 1
+        if _of_concern(lic):
+            by_licence.setdefault(lic.spdx, []).append(u.id)
         source = u.tags.get("source") or u.tags.get("corpus") or "(unnamed source)"
         entry = attribution.setdefault((source, lic.spdx), {
             "source": source, "licence": lic.spdx, "items": 0,
@@ -80,16 +91,16 @@ def check_licences(utts: Sequence[Utterance], intended_use: str = "any") -> tupl
         })
         entry["items"] += 1
     if missing:
-        share = len(missing) / max(len(utts), 1)
+        share = len(missing) / max(total, 1)
         findings.append(
             Finding("licence.missing", "high" if intended_use == "commercial" else "medium", tuple(missing),
                     f"{len(missing)} item(s) ({share:.0%}) carry no licence tag: their use cannot be cleared",
                     {"count": len(missing), "share": round(share, 4)},
                     action="exclude" if intended_use == "commercial" else "flag")
         )
-    licences = {spdx: next(l for l in parsed.values() if l.spdx == spdx) for spdx in by_licence}
+    licences = {spdx: next(l for l in parsed.values() if l.spdx == spdx) for spdx in count}
     for spdx, lic in licences.items():
-        ids = tuple(by_licence[spdx])
+        ids = tuple(by_licence.get(spdx, ()))
         if lic.non_commercial and intended_use == "commercial":
             findings.append(
                 Finding("licence.non_commercial", "high", ids,

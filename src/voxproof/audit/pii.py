@@ -8,7 +8,7 @@ Each hit becomes a finding with the span masked (never the full value: evidence 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from voxproof.audit.findings import Finding
@@ -146,7 +146,7 @@ def redact(text: str, hits: Sequence[PiiHit]) -> str:
     return "".join(out)
 
 
-def check_pii(utts: Sequence[Utterance]) -> list[Finding]:
+def check_pii(utts: Iterable[Utterance]) -> list[Finding]:
     """One finding per item and kind of personal data, with masked spans and a redacted proposal."""
     findings = []
     for u in utts:

@@ -1,27 +1,34 @@
-"""The audit pipeline: manifest -> per-item analysis (pool + cache) -> every check stage -> ``AuditResult``
+"""The audit pipeline: manifest (streamed) -> per-item analysis (pool + cache) -> the audit's on-disk
+``ItemStore`` -> every check stage, reading streams and SQL aggregates from the store -> ``AuditResult``
 (findings, statistics, coverage, attribution, provenance) -> JSON, HTML, datasheet and ``--fix`` outputs.
+
+Memory does not hold one object per item: what stays in memory is the findings, small aggregates and,
+while the near-duplicate search runs, its index (bounded by ``fingerprint.find_near_duplicates``).
 """
 
 from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from voxproof.audit.analyse import analyse_all
 from voxproof.audit.cache import AnalysisCache
-from voxproof.audit.contamination import check_contamination, side_from
+from voxproof.audit.contamination import Side, check_contamination
 from voxproof.audit.coverage import Coverage, compute_coverage, coverage_findings
-from voxproof.audit.duplicates import duplicate_transcripts, exact_duplicates, near_duplicates
+from voxproof.audit.duplicates import duplicate_transcripts, exact_duplicates, near_duplicates, transcript_key
 from voxproof.audit.findings import SEVERITIES, Finding, at_or_above, count_by_severity, severity_rank
 from voxproof.audit.licences import INTENDED_USES, check_licences
 from voxproof.audit.pii import check_pii
 from voxproof.audit.quality import SignalThresholds, signal_findings
 from voxproof.audit.signal import ItemAnalysis
+from voxproof.audit.store import ItemStore
 from voxproof.audit.transcript import TranscriptThresholds, check_asr, check_rate, check_text
 from voxproof.errors import DataError
 from voxproof.manifest.utterance import Utterance
@@ -29,6 +36,7 @@ from voxproof.manifest.utterance import Utterance
 log = logging.getLogger("voxproof.audit")
 
 CACHE_NAME = "audit-cache.sqlite"
+STORE_NAME = "audit-items.sqlite"
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,9 @@ class AuditOptions:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """What an audit found. ``items`` are the audited manifest's utterances (in order) so the fix
-    writer can copy them; ``stats`` holds per-stage numbers (timings, counts, index stats)."""
+    """What an audit found. ``stats`` holds per-stage numbers (timings, counts, index stats). The audited
+    items stay on disk in ``store`` (streamed by ``utterances()``, e.g. for the fix writer and the
+    datasheet); ``workdir`` keeps a temporary store directory alive as long as the result."""
 
     source: str
     against: str | None
@@ -79,11 +88,21 @@ class AuditResult:
     stats: dict[str, Any]
     coverage: Coverage
     attribution: tuple[dict[str, Any], ...]
-    items: tuple[Utterance, ...] = field(repr=False, default=())
-    analyses: dict[str, ItemAnalysis] = field(repr=False, default_factory=dict)
+    store: ItemStore | None = field(repr=False, default=None)
+    workdir: Any = field(repr=False, default=None)
 
     def failing(self) -> list[Finding]:
         return at_or_above(list(self.findings), self.options.fail_on)
+
+    def utterances(self) -> Iterator[Utterance]:
+        """The audited manifest's utterances, in order, streamed from the store."""
+        if self.store is None:
+            return iter(())
+        return self.store.utterances(0)
+
+    def analysis(self, item_id: str) -> ItemAnalysis | None:
+        """One audited item's measures and fingerprint (None for an unknown id)."""
+        return self.store.analysis(item_id) if self.store is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         from voxproof import __version__
@@ -108,39 +127,68 @@ class AuditResult:
 
 
 _SPLIT_ORDER = {"train": 0, "training": 0, "dev": 1, "valid": 1, "validation": 1, "val": 1, "test": 2, "eval": 2}
+AUDITED, AGAINST = "\x00audited", "\x00against"  # part names of the two datasets of --against
 
 
-def split_leakage(utts: list[Utterance], by_id: dict[str, ItemAnalysis], opts: AuditOptions) -> list[Finding]:
+def part_side(store: ItemStore, part: str) -> Side:
+    """The contamination view of one part of the store (lazy: nothing is loaded until a check asks)."""
+    span = [("part", part)]
+    return Side(store.view("id", span), store.view("json_extract(utt, '$.text')", span),
+                store.view("speaker", span), store.view("pcm_sha1", span), store.view("fp", span))
+
+
+def split_leakage(store: ItemStore, opts: AuditOptions) -> list[Finding]:
     """Contamination checks between the splits of one manifest (tag ``split``), training-like first:
     findings name the items of the earlier split."""
-    splits: dict[str, list[Utterance]] = {}
-    for u in utts:
-        s = u.tags.get("split")
-        if s:
-            splits.setdefault(s, []).append(u)
-    names = sorted(splits, key=lambda s: (_SPLIT_ORDER.get(s.lower(), 1), s))
+    names = sorted(store.parts(), key=lambda s: (_SPLIT_ORDER.get(s.lower(), 1), s))
     found: list[Finding] = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            for f in check_contamination(side_from(splits[a], by_id), side_from(splits[b], by_id),
+            for f in check_contamination(part_side(store, a), part_side(store, b),
                                          max_ber=opts.near_max_ber, ngram=opts.ngram, min_overlap=opts.ngram_overlap):
                 found.append(Finding(f.kind, f.severity, f.items, f"[{a} vs {b}] {f.message}",
                                      {**f.evidence, "splits": [a, b]}, f.action))
     return found
 
 
-def _read(source: str | Path) -> list[Utterance]:
+def _read(source: str | Path, fmt: str | None) -> Iterator[Utterance]:
     from voxproof.manifest import read_manifest
 
-    return list(read_manifest(source))
+    return read_manifest(source, format=fmt)
 
 
-def _analyse(utts: list[Utterance], options: AuditOptions, cache: AnalysisCache | None,
-             progress: Callable[[str], None] | None) -> tuple[list[ItemAnalysis], dict[str, Any]]:
-    it, stats = analyse_all(utts, vad=options.vad, workers=options.workers, cache=cache,
+def _ingest(store: ItemStore, side: int, utts: Iterable[Utterance], part: Callable[[Utterance], str | None],
+            options: AuditOptions, cache: AnalysisCache | None,
+            progress: Callable[[str], None] | None) -> dict[str, Any]:
+    """Analyse a stream of utterances (pool + cache) into ``store``; only the worker window is in memory."""
+    window: deque[Utterance] = deque()
+
+    def feed() -> Iterator[Utterance]:
+        for u in utts:
+            window.append(u)
+            yield u
+
+    it, stats = analyse_all(feed(), vad=options.vad, workers=options.workers, cache=cache,
                             progress=(lambda n: progress(f"analysed {n} items")) if progress else None)
-    analyses = list(it)
-    return analyses, stats().to_dict()
+
+    def rows() -> Iterator[tuple[Utterance, ItemAnalysis]]:
+        for a in it:
+            u = window.popleft()
+            assert a.id == u.id, (a.id, u.id)
+            yield u, a
+
+    store.add(side, rows(), part)
+    return stats().to_dict()
+
+
+def _open_store(out_dir: Path | None, opts: AuditOptions) -> tuple[ItemStore, Any]:
+    holder = None
+    if out_dir is None:
+        holder = tempfile.TemporaryDirectory(prefix="voxproof-audit-")
+        path = Path(holder.name) / STORE_NAME
+    else:
+        path = out_dir / STORE_NAME
+    return ItemStore(path, text_key=lambda t: transcript_key(t, opts.transcript_min_words)), holder
 
 
 def run_audit(
@@ -149,115 +197,106 @@ def run_audit(
     against: str | Path | None = None,
     out_dir: str | Path | None = None,
     options: AuditOptions | None = None,
-    items: list[Utterance] | None = None,
-    against_items: list[Utterance] | None = None,
+    items: Iterable[Utterance] | None = None,
+    against_items: Iterable[Utterance] | None = None,
+    format: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """Audit the manifest at ``source`` (or the given ``items``), optionally against a second dataset.
 
-    ``out_dir`` holds the per-item cache (resumable audits); without it nothing is cached.
+    Items are streamed: each is analysed and written to the audit's store (``OUT/audit-items.sqlite``,
+    or a temporary directory without ``out_dir``), then every stage reads the store. ``out_dir`` also
+    holds the per-item cache (resumable audits). ``format`` forces the manifest format.
     Raises :class:`DataError` when the manifest is empty or no item could be decoded.
     """
     opts = options or AuditOptions()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    utts = items if items is not None else _read(source)
-    if not utts:
-        raise DataError(f"manifest {source} has no items: nothing to audit")
-    ids = [u.id for u in utts]
-    findings: list[Finding] = []
-    seen: dict[str, int] = {}
-    for i in ids:
-        seen[i] = seen.get(i, 0) + 1
-    dup_ids = [i for i, n in seen.items() if n > 1]
-    if dup_ids:
-        findings.append(Finding("manifest.duplicate_id", "high", tuple(dup_ids),
-                                f"{len(dup_ids)} id(s) used by more than one item", {"count": len(dup_ids)}))
-    timings["read"] = time.perf_counter() - t0
-
-    cache = None
-    if out_dir is not None and opts.cache:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        cache = AnalysisCache(Path(out_dir) / CACHE_NAME)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    store, holder = _open_store(out, opts)
+    cache = AnalysisCache(out / CACHE_NAME) if (out is not None and opts.cache) else None
+    with_against = against is not None or against_items is not None
     try:
-        t = time.perf_counter()
-        analyses, analyse_stats = _analyse(utts, opts, cache, progress)
-        timings["analyse"] = time.perf_counter() - t
-        test_utts: list[Utterance] = []
-        test_analyses: list[ItemAnalysis] = []
-        if against is not None or against_items is not None:
-            test_utts = against_items if against_items is not None else _read(against)  # type: ignore[arg-type]
+        utts = items if items is not None else _read(source, format)
+        part = (lambda u: AUDITED) if with_against else (lambda u: u.tags.get("split") or None)
+        analyse_stats = _ingest(store, 0, utts, part, opts, cache, progress)
+        timings["analyse"] = time.perf_counter() - t0
+        against_stats = None
+        if with_against:
             t = time.perf_counter()
-            test_analyses, against_stats = _analyse(test_utts, opts, cache, progress)
+            test_utts = against_items if against_items is not None else _read(against, format)  # type: ignore[arg-type]
+            against_stats = _ingest(store, 1, test_utts, lambda u: AGAINST, opts, cache, progress)
             timings["analyse_against"] = time.perf_counter() - t
-        else:
-            against_stats = None
     finally:
         if cache is not None:
             cache.close()
-    if not any(a.ok for a in analyses):
-        raise DataError(
-            f"none of the {len(analyses)} item(s) in {source} could be decoded "
-            f"(first error: {analyses[0].error}); check the audio paths"
-        )
-    by_id = {a.id: a for a in analyses}
-    durations = {a.id: a.duration for a in analyses if a.ok and a.duration}
+    store.finish()
+    n_items = store.count(0)
+    if not n_items:
+        raise DataError(f"manifest {source} has no items: nothing to audit")
+    if not store.scalar("SELECT 1 FROM items WHERE side = 0 AND ok = 1 LIMIT 1"):
+        first = store.scalar("SELECT error FROM items WHERE side = 0 ORDER BY seq LIMIT 1")
+        raise DataError(f"none of the {n_items} item(s) in {source} could be decoded "
+                        f"(first error: {first}); check the audio paths")
+    findings: list[Finding] = []
+    dup_ids = [i for (i,) in store.rows("SELECT id FROM items WHERE side = 0 GROUP BY id HAVING COUNT(*) > 1")]
+    if dup_ids:
+        findings.append(Finding("manifest.duplicate_id", "high", tuple(dup_ids),
+                                f"{len(dup_ids)} id(s) used by more than one item", {"count": len(dup_ids)}))
 
     t = time.perf_counter()
     sig_th = SignalThresholds(clip_ratio=opts.clip_ratio, dc_offset=opts.dc_offset,
                               min_speech_ratio=opts.min_speech_ratio, min_snr_db=opts.min_snr_db,
                               min_bandwidth_share=opts.min_bandwidth_share, duration_z=opts.duration_z,
                               sample_rate=opts.sample_rate)
-    sig, signal_stats = signal_findings(analyses, sig_th)
+    sig, signal_stats = signal_findings(store, sig_th)
     findings += sig
     timings["signal"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    findings += check_text(utts)
-    rate_findings, rate_stats = check_rate(utts, durations, TranscriptThresholds(cps_z=opts.cps_z))
+    findings += check_text(store.utterances(0))
+    rate_findings, rate_stats = check_rate(store, TranscriptThresholds(cps_z=opts.cps_z))
     findings += rate_findings
     asr_stats = None
     if opts.asr:
-        ok_ids = {a.id for a in analyses if a.ok}
-        asr_findings, asr_stats = check_asr(utts, opts.asr, max_wer=opts.asr_max_wer,
-                                            normalizer=opts.normalizer, ok_ids=ok_ids)
+        decodable = (u for u, a in store.pairs(0) if a.ok)
+        asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer)
         findings += asr_findings
     timings["transcript"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    hashes = [a.pcm_sha1 if a.ok else None for a in analyses]
-    exact = exact_duplicates(ids, hashes)
-    near, index_stats = near_duplicates(ids, [a.fingerprint for a in analyses], hashes, max_ber=opts.near_max_ber)
+    side0 = [("side", 0)]
+    exact = exact_duplicates(store.groups("pcm_sha1", "side = 0 AND ok = 1"))
+    near, index_stats = near_duplicates(store.view("id", side0), store.view("fp", side0),
+                                        store.view("pcm_sha1", side0), max_ber=opts.near_max_ber)
     timings["near_duplicate_search"] = index_stats.seconds
     audio_dups = {i for f in exact + near for i in f.items}
     findings += exact + near
-    findings += duplicate_transcripts(ids, [u.text for u in utts], min_words=opts.transcript_min_words,
-                                      exclude_ids=audio_dups)
+    findings += duplicate_transcripts(store.groups("text_key", "side = 0"), exclude_ids=audio_dups)
     timings["duplicates"] = time.perf_counter() - t
 
-    if not test_utts:
-        t = time.perf_counter()
-        findings += split_leakage(utts, by_id, opts)
-        timings["split_leakage"] = time.perf_counter() - t
-    else:
-        t = time.perf_counter()
-        train_side = side_from(utts, by_id)
-        test_side = side_from(test_utts, {a.id: a for a in test_analyses})
-        findings += check_contamination(train_side, test_side, max_ber=opts.near_max_ber, ngram=opts.ngram,
-                                        min_overlap=opts.ngram_overlap)
+    t = time.perf_counter()
+    if with_against:
+        findings += check_contamination(part_side(store, AUDITED), part_side(store, AGAINST),
+                                        max_ber=opts.near_max_ber, ngram=opts.ngram, min_overlap=opts.ngram_overlap)
         timings["contamination"] = time.perf_counter() - t
+    else:
+        findings += split_leakage(store, opts)
+        timings["split_leakage"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    coverage = compute_coverage(utts, durations)
+    coverage = compute_coverage((u, (a.duration or 0.0) if a.ok else 0.0) for u, a in store.pairs(0))
     findings += coverage_findings(coverage)
-    lic_findings, attribution = check_licences(utts, opts.intended_use)
+    lic_findings, attribution = check_licences(store.utterances(0), opts.intended_use)
     findings += lic_findings
-    findings += check_pii(utts)
+    findings += check_pii(store.utterances(0))
     timings["coverage_licences_pii"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
     stats = {
-        "items": len(utts),
+        "items": n_items,
         "analysis": analyse_stats,
         "analysis_against": against_stats,
         "signal": signal_stats,
@@ -265,11 +304,11 @@ def run_audit(
         "asr": asr_stats,
         "near_duplicate_index": index_stats.__dict__,
         "timings": {k: round(v, 3) for k, v in timings.items()},
-        "against_items": len(test_utts) if test_utts else None,
+        "against_items": store.count(1) if with_against else None,
     }
-    log.info("audit of %s: %d items, %d findings", source, len(utts), len(findings))
+    log.info("audit of %s: %d items, %d findings", source, n_items, len(findings))
     return AuditResult(str(source), None if against is None else str(against), opts, tuple(findings), stats,
-                       coverage, tuple(attribution), tuple(utts), by_id)
+                       coverage, tuple(attribution), store, holder)
 
 
 __all__ = ["AuditOptions", "AuditResult", "run_audit"]

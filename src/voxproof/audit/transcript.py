@@ -1,7 +1,7 @@
 """Audit stage 2, transcripts: empty text, characters outside the language's set, characters per second
 far from the corpus (robust statistics), and label noise from a recogniser's disagreement.
 
-Reads utterances and the signal stage's durations; hands back findings.
+Reads utterances (streamed) and, for the rate check, the audit's ``ItemStore``; hands back findings.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from voxproof.audit.findings import Finding
 from voxproof.manifest.utterance import Utterance
+
+if TYPE_CHECKING:
+    from voxproof.audit.store import ItemStore
 
 log = logging.getLogger("voxproof.audit.transcript")
 
@@ -62,14 +64,6 @@ def letters(text: str) -> int:
     return sum(1 for ch in text if ch.isalnum())
 
 
-def robust_z(values: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(z, median, scale): distance from the median in units of 1.4826 x MAD (a robust sigma)."""
-    med = float(np.median(values))
-    mad = float(np.median(np.abs(values - med))) * 1.4826
-    scale = max(mad, 1e-9)
-    return (values - med) / scale, med, mad
-
-
 @dataclass(frozen=True)
 class TranscriptThresholds:
     cps_z: float = 4.0  # robust z of log(chars/s) beyond which an item is an outlier
@@ -77,24 +71,26 @@ class TranscriptThresholds:
     min_items_for_stats: int = 12
 
 
-def check_text(utts: Sequence[Utterance]) -> list[Finding]:
-    """Empty transcripts and characters outside the language's set."""
+def check_text(utts: Iterable[Utterance]) -> list[Finding]:
+    """Empty transcripts and characters outside the language's set (one pass over ``utts``)."""
     findings: list[Finding] = []
-    empty = [u.id for u in utts if u.text is not None and not u.text.strip()]
-    if empty:
-        findings.append(
-            Finding("transcript.empty", "high", tuple(empty),
-                    f"{len(empty)} item(s) with an empty or whitespace-only transcript",
-                    {"count": len(empty)}, action="exclude")
-        )
+    empty: list[str] = []
     by_chars: dict[str, list[str]] = {}
     for u in utts:
+        if u.text is not None and not u.text.strip():
+            empty.append(u.id)
         if not u.text:
             continue
         bad = outside_chars(u.text, u.language)
         if bad:
             key = "".join(sorted(bad))
             by_chars.setdefault(key, []).append(u.id)
+    if empty:
+        findings.append(
+            Finding("transcript.empty", "high", tuple(empty),
+                    f"{len(empty)} item(s) with an empty or whitespace-only transcript",
+                    {"count": len(empty)}, action="exclude")
+        )
     for key, ids in by_chars.items():
         shown = [f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in key]
         findings.append(
@@ -105,49 +101,43 @@ def check_text(utts: Sequence[Utterance]) -> list[Finding]:
     return findings
 
 
-def check_rate(
-    utts: Sequence[Utterance], durations: dict[str, float], thresholds: TranscriptThresholds
-) -> tuple[list[Finding], dict[str, float]]:
-    """Characters-per-second outliers (log scale, median/MAD); returns findings and corpus stats."""
-    ids, rates = [], []
-    for u in utts:
-        d = durations.get(u.id)
-        if not u.text or not d or d <= 0:
-            continue
-        n = letters(u.text)
-        if n == 0:
-            continue
-        ids.append(u.id)
-        rates.append(n / d)
-    if len(rates) < thresholds.min_items_for_stats:
-        return [], {"items": len(rates)}
-    logr = np.log(np.asarray(rates))
-    z, med, mad = robust_z(logr)
-    stats = {"items": len(rates), "median_cps": math.exp(med), "mad_log_cps": mad}
+def check_rate(store: ItemStore, thresholds: TranscriptThresholds) -> tuple[list[Finding], dict[str, float]]:
+    """Characters-per-second outliers of the audited side of ``store`` (log scale, median/MAD, in SQL);
+    returns findings and corpus stats."""
+    where = "side = 0 AND log_cps IS NOT NULL"
+    robust = store.robust("log_cps", where)
+    n = robust[2] if robust else 0
+    if robust is None or n < thresholds.min_items_for_stats:
+        return [], {"items": n}
+    med, sigma, _ = robust
+    scale = max(sigma, 1e-9)
+    stats = {"items": n, "median_cps": math.exp(med), "mad_log_cps": sigma}
     findings = []
-    limit = math.log(thresholds.cps_factor)
-    for i in np.flatnonzero((np.abs(z) > thresholds.cps_z) & (np.abs(logr - med) > limit)):
-        fast = z[i] > 0
+    for item_id, logr in store.rows(
+            f"SELECT id, log_cps FROM items WHERE {where} AND abs(log_cps - ?) > ? AND abs(log_cps - ?) > ? "
+            "ORDER BY seq", (med, thresholds.cps_z * scale, med, math.log(thresholds.cps_factor))):
+        z = (logr - med) / scale
+        rate = math.exp(logr)
         findings.append(
-            Finding("transcript.rate_outlier", "medium", (ids[i],),
-                    f"{rates[i]:.1f} characters per second against a corpus median of {math.exp(med):.1f}: "
-                    + ("transcript too long for the audio" if fast else "transcript too short for the audio")
+            Finding("transcript.rate_outlier", "medium", (item_id,),
+                    f"{rate:.1f} characters per second against a corpus median of {math.exp(med):.1f}: "
+                    + ("transcript too long for the audio" if z > 0 else "transcript too short for the audio")
                     + " (misaligned or wrong transcript)",
-                    {"chars_per_second": round(rates[i], 2), "median": round(math.exp(med), 2),
-                     "robust_z": round(float(z[i]), 2), "threshold_z": thresholds.cps_z})
+                    {"chars_per_second": round(rate, 2), "median": round(math.exp(med), 2),
+                     "robust_z": round(float(z), 2), "threshold_z": thresholds.cps_z})
         )
     return findings, stats
 
 
 def check_asr(
-    utts: Sequence[Utterance],
+    utts: Iterable[Utterance],
     backend_name: str,
     *,
     max_wer: float = 0.6,
     normalizer: str = "whisper-en",
-    ok_ids: set[str] | None = None,
 ) -> tuple[list[Finding], dict[str, object]]:
-    """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``.
+    """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``. ``utts`` are
+    the decodable items (the runner leaves out the ones the signal stage could not read).
 
     The recogniser (name, model checksum), normaliser and threshold are recorded in the evidence.
     """
@@ -165,7 +155,7 @@ def check_asr(
     findings = []
     scored = 0
     for u in utts:
-        if not u.text or (ok_ids is not None and u.id not in ok_ids):
+        if not u.text:
             continue
         audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration)
         hyp = backend.transcribe(audio).text

@@ -52,17 +52,13 @@ def audit_command(data, against, data_format, out, fix_out, **kwargs) -> None:
     from voxproof.audit.report import write_html, write_json
     from voxproof.audit.runner import run_audit
     from voxproof.errors import UsageError
-    from voxproof.manifest import read_manifest
 
     try:
         options = pop_dataclass(AuditOptions, kwargs)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    items = list(read_manifest(data, format=data_format))
-    against_items = list(read_manifest(against, format=data_format)) if against else None
     out_dir = Path(out) if out else Path("audits") / Path(data).name.split(".")[0]
-    result = run_audit(data, against=against, out_dir=out_dir, options=options, items=items,
-                       against_items=against_items)
+    result = run_audit(data, against=against, out_dir=out_dir, options=options, format=data_format)
     write_json(result, out_dir / "findings.json")
     write_html(result, out_dir / "report.html")
     write_datasheet(result, out_dir / "datasheet.md")
