@@ -6,8 +6,12 @@ near-duplicate search time per size against a brute-force pairwise baseline meas
 
 How the data is made (kept under --workdir, never in the tree):
 - "banks": long 16 kHz WAV files, each a chain of real clips (LibriSpeech test-other, CMU ARCTIC, FSDD
-  digits, AMI) with a random gain, a random speed factor in [0.8, 1.25] (resampling) and background noise
-  (Speech Commands noise) at a random SNR of 5-35 dB;
+  digits, AMI) with a random gain, a random speed factor in [0.8, 1.25] (resampling), a second talker
+  (another clip at its own speed and offset, 2-6 dB below) and background noise (Speech Commands noise)
+  at a random SNR of 10-35 dB. The second talker keeps the generated corpus from being full of accidental
+  near duplicates: 30 hours made from ~20 minutes of real speech re-use every clip ~100 times, and two
+  uses at near-equal speeds hold the same audio; with a different talker over each use they no longer
+  do, so true duplicates stay near the planted 1 % at every size, as in a real corpus;
 - items: non-overlapping 0.6-1.6 s segments of the banks (offset + duration in the manifest), with a
   random transcript of matching length;
 - planted near duplicates (1 % of items): a copy of another item's segment at another gain, trimmed by
@@ -41,6 +45,7 @@ import soxr
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VOXPROOF_SHARED_DATA", REPO.parent / "shared" / "data"))
 SR = 16000
+GENERATOR = 2  # bump when the generated data changes (files are reused by name)
 
 
 def _clips() -> list[np.ndarray]:
@@ -73,8 +78,8 @@ def _words() -> list[str]:
 def generate(count: int, workdir: Path, seed: int = 0) -> tuple[Path, dict]:
     """Write banks, planted copies and the manifest for ``count`` items; returns (manifest, facts)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    manifest = workdir / f"items-{count}.jsonl"
-    facts_path = workdir / f"items-{count}.facts.json"
+    manifest = workdir / f"items-{GENERATOR}-{count}.jsonl"
+    facts_path = workdir / f"items-{GENERATOR}-{count}.facts.json"
     if manifest.exists() and facts_path.exists():
         return manifest, json.loads(facts_path.read_text())
     rng = random.Random(seed)
@@ -91,22 +96,28 @@ def generate(count: int, workdir: Path, seed: int = 0) -> tuple[Path, dict]:
     audio_seconds = 0.0
     speakers = [f"spk{i:03d}" for i in range(60)]
     while seg_total < n_segments:
-        bank_path = banks_dir / f"bank-{seed}-{bank_idx:05d}.wav"
+        bank_path = banks_dir / f"bank-{GENERATOR}-{seed}-{bank_idx:05d}.wav"
         pieces, length, spans = [], 0, []
         while length < bank_seconds * SR:
             ci = rng.randrange(len(clips))
             clip = clips[ci]
             speed = rng.uniform(0.8, 1.25)
             y = soxr.resample(clip, SR, int(SR / speed), "QQ") * rng.uniform(0.2, 1.0)
+            c2 = rng.randrange(len(clips) - 1)
+            c2 += c2 >= ci
+            other = soxr.resample(clips[c2], SR, int(SR / rng.uniform(0.8, 1.25)), "QQ")
+            other = np.roll(np.resize(other, len(y)), rng.randrange(len(y)))
+            rel = 10 ** (-rng.uniform(2, 6) / 20) * np.sqrt(float(np.mean(y**2)) / (float(np.mean(other**2)) + 1e-9))
+            y = y + rel * other
             start = rng.randrange(len(noise) - len(y)) if len(noise) > len(y) else 0
             nz = noise[start:start + len(y)]
             if len(nz) < len(y):
                 nz = np.resize(nz, len(y))
-            snr = rng.uniform(5, 35)
+            snr = rng.uniform(10, 35)
             p_s, p_n = float(np.mean(y**2)) + 1e-9, float(np.mean(nz**2)) + 1e-9
             y = y + nz * np.sqrt(p_s / (p_n * 10 ** (snr / 10)))
             pieces.append(np.clip(y, -1, 1).astype(np.float32))
-            spans.append((length / SR, (length + len(y)) / SR, ci, start // (SR // 4)))
+            spans.append((length / SR, (length + len(y)) / SR, (ci, c2), start // (SR // 4)))
             length += len(y)
         bank = np.concatenate(pieces)
         if not bank_path.exists():
@@ -120,7 +131,7 @@ def generate(count: int, workdir: Path, seed: int = 0) -> tuple[Path, dict]:
             n_words = max(1, int(dur * 2.6 + rng.uniform(-1, 1)))
             spk = speakers[(bank_idx * 7 + int(pos)) % len(speakers)]
             over = [sp for sp in spans if sp[0] < pos + dur and pos < sp[1]]
-            used = sorted({sp[2] for sp in over})
+            used = sorted({c for sp in over for c in sp[2]})
             # noise pool position (0.25 s units) under this segment: lets the report tell matches that
             # come from the same real noise recording
             noise_at = sorted({sp[3] + int(max(0.0, pos - sp[0]) * 4) + k for sp in over for k in range(-8, 9)})
@@ -134,7 +145,7 @@ def generate(count: int, workdir: Path, seed: int = 0) -> tuple[Path, dict]:
             pos += dur + 0.05
             seg_total += 1
         bank_idx += 1
-    copies_dir = workdir / f"copies-{count}"
+    copies_dir = workdir / f"copies-{GENERATOR}-{count}"
     copies_dir.mkdir(exist_ok=True)
     planted = []
     for k in range(n_planted):

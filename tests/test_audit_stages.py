@@ -177,6 +177,22 @@ def test_coverage_entropy_missing_and_dominant_speaker():
     assert {"coverage.missing_tag", "coverage.imbalance", "coverage.dominant_speaker"} <= kinds
 
 
+def test_coverage_stops_listing_values_of_an_identifier_like_tag(monkeypatch):
+    """A tag with more distinct values than the cap (here 3) keeps its counts but lists no more values,
+    and is not judged for balance; the speaker tag has its own, much larger cap."""
+    import voxproof.audit.coverage as coverage
+
+    monkeypatch.setattr(coverage, "MAX_DISTINCT", 3)
+    utts = [Utterance(f"u{i}", "x", speaker=f"s{i}", tags={"note": f"n{i}", "gender": "F"}) for i in range(6)]
+    cov = compute_coverage((u, 1.0) for u in utts)
+    note = next(t for t in cov.tags if t.tag == "note")
+    assert note.truncated and len(note.values) == 3 and note.missing == 0 and note.normalised_entropy is None
+    assert note.to_dict()["truncated"] is True
+    speaker = next(t for t in cov.tags if t.tag == "speaker")
+    assert not speaker.truncated and len(speaker.values) == 6
+    assert cov.items == 6 and cov.hours == pytest.approx(6 / 3600)
+
+
 def test_shared_transcripts_ngram_overlap():
     train = Side(["t1", "t2", "t3"], ["The quick brown fox jumps over the lazy dog today",
                                       "completely different words in this one sentence here",

@@ -66,13 +66,15 @@ def _imbalance(hours: list[float]) -> tuple[float | None, float | None]:
     return ent / math.log(len(hours)), ratio
 
 
-MAX_DISTINCT = 50_000  # values tracked per tag: beyond this a tag is an identifier, not a category
+MAX_DISTINCT = 10_000  # values tracked per tag: beyond this a tag is an identifier, not a category
+MAX_SPEAKERS = 1_000_000  # speakers are tracked much further: dominance is judged among all of them
 
 
 def compute_coverage(rows: Iterable[tuple[Utterance, float]]) -> Coverage:
     """Tag distributions from one pass over (utterance, duration in seconds). A tag with more than
-    ``MAX_DISTINCT`` values keeps counting its items and missing ones but stops listing values
-    (``TagDistribution.truncated``), so memory stays bounded whatever the tags hold."""
+    ``MAX_DISTINCT`` values (``MAX_SPEAKERS`` for the speaker) keeps counting its items and missing ones
+    but stops listing values (``TagDistribution.truncated``), so memory stays bounded whatever the tags
+    hold."""
     values: dict[str, dict[str, list[float]]] = {}
     present: dict[str, int] = {}
     truncated: set[str] = set()
@@ -88,7 +90,7 @@ def compute_coverage(rows: Iterable[tuple[Utterance, float]]) -> Coverage:
             slots = values.setdefault(key, {})
             slot = slots.get(str(v))
             if slot is None:
-                if len(slots) >= MAX_DISTINCT:
+                if len(slots) >= (MAX_SPEAKERS if key == "speaker" else MAX_DISTINCT):
                     truncated.add(key)
                     continue
                 slot = slots[str(v)] = [0, 0.0]

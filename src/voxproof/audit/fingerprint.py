@@ -439,7 +439,7 @@ def find_near_duplicates(
     boundary: int | None = None,
     max_group: int = 16,
     key_bits: int | None = None,
-    max_entries: int = 4_000_000,
+    max_entries: int = 1_000_000,
 ) -> tuple[list[NearMatch], IndexStats]:
     """Pairs of items whose fingerprints match. ``prints[i]`` is item i's fingerprint (None skips it).
 
