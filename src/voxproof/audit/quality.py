@@ -145,7 +145,7 @@ def signal_findings(store: ItemStore, th: SignalThresholds) -> tuple[list[Findin
         findings += item_findings(a, th)
     medians = {}
     for k in MEDIAN_FEATURES:
-        m, _ = store.median(f"json_extract(analysis, '$.features.{k}')", _DECODED)
+        m, _ = store.median(k, _DECODED)
         if m is not None:
             medians[k] = round(m, 4)
     stats["medians"] = medians

@@ -3,9 +3,9 @@ streams and SQL aggregates instead of holding per-item objects in memory.
 
 One row per item: the utterance (JSON), its analysis (JSON) and fingerprint (bytes), and the columns the
 corpus stages group, sort or join on (decode state, rate, channels, duration, PCM hash, speaker,
-normalised transcript, log duration, log characters per second). ``side`` 0 is the audited dataset,
-1 the ``--against`` one; ``part`` names the split an item belongs to for leakage checks, with
-``part_pos`` its position inside that part.
+normalised transcript, log duration, log characters per second, the measures whose medians are
+reported). ``side`` 0 is the audited dataset, 1 the ``--against`` one; ``part`` names the split an item
+belongs to for leakage checks, with ``part_pos`` its position inside that part.
 
 Memory: a stage holds what it reports (finding member lists) and small aggregates (one entry per
 distinct sample rate, speaker, tag value...), never one object per item. Random access (``View``) is
@@ -32,6 +32,7 @@ CREATE TABLE items (
     side INTEGER NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, part TEXT, part_pos INTEGER,
     ok INTEGER NOT NULL, error TEXT, sample_rate INTEGER, channels INTEGER, duration REAL,
     pcm_sha1 TEXT, speaker TEXT, text_key TEXT, log_duration REAL, log_cps REAL,
+    speech_ratio REAL, snr_db REAL, loudness_dbfs REAL, bandwidth_hz REAL, clip_ratio REAL,
     utt TEXT NOT NULL, analysis TEXT NOT NULL, fp BLOB,
     PRIMARY KEY (side, seq)
 );
@@ -42,8 +43,10 @@ CREATE INDEX IF NOT EXISTS items_part ON items (part, part_pos);
 CREATE INDEX IF NOT EXISTS items_hash ON items (pcm_sha1);
 CREATE INDEX IF NOT EXISTS items_text ON items (side, text_key);
 """
-# numeric signal measures whose corpus medians the report states (keys of ItemAnalysis.features)
+# numeric signal measures whose corpus medians the report states (keys of ItemAnalysis.features, each
+# also a column of the store so its median is one sort of a plain column)
 MEDIAN_FEATURES = ("speech_ratio", "snr_db", "loudness_dbfs", "bandwidth_hz", "clip_ratio")
+N_COLUMNS = 23
 
 
 class ItemStore:
@@ -91,6 +94,7 @@ class ItemStore:
                 a.pcm_sha1 if a.ok else None, utt.speaker,
                 self.text_key(utt.text) if (self.text_key and utt.text) else None,
                 math.log(max(dur, 1e-3)) if dur is not None else None, log_cps,
+                *(a.features.get(k) if a.ok else None for k in MEDIAN_FEATURES),
                 json.dumps(utt.to_dict(), ensure_ascii=False), json.dumps(a.to_dict()),
                 a.fingerprint.to_bytes() if a.fingerprint is not None else None,
             ))
@@ -102,7 +106,7 @@ class ItemStore:
             self._insert(batch)
 
     def _insert(self, batch: list[tuple]) -> None:
-        self.conn.executemany(f"INSERT INTO items VALUES ({', '.join('?' * 18)})", batch)
+        self.conn.executemany(f"INSERT INTO items VALUES ({', '.join('?' * N_COLUMNS)})", batch)
         self.conn.commit()
 
     def finish(self) -> None:
