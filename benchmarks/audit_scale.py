@@ -226,8 +226,9 @@ class _WorkerMemory(threading.Thread):
                     continue
 
 
-def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) -> dict:
+def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool, option_pairs: list[str]) -> dict:
     from voxproof.audit.runner import AuditOptions, run_audit
+    from voxproof.options import build_options
 
     t = time.perf_counter()
     # generated in a child process, so this process's peak memory is the audit's alone
@@ -241,7 +242,8 @@ def run(count: int, workdir: Path, workers: int, vad: str, reuse_cache: bool) ->
     sampler = _WorkerMemory()
     sampler.start()
     t = time.perf_counter()
-    result = run_audit(manifest, out_dir=out, options=AuditOptions(workers=workers, vad=vad))
+    options = build_options(AuditOptions, [f"workers={workers}", f"vad={vad}", *option_pairs])
+    result = run_audit(manifest, out_dir=out, options=options)
     wall = time.perf_counter() - t
     sampler.stop.set()
     sampler.join()
@@ -318,13 +320,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=0, help="0 = every core")
     ap.add_argument("--vad", default="energy", choices=("energy", "silero"))
     ap.add_argument("--reuse-cache", action="store_true", help="keep the per-item cache of an earlier run")
+    ap.add_argument("-O", dest="options", action="append", default=[], metavar="NAME=VALUE",
+                    help="audit option, e.g. -O min_snr_db=-50 (repeatable)")
     args = ap.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     results = []
     for count in counts:
         # each size in its own process so peak memory is per size
         cmd = [sys.executable, __file__, "--one", str(count), "--workdir", args.workdir, "--workers", str(args.workers),
-               "--vad", args.vad] + (["--reuse-cache"] if args.reuse_cache else [])
+               "--vad", args.vad] + (["--reuse-cache"] if args.reuse_cache else []) + [f"-O{o}" for o in args.options]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
@@ -332,13 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(res)
         print(json.dumps(res))
-    print(f"\ncores: {os.cpu_count()}, workers: {args.workers or os.cpu_count()}, vad: {args.vad}")
+    print(f"\ncores: {os.cpu_count()}, workers: {args.workers or os.cpu_count()}, vad: {args.vad}"
+          + (f", options: {' '.join(args.options)}" if args.options else ""))
     print(f"{'items':>8} {'hours':>6} {'items/s':>8} {'RT/core':>8} {'peak MB main/worker':>20} "
-          f"{'near-dup s':>10} {'brute est s':>12} {'planted found':>14}")
+          f"{'near-dup s':>10} {'brute est s':>12} {'planted found':>14} {'findings':>9}")
     for r in results:
         print(f"{r['items']:>8} {r['audio_hours']:>6} {r['items_per_s']:>8} {r['realtime_per_core'] or '-':>8} "
               f"{r['peak_rss_main_mb']:>9}/{r['peak_rss_worker_mb']:<10} {r['near_dup_search_s']:>10} "
-              f"{r['brute_force_estimate_s']:>12} {r['planted_found']:>7}/{r['planted_near_dups']:<6}")
+              f"{r['brute_force_estimate_s']:>12} {r['planted_found']:>7}/{r['planted_near_dups']:<6} {r['findings']:>9}")
     if len(results) >= 2:
         a, b = results[0], results[-1]
         size = b["items"] / a["items"]
@@ -365,7 +370,8 @@ if __name__ == "__main__":
         ap.add_argument("--workers", type=int)
         ap.add_argument("--vad")
         ap.add_argument("--reuse-cache", action="store_true")
+        ap.add_argument("-O", dest="options", action="append", default=[])
         a = ap.parse_args()
-        print(json.dumps(run(a.one, Path(a.workdir), a.workers, a.vad, a.reuse_cache)))
+        print(json.dumps(run(a.one, Path(a.workdir), a.workers, a.vad, a.reuse_cache, a.options)))
         sys.exit(0)
     sys.exit(main())
