@@ -1,6 +1,7 @@
 """``voxproof audit DATA [--against TEST]``: find what is wrong with a speech dataset before it trains or
-judges a model. Writes findings.json, report.html and datasheet.md to --out; ``--fix`` writes a cleaned
-manifest. Exit 1 when findings at or above --fail-on exist, 3 when nothing could be read, 2 on usage.
+judges a model. Writes findings.json, report.html and datasheet.md to --out, next to the audit's item store
+(audit-items.sqlite, rebuilt each run) and per-item cache (audit-cache.sqlite, for resuming); ``--fix``
+writes a cleaned manifest. Exit 1 when findings at or above --fail-on exist, 3 when nothing could be read, 2 on usage.
 """
 
 from __future__ import annotations
