@@ -23,7 +23,7 @@ def severity_rank(severity: str) -> int:
         raise UsageError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an audit of a large corpus holds many findings
 class Finding:
     """One audit result.
 
