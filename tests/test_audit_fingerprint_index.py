@@ -17,7 +17,13 @@ import pytest
 import soundfile as sf
 import soxr
 
-from voxproof.audit.fingerprint import Fingerprint, NearMatch, compute_fingerprint, find_near_duplicates
+from voxproof.audit.fingerprint import (
+    Fingerprint,
+    NearMatch,
+    UnionFind,
+    compute_fingerprint,
+    find_near_duplicates,
+)
 from voxproof.errors import DataError
 
 LIBRI = "librispeech-test-other-mini"
@@ -77,17 +83,10 @@ def test_partitioned_spilled_index_gives_the_in_memory_matches(corpus, options):
 
 def _roots(matches: list[NearMatch]):
     """Which cluster the matches put an item in (a root item per cluster)."""
-    parent: dict[int, int] = {}
-
-    def root(i: int) -> int:
-        while parent.get(i, i) != i:
-            i = parent[i]
-        return i
-
+    clusters = UnionFind()
     for m in matches:
-        ra, rb = root(m.a), root(m.b)
-        parent[max(ra, rb)] = min(ra, rb)
-    return root
+        clusters.union(m.a, m.b)
+    return clusters.find
 
 
 class CountingPrints:

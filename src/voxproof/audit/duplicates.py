@@ -12,38 +12,10 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from voxproof.audit.findings import Finding
-from voxproof.audit.fingerprint import Fingerprint, IndexStats, find_near_duplicates
+from voxproof.audit.fingerprint import Fingerprint, IndexStats, UnionFind, find_near_duplicates
 from voxproof.audit.transcript import normalise_for_match
 
 log = logging.getLogger("voxproof.audit.duplicates")
-
-
-class UnionFind:
-    """Union-find over the items that take part in matches only (a dict, not a list of every item)."""
-
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, i: int) -> int:
-        parent = self.parent
-        root = i
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(i, i) != root:
-            parent[i], i = root, parent[i]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-            self.parent.setdefault(min(ra, rb), min(ra, rb))
-
-    def clusters(self) -> list[list[int]]:
-        groups: dict[int, list[int]] = {}
-        for i in self.parent:
-            groups.setdefault(self.find(i), []).append(i)
-        return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
 def group_values(ids: Sequence[str], values: Sequence[str | None]) -> list[tuple[str, list[str]]]:

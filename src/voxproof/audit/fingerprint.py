@@ -430,6 +430,34 @@ def _concat(parts: list[np.ndarray], dtype: type[np.integer]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
+class UnionFind:
+    """Union-find over the items that take part in matches only (a dict, not a list of every item)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        root = i
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(i, i) != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+            self.parent.setdefault(min(ra, rb), min(ra, rb))
+
+    def clusters(self) -> list[list[int]]:
+        groups: dict[int, list[int]] = {}
+        for i in self.parent:
+            groups.setdefault(self.find(i), []).append(i)
+        return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
 def find_near_duplicates(
     prints: FingerprintSource,
     *,
@@ -542,21 +570,12 @@ def find_near_duplicates(
     # and skipped, so verification work follows the number of items that share audio, not the pairs
     order = np.argsort(-sel_votes, kind="stable")
     indexed_at = time.perf_counter()
-    parent: dict[int, int] = {}  # union-find over the items met in candidate pairs only
-
-    def find(i: int) -> int:
-        while (p := parent.get(i, i)) != i:
-            grand = parent.get(p, p)
-            parent[i] = grand  # path halving
-            i = grand
-        return i
-
+    joined = UnionFind()  # over the items met in candidate pairs only
     matches: list[NearMatch] = []
     verified = 0
     for k in order.tolist():
         a, b, qo, v = int(sel_a[k]), int(sel_b[k]), int(sel_off[k]), int(sel_votes[k])
-        ra, rb = find(a), find(b)
-        if ra == rb:
+        if joined.find(a) == joined.find(b):
             continue
         fa, fb = prints[a], prints[b]
         if fa is None or fb is None:
@@ -569,7 +588,7 @@ def find_near_duplicates(
                 ber_best, n_best, off_best = ber, n_cmp, off
         shorter = min(int(fa.loud.sum()), int(fb.loud.sum()))
         if n_best and ber_best <= max_ber and n_best >= min_coverage * shorter:
-            parent[max(ra, rb)] = min(ra, rb)
+            joined.union(a, b)
             matches.append(NearMatch(a, b, off_best, ber_best, n_best, v))
     done = time.perf_counter()
     stats = IndexStats(n, n_entries, len(cand), verified, len(matches), done - started,
