@@ -180,7 +180,7 @@ def test_coverage_entropy_missing_and_dominant_speaker():
 def test_coverage_stops_listing_values_of_an_identifier_like_tag(monkeypatch):
     """A tag with more distinct values than the cap (here 3) keeps its counts but lists no more values,
     and is not judged for balance; the speaker tag has its own, much larger cap."""
-    import voxproof.audit.coverage as coverage
+    from voxproof.audit import coverage
 
     monkeypatch.setattr(coverage, "MAX_DISTINCT", 3)
     utts = [Utterance(f"u{i}", "x", speaker=f"s{i}", tags={"note": f"n{i}", "gender": "F"}) for i in range(6)]

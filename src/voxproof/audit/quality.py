@@ -31,6 +31,9 @@ class SignalThresholds:
     channels: int | None = None
 
 
+_DECODED = "side = 0 AND ok = 1"  # the audited side's decodable items
+
+
 def _group(kind: str, severity: str, ids: list[str], message: str, evidence: dict, action: str = "flag") -> Finding:
     return Finding(kind, severity, tuple(ids), message, evidence, action)
 
@@ -52,8 +55,6 @@ def _mismatches(store: ItemStore, column: str, expected: Any, kind: str, severit
                               {column: value, "expected": expected}))
     return out
 
-
-_DECODED = "side = 0 AND ok = 1"
 
 
 def item_findings(a: ItemAnalysis, th: SignalThresholds) -> list[Finding]:

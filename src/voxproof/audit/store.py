@@ -214,24 +214,22 @@ class View(Sequence):
     def __init__(self, store: ItemStore, column: str, spans: Sequence[tuple[str, Any]]):
         self.store, self.column = store, column
         self.decode = _DECODE.get(column, lambda v: v)
-        self.spans: list[tuple[str, Any, int]] = []
+        # (condition, its parameter, rows, the column giving a row's position in the span)
+        self.spans: list[tuple[str, Any, int, str]] = []
         for kind, key in spans:
             if kind == "side":
-                self.spans.append(("side = ?", key, store.count(key)))
+                self.spans.append(("side = ?", key, store.count(key), "seq"))
             elif kind == "part":
-                self.spans.append(("part = ?", key, store.part_count(key)))
+                self.spans.append(("part = ?", key, store.part_count(key), "part_pos"))
             else:
                 raise ValueError(f"span kind must be side or part, got {kind!r}")
 
     def __len__(self) -> int:
-        return sum(n for _, _, n in self.spans)
-
-    def _pos(self, where: str) -> str:
-        return "seq" if where.startswith("side") else "part_pos"
+        return sum(n for _, _, n, _ in self.spans)
 
     def __iter__(self) -> Iterator[Any]:
-        for where, key, _ in self.spans:
-            for (v,) in self.store.rows(f"SELECT {self.column} FROM items WHERE {where} ORDER BY {self._pos(where)}", (key,)):
+        for where, key, _, pos in self.spans:
+            for (v,) in self.store.rows(f"SELECT {self.column} FROM items WHERE {where} ORDER BY {pos}", (key,)):
                 yield self.decode(v)
 
     def __getitem__(self, i: int) -> Any:  # type: ignore[override]
@@ -239,10 +237,10 @@ class View(Sequence):
             raise TypeError("a View is indexed by position only")
         if i < 0:
             i += len(self)
-        for where, key, n in self.spans:
+        for where, key, n, pos in self.spans:
             if i < n:
                 row = self.store.conn.execute(
-                    f"SELECT {self.column} FROM items WHERE {where} AND {self._pos(where)} = ?", (key, i)).fetchone()
+                    f"SELECT {self.column} FROM items WHERE {where} AND {pos} = ?", (key, i)).fetchone()
                 return self.decode(row[0]) if row else None
             i -= n
         raise IndexError("View index out of range")
