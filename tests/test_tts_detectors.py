@@ -77,6 +77,14 @@ def test_truncation_long_pause_and_repetition(real, silero):
     # a repeated phrase is caught even when the length ratio is modest
     loop = words[:4] + words[2:5] * 3 + words[5:]
     assert flags(audio, silero.detect(audio), text, reference_words=words, hypothesis_words=loop)["repetition"]
+    # the whole sentence twice (a recogniser often collapses a third verbatim copy) is a repetition
+    assert flags(audio, silero.detect(audio), text, reference_words=words, hypothesis_words=words * 2)["repetition"]
+    # a phrase heard once more than written: only a repetition when the audio is long as well
+    once = words[:5] + words[2:5] + words[5:]
+    assert not flags(audio, silero.detect(audio), text, reference_words=words, hypothesis_words=once)["repetition"]
+    gap = np.zeros(int(0.2 * audio.sample_rate), dtype=np.float32)
+    thrice = Audio(np.concatenate([audio.samples, gap] * 3), audio.sample_rate)  # 3 copies, 1 phrase heard twice
+    assert flags(thrice, silero.detect(thrice), text, reference_words=words, hypothesis_words=once)["repetition"]
 
 
 def test_clipping_dc_offset_and_sample_rate(real, silero):

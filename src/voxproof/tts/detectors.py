@@ -11,11 +11,13 @@ Detectors (``FAILURE_KINDS``, in report order):
   ``max_syllables_per_second``), or the speech runs into the end of the clip while the recogniser heard
   less than ``truncation_word_ratio`` of the expected words;
 - ``long_silence``: a pause inside the speech longer than ``max_pause_seconds``;
-- ``repetition``: the transcript has over ``repetition_word_ratio`` times the expected words (and at
-  least ``repetition_min_extra`` more), or repeats a 3-word sequence at least twice more often than the
-  reference does, or the speech lasts over ``babble_duration_ratio`` times the expected duration
-  (+1 s). When only the transcript is long and the audio is not, the detail says so: a recogniser
-  can loop on odd audio (Whisper does on some eSpeak NG clips), which is not the synthesiser repeating;
+- ``repetition``: the transcript has at least ``repetition_word_ratio`` times the expected words (and
+  at least ``repetition_min_extra`` more), or repeats a 3-word sequence at least twice more often than
+  the reference does (once more is enough when the speech is also over 1.5 times the expected duration
+  + 0.5 s: a recogniser often collapses a verbatim repeat, so the audio length corroborates), or the
+  speech lasts over ``babble_duration_ratio`` times the expected duration (+1 s). When only the
+  transcript is long and the audio is not, the detail says so: a recogniser can loop on odd audio
+  (Whisper does on some eSpeak NG clips), which is not the synthesiser repeating;
 - ``clipping``: more than ``clip_fraction`` of samples sit at full scale in runs of 3 or more, or any
   sample is beyond full scale;
 - ``dc_offset``: the mean sample exceeds ``dc_offset`` (fraction of full scale);
@@ -150,27 +152,28 @@ def _long_silence(activity: SpeechActivity, options: DetectorOptions) -> Detecti
 def _repetition(activity, spoken, ref_words, hyp_words, options) -> Detection:
     reasons = []
     value = None
+    expected = expected_duration(spoken)
+    long_audio = activity.span > 1.5 * expected + 0.5
     if ref_words and hyp_words is not None:
         value = len(hyp_words) / len(ref_words)
         extra = len(hyp_words) - len(ref_words)
-        if value > options.repetition_word_ratio and extra >= options.repetition_min_extra:
+        if value >= options.repetition_word_ratio and extra >= options.repetition_min_extra:
             reasons.append(f"heard {len(hyp_words)} words for {len(ref_words)} expected")
-        repeated = _excess_trigrams(ref_words, hyp_words)
+        repeated = _excess_trigrams(ref_words, hyp_words, 1 if long_audio else 2)
         if repeated:
             reasons.append(f"repeats {' '.join(repeated)!r}")
-    expected = expected_duration(spoken)
     limit = options.babble_duration_ratio * expected + 1.0
     if activity.span > limit:
         reasons.append(f"{activity.span:.1f} s of speech where ~{expected:.1f} s is expected")
-    elif reasons and activity.span <= 1.5 * expected + 0.5:
+    elif reasons and not long_audio:
         # the transcript is long but the audio is not: the recogniser may be the one looping
         reasons.append(f"transcript only: the audio has a normal length ({activity.span:.1f} s for "
                        f"~{expected:.1f} s expected), so the recogniser may be looping")
     return Detection("repetition", bool(reasons), value, "; ".join(reasons))
 
 
-def _excess_trigrams(ref: list[str], hyp: list[str]) -> tuple[str, ...] | None:
-    """A 3-word sequence the transcript has at least twice more often than the reference, if any."""
+def _excess_trigrams(ref: list[str], hyp: list[str], excess: int) -> tuple[str, ...] | None:
+    """A 3-word sequence the transcript has at least ``excess`` more times than the reference, if any."""
     def grams(tokens):
         return Counter(tuple(tokens[i:i + 3]) for i in range(len(tokens) - 2))
 
@@ -178,7 +181,7 @@ def _excess_trigrams(ref: list[str], hyp: list[str]) -> tuple[str, ...] | None:
     for gram, count in grams(hyp).most_common():
         if count < 2:
             break
-        if count >= ref_counts.get(gram, 0) + 2:
+        if count >= ref_counts.get(gram, 0) + excess:
             return gram
     return None
 
