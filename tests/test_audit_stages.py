@@ -13,7 +13,7 @@ import soxr
 
 from voxproof.audit.contamination import Side, shared_transcripts
 from voxproof.audit.coverage import compute_coverage, coverage_findings
-from voxproof.audit.findings import Finding, at_or_above, severity_rank
+from voxproof.audit.findings import Finding, severity_rank
 from voxproof.audit.fingerprint import Fingerprint, compute_fingerprint, find_near_duplicates
 from voxproof.audit.licences import check_licences, parse_licence
 from voxproof.audit.pii import find_pii, luhn_ok, redact
@@ -206,7 +206,7 @@ def test_shared_transcripts_ngram_overlap():
 
 def test_findings_severity_rules():
     f = Finding("signal.clipping", "high", ("a",), "m")
-    assert at_or_above([f], "medium") == [f] and at_or_above([f], "critical") == []
+    assert severity_rank("high") > severity_rank("medium") and severity_rank("info") == 0
     with pytest.raises(UsageError):
         severity_rank("urgent")
     assert Finding.from_dict(f.to_dict()) == f

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from voxproof.audit.findings import SEVERITIES, count_by_severity
+from voxproof.audit.findings import SEVERITIES
 from voxproof.audit.runner import AuditResult
 
 
@@ -47,15 +47,10 @@ def render_datasheet(result: AuditResult) -> str:
         lines.append(f"- label noise checked with {asr['recogniser'].get('name')} ({asr['normalizer']}): WER threshold "
                      f"{asr['threshold']:.0%}, {asr['scored']} items scored")
     lines += ["", "## Known issues", ""]
-    counts = count_by_severity(list(result.findings))
+    counts = result.findings.counts()
     lines.append("- Findings by severity: " + ", ".join(f"{s} {counts[s]}" for s in reversed(SEVERITIES)))
-    kinds = Counter()
-    items_by_kind: dict[str, set[str]] = {}
-    for f in result.findings:
-        kinds[f.kind] += 1
-        items_by_kind.setdefault(f.kind, set()).update(f.items)
-    for kind, n in sorted(kinds.items(), key=lambda kv: kv[0]):
-        lines.append(f"- `{kind}`: {n} finding(s), {len(items_by_kind[kind])} item(s)")
+    for kind, (n, items) in sorted(result.findings.kinds().items()):
+        lines.append(f"- `{kind}`: {n} finding(s), {items} item(s)")
     if result.against:
         lines.append(f"- Compared against `{result.against}` for shared audio, transcripts and speakers.")
     lines += ["", "## Licences", ""]

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from voxproof.audit.findings import Finding
 from voxproof.audit.runner import AuditResult
 
 
@@ -29,43 +28,25 @@ class FixSummary:
                 "excluded": self.excluded, "flagged": self.flagged}
 
 
-def _targets(f: Finding) -> tuple[str, ...]:
-    keep = f.evidence.get("keep") if isinstance(f.evidence, dict) else None
-    return tuple(i for i in f.items if i != keep)
-
-
-def plan_fix(findings: list[Finding]) -> tuple[dict[str, list[Finding]], dict[str, list[Finding]]]:
-    """(item id -> findings excluding it, item id -> findings flagging it)."""
-    exclude: dict[str, list[Finding]] = {}
-    flag: dict[str, list[Finding]] = {}
-    for f in findings:
-        if f.action == "none":
-            continue
-        targets = _targets(f) if f.action == "exclude" else f.items
-        for i in targets:
-            (exclude if f.action == "exclude" else flag).setdefault(i, []).append(f)
-    return exclude, flag
-
-
 def write_fix(result: AuditResult, out: str | Path) -> FixSummary:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     log_path = out.with_name(out.name.removesuffix(".jsonl") + ".log.jsonl")
-    exclude, flag = plan_fix(list(result.findings))
     kept = flagged = excluded = 0
     with out.open("w", encoding="utf-8") as fm, log_path.open("w", encoding="utf-8") as fl:
         for u in result.utterances():
-            if u.id in exclude:
+            exclude, flag = result.findings.targets(u.id)
+            if exclude:
                 excluded += 1
                 fl.write(json.dumps({"id": u.id, "action": "excluded", "reasons": [
-                    {"kind": f.kind, "severity": f.severity, "message": f.message} for f in exclude[u.id]]}) + "\n")
+                    {"kind": f.kind, "severity": f.severity, "message": f.message} for f in exclude]}) + "\n")
                 continue
-            if u.id in flag:
+            if flag:
                 flagged += 1
-                kinds = sorted({f.kind for f in flag[u.id]})
+                kinds = sorted({f.kind for f in flag})
                 u = u.replace(tags={**u.tags, "audit_flags": ",".join(kinds)})
                 fl.write(json.dumps({"id": u.id, "action": "flagged", "reasons": [
-                    {"kind": f.kind, "severity": f.severity, "message": f.message} for f in flag[u.id]]}) + "\n")
+                    {"kind": f.kind, "severity": f.severity, "message": f.message} for f in flag]}) + "\n")
             kept += 1
             fm.write(json.dumps(u.to_dict(), ensure_ascii=False) + "\n")
     return FixSummary(out, log_path, kept, excluded, flagged)

@@ -8,7 +8,7 @@ Each hit becomes a finding with the span masked (never the full value: evidence 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from voxproof.audit.findings import Finding
@@ -146,9 +146,9 @@ def redact(text: str, hits: Sequence[PiiHit]) -> str:
     return "".join(out)
 
 
-def check_pii(utts: Iterable[Utterance]) -> list[Finding]:
-    """One finding per item and kind of personal data, with masked spans and a redacted proposal."""
-    findings = []
+def check_pii(utts: Iterable[Utterance]) -> Iterator[Finding]:
+    """One finding per item and kind of personal data, with masked spans and a redacted proposal (yielded
+    as the items stream past)."""
     for u in utts:
         if not u.text:
             continue
@@ -162,10 +162,7 @@ def check_pii(utts: Iterable[Utterance]) -> list[Finding]:
         for kind, ks in kinds.items():
             label = {"email": "an e-mail address", "phone": "a phone number", "card": "a payment card number",
                      "address": "a street address", "name": "a personal name"}[kind]
-            findings.append(
-                Finding(f"pii.{kind}", SEVERITY[kind], (u.id,),
-                        f"transcript of {u.id} contains {label}" + (f" (x{len(ks)})" if len(ks) > 1 else ""),
-                        {"masked": [h.masked for h in ks], "redacted_text": redacted,
-                         "spans": [[h.start, h.end] for h in ks]}, action=ACTION[kind])
-            )
-    return findings
+            yield Finding(f"pii.{kind}", SEVERITY[kind], (u.id,),
+                          f"transcript of {u.id} contains {label}" + (f" (x{len(ks)})" if len(ks) > 1 else ""),
+                          {"masked": [h.masked for h in ks], "redacted_text": redacted,
+                           "spans": [[h.start, h.end] for h in ks]}, action=ACTION[kind])

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from voxproof.audit.findings import Finding
+from voxproof.audit.findings import Finding, FindingSink
 from voxproof.audit.signal import ItemAnalysis
 from voxproof.audit.store import MEDIAN_FEATURES, ItemStore
 
@@ -98,15 +98,15 @@ def item_findings(a: ItemAnalysis, th: SignalThresholds) -> list[Finding]:
     return findings
 
 
-def signal_findings(store: ItemStore, th: SignalThresholds) -> tuple[list[Finding], dict]:
-    """Findings and corpus statistics (rates, channels, duration median, feature medians) for the audited
-    side of ``store``: per-item checks on a stream of analyses, corpus checks in SQL."""
-    findings: list[Finding] = []
+def signal_findings(store: ItemStore, th: SignalThresholds, out: FindingSink) -> dict:
+    """Signal findings for the audited side of ``store``, appended to ``out`` as they are found (per-item
+    checks on a stream of analyses, corpus checks in SQL); returns the corpus statistics (rates,
+    channels, duration median, feature medians)."""
     errors: dict[str, list[tuple[str, str]]] = {}
     for item_id, error in store.rows("SELECT id, error FROM items WHERE side = 0 AND ok = 0 ORDER BY seq"):
         errors.setdefault((error or "").split(":", 1)[0], []).append((item_id, error))
     for etype, items in errors.items():
-        findings.append(
+        out.append(
             _group("signal.decode_error", "high", [i for i, _ in items],
                    f"{len(items)} item(s) could not be decoded ({etype})",
                    {"error_type": etype, "examples": [e for _, e in items[:5]], "count": len(items)}, "exclude")
@@ -114,17 +114,17 @@ def signal_findings(store: ItemStore, th: SignalThresholds) -> tuple[list[Findin
     decoded = int(store.scalar(f"SELECT COUNT(*) FROM items WHERE {_DECODED}") or 0)
     stats: dict = {"decoded": decoded, "failed": store.count(0) - decoded}
     if not decoded:
-        return findings, stats
-    findings += _mismatches(store, "sample_rate", th.sample_rate, "signal.sample_rate_mismatch", "medium", stats,
-                            "sample_rates", lambda n, v, e: f"{n} item(s) at {v} Hz where the corpus is at {e} Hz")
-    findings += _mismatches(store, "channels", th.channels, "signal.channel_mismatch", "low", stats, "channels",
-                            lambda n, v, e: f"{n} item(s) with {v} channel(s) where the corpus has {e}")
+        return stats
+    out.extend(_mismatches(store, "sample_rate", th.sample_rate, "signal.sample_rate_mismatch", "medium", stats,
+                           "sample_rates", lambda n, v, e: f"{n} item(s) at {v} Hz where the corpus is at {e} Hz"))
+    out.extend(_mismatches(store, "channels", th.channels, "signal.channel_mismatch", "low", stats, "channels",
+                           lambda n, v, e: f"{n} item(s) with {v} channel(s) where the corpus has {e}"))
     stats["hours"] = float(store.scalar(f"SELECT TOTAL(duration) FROM items WHERE {_DECODED}") / 3600)
     stats["median_duration"], _ = store.median("coalesce(duration, 0.0)", _DECODED)
     short = [i for (i,) in store.rows(f"SELECT id FROM items WHERE {_DECODED} AND coalesce(duration, 0) < ? "
                                       "ORDER BY seq", (th.min_duration,))]
     if short:
-        findings.append(_group("signal.too_short", "medium", short,
+        out.append(_group("signal.too_short", "medium", short,
                                f"{len(short)} item(s) shorter than {th.min_duration} s",
                                {"min_duration": th.min_duration}, "exclude"))
     robust = store.robust("log_duration", _DECODED)
@@ -136,18 +136,18 @@ def signal_findings(store: ItemStore, th: SignalThresholds) -> tuple[list[Findin
                 "AND abs(log_duration - ?) > ? AND duration >= ? ORDER BY seq",
                 (med, th.duration_z * scale, med, math.log(th.duration_factor), th.min_duration)):
             z = (ld - med) / scale
-            findings.append(
+            out.append(
                 _group("signal.duration_outlier", "low", [item_id],
                        f"{dur:.2f} s against a corpus median of {math.exp(med):.2f} s",
                        {"duration": round(dur or 0.0, 3), "median": round(math.exp(med), 3),
                         "robust_z": round(float(z), 2)})
             )
     for a in store.analyses(0, ok_only=True):
-        findings += item_findings(a, th)
+        out.extend(item_findings(a, th))
     medians = {}
     for k in MEDIAN_FEATURES:
         m, _ = store.median(k, _DECODED)
         if m is not None:
             medians[k] = round(m, 4)
     stats["medians"] = medians
-    return findings, stats
+    return stats

@@ -17,8 +17,17 @@ _COLOURS = {"info": "#6b7280", "low": "#2563eb", "medium": "#d97706", "high": "#
 
 
 def write_json(result: AuditResult, path: str | Path) -> Path:
+    """``result.to_dict()`` as indented JSON, the findings streamed from the log (worst first) so a long
+    list is never held in memory; the text is the same as ``json.dumps(result.to_dict(), indent=2)``."""
     path = Path(path)
-    path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    head = json.dumps({**result.to_dict(findings=False), "findings": []}, indent=2, ensure_ascii=False)
+    assert head.endswith('"findings": []\n}')
+    with path.open("w", encoding="utf-8") as out:
+        out.write(head[: -len("]\n}")])
+        for n, f in enumerate(result.findings.by_severity()):
+            text = json.dumps(f.to_dict(), indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            out.write(("," if n else "") + "\n    " + text)
+        out.write("\n  ]\n}\n" if len(result.findings) else "]\n}\n")
     return path
 
 
@@ -27,11 +36,11 @@ def _esc(value: Any) -> str:
 
 
 def render_html(result: AuditResult) -> str:
-    data = result.to_dict()
+    data = result.to_dict(findings=False)
     counts = data["counts"]
     rows = []
-    hidden = max(0, len(data["findings"]) - MAX_ROWS)
-    for f in data["findings"][:MAX_ROWS]:
+    hidden = max(0, len(result.findings) - MAX_ROWS)
+    for f in (f.to_dict() for f in result.findings.by_severity(limit=MAX_ROWS)):
         items = f["items"]
         shown = ", ".join(items[:12]) + (f" … (+{len(items) - 12})" if len(items) > 12 else "")
         evidence = json.dumps(f["evidence"], ensure_ascii=False)

@@ -2,8 +2,9 @@
 ``ItemStore`` -> every check stage, reading streams and SQL aggregates from the store -> ``AuditResult``
 (findings, statistics, coverage, attribution, provenance) -> JSON, HTML, datasheet and ``--fix`` outputs.
 
-Memory does not hold one object per item: what stays in memory is the findings, small aggregates and,
-while the near-duplicate search runs, its index (bounded by ``fingerprint.find_near_duplicates``).
+Memory does not hold one object per item: findings go to a ``FindingLog`` in the same store; what stays
+in memory is small aggregates, one stage's duplicate clusters and, while the near-duplicate search runs,
+its index (bounded by ``fingerprint.find_near_duplicates``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from voxproof.audit.cache import AnalysisCache
 from voxproof.audit.contamination import Side, check_contamination
 from voxproof.audit.coverage import Coverage, compute_coverage, coverage_findings
 from voxproof.audit.duplicates import duplicate_transcripts, exact_duplicates, near_duplicates, transcript_key
-from voxproof.audit.findings import SEVERITIES, Finding, at_or_above, count_by_severity, severity_rank
+from voxproof.audit.findings import SEVERITIES, Finding, FindingLog
 from voxproof.audit.licences import INTENDED_USES, check_licences
 from voxproof.audit.pii import check_pii
 from voxproof.audit.quality import SignalThresholds, signal_findings
@@ -84,15 +85,16 @@ class AuditResult:
     source: str
     against: str | None
     options: AuditOptions
-    findings: tuple[Finding, ...]
+    findings: FindingLog
     stats: dict[str, Any]
     coverage: Coverage
     attribution: tuple[dict[str, Any], ...]
     store: ItemStore | None = field(repr=False, default=None)
     workdir: Any = field(repr=False, default=None)
 
-    def failing(self) -> list[Finding]:
-        return at_or_above(list(self.findings), self.options.fail_on)
+    def failing(self) -> int:
+        """How many findings are at or above ``options.fail_on`` (the audit fails when any are)."""
+        return self.findings.count_at_or_above(self.options.fail_on)
 
     def utterances(self) -> Iterator[Utterance]:
         """The audited manifest's utterances, in order, streamed from the store."""
@@ -104,11 +106,13 @@ class AuditResult:
         """One audited item's measures and fingerprint (None for an unknown id)."""
         return self.store.analysis(item_id) if self.store is not None else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, findings: bool = True) -> dict[str, Any]:
+        """The whole result as plain data; ``findings=False`` leaves out the (possibly long) list, which
+        ``report.write_json`` streams instead."""
         from voxproof import __version__
         from voxproof.options import options_dict
 
-        return {
+        data = {
             "type": "audit",
             "schema": 1,
             "source": self.source,
@@ -116,14 +120,16 @@ class AuditResult:
             "voxproof_version": __version__,
             "options": options_dict(self.options),
             "machine": {"python": platform.python_version(), "platform": platform.platform()},
-            "counts": count_by_severity(list(self.findings)),
+            "counts": self.findings.counts(),
             "fail_on": self.options.fail_on,
             "failed": bool(self.failing()),
             "stats": self.stats,
             "coverage": self.coverage.to_dict(),
             "attribution": list(self.attribution),
-            "findings": [f.to_dict() for f in sorted(self.findings, key=lambda f: -severity_rank(f.severity))],
         }
+        if findings:
+            data["findings"] = [f.to_dict() for f in self.findings.by_severity()]
+        return data
 
 
 _SPLIT_ORDER = {"train": 0, "training": 0, "dev": 1, "valid": 1, "validation": 1, "val": 1, "test": 2, "eval": 2}
@@ -240,7 +246,7 @@ def run_audit(
         first = store.scalar("SELECT error FROM items WHERE side = 0 ORDER BY seq LIMIT 1")
         raise DataError(f"none of the {n_items} item(s) in {source} could be decoded "
                         f"(first error: {first}); check the audio paths")
-    findings: list[Finding] = []
+    findings = FindingLog(store.conn)
     dup_ids = [i for (i,) in store.rows("SELECT id FROM items WHERE side = 0 GROUP BY id HAVING COUNT(*) > 1")]
     if dup_ids:
         findings.append(Finding("manifest.duplicate_id", "high", tuple(dup_ids),
@@ -251,19 +257,18 @@ def run_audit(
                               min_speech_ratio=opts.min_speech_ratio, min_snr_db=opts.min_snr_db,
                               min_bandwidth_share=opts.min_bandwidth_share, duration_z=opts.duration_z,
                               sample_rate=opts.sample_rate)
-    sig, signal_stats = signal_findings(store, sig_th)
-    findings += sig
+    signal_stats = signal_findings(store, sig_th, findings)
     timings["signal"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    findings += check_text(store.utterances(0))
+    findings.extend(check_text(store.utterances(0)))
     rate_findings, rate_stats = check_rate(store, TranscriptThresholds(cps_z=opts.cps_z))
-    findings += rate_findings
+    findings.extend(rate_findings)
     asr_stats = None
     if opts.asr:
         decodable = (u for u, a in store.pairs(0) if a.ok)
         asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer)
-        findings += asr_findings
+        findings.extend(asr_findings)
     timings["transcript"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -273,25 +278,27 @@ def run_audit(
                                         store.view("pcm_sha1", side0), max_ber=opts.near_max_ber)
     timings["near_duplicate_search"] = index_stats.seconds
     audio_dups = {i for f in exact + near for i in f.items}
-    findings += exact + near
-    findings += duplicate_transcripts(store.groups("text_key", "side = 0"), exclude_ids=audio_dups)
+    findings.extend(exact + near)
+    findings.extend(duplicate_transcripts(store.groups("text_key", "side = 0"), exclude_ids=audio_dups))
     timings["duplicates"] = time.perf_counter() - t
 
     t = time.perf_counter()
     if with_against:
-        findings += check_contamination(part_side(store, AUDITED), part_side(store, AGAINST),
-                                        max_ber=opts.near_max_ber, ngram=opts.ngram, min_overlap=opts.ngram_overlap)
+        findings.extend(check_contamination(part_side(store, AUDITED), part_side(store, AGAINST),
+                                            max_ber=opts.near_max_ber, ngram=opts.ngram,
+                                            min_overlap=opts.ngram_overlap))
         timings["contamination"] = time.perf_counter() - t
     else:
-        findings += split_leakage(store, opts)
+        findings.extend(split_leakage(store, opts))
         timings["split_leakage"] = time.perf_counter() - t
 
     t = time.perf_counter()
     coverage = compute_coverage((u, (a.duration or 0.0) if a.ok else 0.0) for u, a in store.pairs(0))
-    findings += coverage_findings(coverage)
+    findings.extend(coverage_findings(coverage))
     lic_findings, attribution = check_licences(store.utterances(0), opts.intended_use)
-    findings += lic_findings
-    findings += check_pii(store.utterances(0))
+    findings.extend(lic_findings)
+    findings.extend(check_pii(store.utterances(0)))
+    findings.flush()
     timings["coverage_licences_pii"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
@@ -307,7 +314,7 @@ def run_audit(
         "against_items": store.count(1) if with_against else None,
     }
     log.info("audit of %s: %d items, %d findings", source, n_items, len(findings))
-    return AuditResult(str(source), None if against is None else str(against), opts, tuple(findings), stats,
+    return AuditResult(str(source), None if against is None else str(against), opts, findings, stats,
                        coverage, tuple(attribution), store, holder)
 
 

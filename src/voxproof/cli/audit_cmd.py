@@ -48,7 +48,6 @@ AUDIT_HELP = {
 def audit_command(data, against, data_format, out, fix_out, **kwargs) -> None:
     """Audit DATA: signal quality, transcripts, duplicates, contamination, coverage, licences, personal data."""
     from voxproof.audit.datasheet import write_datasheet
-    from voxproof.audit.findings import count_by_severity
     from voxproof.audit.fix import write_fix
     from voxproof.audit.report import write_html, write_json
     from voxproof.audit.runner import run_audit
@@ -63,15 +62,12 @@ def audit_command(data, against, data_format, out, fix_out, **kwargs) -> None:
     write_json(result, out_dir / "findings.json")
     write_html(result, out_dir / "report.html")
     write_datasheet(result, out_dir / "datasheet.md")
-    counts = count_by_severity(list(result.findings))
+    counts = result.findings.counts()
     an = result.stats["analysis"]
     click.echo(f"audited {result.stats['items']} items ({an['cached']} from cache, {an['failed']} undecodable) "
                f"in {result.stats['timings']['total']:.1f} s")
     click.echo("findings: " + ", ".join(f"{k} {v}" for k, v in reversed(list(counts.items()))))
-    by_kind: dict[str, int] = {}
-    for f in result.findings:
-        by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
-    for kind, n in sorted(by_kind.items()):
+    for kind, (n, _) in sorted(result.findings.kinds().items()):
         click.echo(f"  {kind}: {n}")
     click.echo(f"wrote {out_dir / 'findings.json'}, {out_dir / 'report.html'}, {out_dir / 'datasheet.md'}")
     if fix_out:
@@ -80,5 +76,5 @@ def audit_command(data, against, data_format, out, fix_out, **kwargs) -> None:
                    f"{summary.manifest} (log {summary.log})")
     failing = result.failing()
     if failing:
-        click.echo(f"{len(failing)} finding(s) at or above {options.fail_on}: failing", err=True)
+        click.echo(f"{failing} finding(s) at or above {options.fail_on}: failing", err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
