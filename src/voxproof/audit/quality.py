@@ -125,8 +125,8 @@ def signal_findings(store: ItemStore, th: SignalThresholds, out: FindingSink) ->
                                       "ORDER BY seq", (th.min_duration,))]
     if short:
         out.append(_group("signal.too_short", "medium", short,
-                               f"{len(short)} item(s) shorter than {th.min_duration} s",
-                               {"min_duration": th.min_duration}, "exclude"))
+                          f"{len(short)} item(s) shorter than {th.min_duration} s",
+                          {"min_duration": th.min_duration}, "exclude"))
     robust = store.robust("log_duration", _DECODED)
     if robust is not None and robust[2] >= 12:
         med, sigma, _ = robust
