@@ -224,3 +224,39 @@ def test_asr_disagreement_finds_swapped_transcripts_of_similar_length(shared_dat
     assert {f.items[0] for f in findings} == {ids[1], ids[3]}
     assert stats["threshold"] == 0.6 and stats["recogniser"]["model_checksum"] and stats["scored"] == 4
     assert all(f.evidence["wer"] > 0.6 and "recogniser" in f.evidence for f in findings)
+
+
+@pytest.mark.slow
+def test_asr_transcripts_are_cached_and_unreadable_items_reported(shared_data: Path, tmp_path: Path):
+    """A rerun of the label-noise check reads its transcripts from the cache (a killed --asr audit keeps
+    them); a changed file is transcribed again; a file the recogniser cannot read is counted and reported."""
+    import os
+    import shutil
+
+    from voxproof.audit.transcript import check_asr
+
+    libri = shared_data / "librispeech-test-other-mini"
+    texts = _tsv(libri / "transcripts.tsv")
+    ids = ["1688-142285-0002", "1998-15444-0007"]
+    items = []
+    for i in ids:
+        shutil.copy(libri / "audio" / f"{i}.flac", tmp_path / f"{i}.flac")
+        items.append(Utterance(i, str(tmp_path / f"{i}.flac"), texts[i]))
+    (tmp_path / "broken.flac").write_bytes(b"not audio at all" * 64)
+    items.append(Utterance("broken", str(tmp_path / "broken.flac"), "some words here"))
+    cache = tmp_path / "audit-cache.sqlite"
+
+    first, s1 = check_asr(items, "whisper", cache_path=cache)
+    assert (s1["scored"], s1["from_cache"], s1["failed"]) == (2, 0, 1)
+    failed = [f for f in first if f.kind == "transcript.asr_failed"]
+    assert len(failed) == 1 and failed[0].items == ("broken",) and failed[0].evidence["count"] == 1
+    assert "could not be transcribed" in failed[0].message
+
+    again, s2 = check_asr(items, "whisper", cache_path=cache)
+    assert (s2["scored"], s2["from_cache"], s2["failed"]) == (2, 2, 1)
+    assert [f.to_dict() for f in again] == [f.to_dict() for f in first]
+
+    st = os.stat(items[0].audio)
+    os.utime(items[0].audio, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # the file changed
+    _, s3 = check_asr(items, "whisper", cache_path=cache)
+    assert (s3["scored"], s3["from_cache"]) == (2, 1)

@@ -1,5 +1,7 @@
 """Per-item result cache of the audit (SQLite, one file in the output directory): a killed or repeated
 audit skips every file whose path, size, modification time, segment and analysis settings are unchanged.
+The label-noise check keeps its recogniser transcripts in the same file (``TranscriptCache``), keyed by
+the file and the recogniser's identity, so a killed ``--asr`` audit does not transcribe anything twice.
 """
 
 from __future__ import annotations
@@ -15,7 +17,19 @@ from voxproof.errors import DataError
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, data TEXT NOT NULL, fp BLOB);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transcripts (key TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(str(path))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"audit cache {path} is not usable ({exc}); delete it to start afresh") from exc
+    return conn
 
 
 class AnalysisCache:
@@ -24,13 +38,7 @@ class AnalysisCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        try:
-            self.conn = sqlite3.connect(str(self.path))
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise DataError(f"audit cache {self.path} is not usable ({exc}); delete it to start afresh") from exc
+        self.conn = _connect(self.path)
 
     def get(self, key: str) -> ItemAnalysis | None:
         row = self.conn.execute("SELECT data, fp FROM items WHERE key = ?", (key,)).fetchone()
@@ -49,6 +57,26 @@ class AnalysisCache:
 
     def __len__(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class TranscriptCache:
+    """Recogniser transcripts of the label-noise check: ``get(key)`` / ``put(key, text)``, each committed
+    at once (a transcript costs far more than a commit)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.conn = _connect(self.path)
+
+    def get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT text FROM transcripts WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, text: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO transcripts (key, text) VALUES (?, ?)", (key, text))
 
     def close(self) -> None:
         self.conn.close()

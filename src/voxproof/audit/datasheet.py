@@ -45,7 +45,8 @@ def render_datasheet(result: AuditResult) -> str:
     asr = d["stats"].get("asr")
     if asr:
         lines.append(f"- label noise checked with {asr['recogniser'].get('name')} ({asr['normalizer']}): WER threshold "
-                     f"{asr['threshold']:.0%}, {asr['scored']} items scored")
+                     f"{asr['threshold']:.0%}, {asr['scored']} items scored"
+                     + (f", {asr['failed']} could not be transcribed" if asr.get("failed") else ""))
     lines += ["", "## Known issues", ""]
     counts = result.findings.counts()
     lines.append("- Findings by severity: " + ", ".join(f"{s} {counts[s]}" for s in reversed(SEVERITIES)))

@@ -267,7 +267,8 @@ def run_audit(
     asr_stats = None
     if opts.asr:
         decodable = (u for u, a in store.pairs(0) if a.ok)
-        asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer)
+        asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer,
+                                            cache_path=out / CACHE_NAME if (out is not None and opts.cache) else None)
         findings.extend(asr_findings)
     timings["transcript"] = time.perf_counter() - t
 

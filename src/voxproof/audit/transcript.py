@@ -6,15 +6,18 @@ Reads utterances (streamed) and, for the rate check, the audit's ``ItemStore``; 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voxproof.audit.findings import Finding
+from voxproof.errors import VoxproofError
 from voxproof.manifest.utterance import Utterance
 
 if TYPE_CHECKING:
@@ -135,13 +138,20 @@ def check_asr(
     *,
     max_wer: float = 0.6,
     normalizer: str = "whisper-en",
+    cache_path: str | Path | None = None,
 ) -> tuple[list[Finding], dict[str, object]]:
     """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``. ``utts`` are
     the decodable items (the runner leaves out the ones the signal stage could not read).
 
-    The recogniser (name, model checksum), normaliser and threshold are recorded in the evidence.
+    The recogniser (name, model checksum), normaliser and threshold are recorded in the evidence. With
+    ``cache_path`` every transcript is kept as soon as it is made, keyed by the file (path, size,
+    modification time, segment) and the recogniser's identity, so a rerun transcribes only what is new.
+    An item the recogniser cannot read is counted and reported (``transcript.asr_failed``), not skipped
+    silently; it does not stop the audit.
     """
     from voxproof.audio.io import load_audio
+    from voxproof.audit.cache import TranscriptCache
+    from voxproof.audit.signal import cache_key
     from voxproof.backends.registry import load_backend
     from voxproof.metrics.align import word_counts
     from voxproof.metrics.normalize import get_normalizer
@@ -152,29 +162,52 @@ def check_asr(
     info_dict = info.to_dict() if hasattr(info, "to_dict") else {"name": backend_name}
     recogniser = {k: info_dict.get(k) for k in ("name", "model", "model_checksum", "options") if k in info_dict}
     recogniser.setdefault("name", backend_name)
+    identity = json.dumps(recogniser, sort_keys=True, default=str)
+    cache = TranscriptCache(cache_path) if cache_path is not None else None
     findings = []
-    scored = 0
-    for u in utts:
-        if not u.text:
-            continue
-        audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration)
-        hyp = backend.transcribe(audio).text
-        ref_n, hyp_n = norm(u.text), norm(hyp)
-        if not ref_n.split():
-            continue
-        counts = word_counts(ref_n, hyp_n)
-        scored += 1
-        wer = counts.error_rate
-        if wer > max_wer:
-            findings.append(
-                Finding("transcript.asr_disagreement", "medium", (u.id,),
-                        f"{backend_name} disagrees with the reference: WER {wer:.0%} > {max_wer:.0%}",
-                        {"wer": round(wer, 4), "threshold": max_wer, "recogniser": recogniser,
-                         "normalizer": f"{norm.name}@{norm.version}",
-                         "hypothesis_words": len(hyp_n.split()), "reference_words": len(ref_n.split())})
-            )
-    return findings, {"recogniser": recogniser, "threshold": max_wer, "scored": scored,
-                      "normalizer": f"{norm.name}@{norm.version}"}
+    failed: list[tuple[str, str]] = []
+    scored = from_cache = 0
+    try:
+        for u in utts:
+            if not u.text or not norm(u.text).split():
+                continue
+            key = cache_key(u, identity) if cache is not None else None
+            hyp = cache.get(key) if key is not None else None
+            if hyp is None:
+                try:
+                    audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration)
+                    hyp = backend.transcribe(audio).text
+                except VoxproofError as exc:
+                    failed.append((u.id, f"{type(exc).__name__}: {exc}"[:300]))
+                    continue
+                if key is not None:
+                    cache.put(key, hyp)
+            else:
+                from_cache += 1
+            ref_n, hyp_n = norm(u.text), norm(hyp)
+            counts = word_counts(ref_n, hyp_n)
+            scored += 1
+            wer = counts.error_rate
+            if wer > max_wer:
+                findings.append(
+                    Finding("transcript.asr_disagreement", "medium", (u.id,),
+                            f"{backend_name} disagrees with the reference: WER {wer:.0%} > {max_wer:.0%}",
+                            {"wer": round(wer, 4), "threshold": max_wer, "recogniser": recogniser,
+                             "normalizer": f"{norm.name}@{norm.version}",
+                             "hypothesis_words": len(hyp_n.split()), "reference_words": len(ref_n.split())})
+                )
+    finally:
+        if cache is not None:
+            cache.close()
+    if failed:
+        findings.append(
+            Finding("transcript.asr_failed", "low", tuple(i for i, _ in failed),
+                    f"{len(failed)} item(s) could not be transcribed by {backend_name}: their labels are unchecked",
+                    {"count": len(failed), "examples": [e for _, e in failed[:5]], "recogniser": recogniser},
+                    action="none")
+        )
+    return findings, {"recogniser": recogniser, "threshold": max_wer, "scored": scored, "from_cache": from_cache,
+                      "failed": len(failed), "normalizer": f"{norm.name}@{norm.version}"}
 
 
 _WS = re.compile(r"\s+")
