@@ -252,6 +252,8 @@ def run_audit(
         findings.append(Finding("manifest.duplicate_id", "high", tuple(dup_ids),
                                 f"{len(dup_ids)} id(s) used by more than one item", {"count": len(dup_ids)}))
 
+    say = progress or (lambda message: None)
+    say(f"{n_items} items analysed; signal checks")
     t = time.perf_counter()
     sig_th = SignalThresholds(clip_ratio=opts.clip_ratio, dc_offset=opts.dc_offset,
                               min_speech_ratio=opts.min_speech_ratio, min_snr_db=opts.min_snr_db,
@@ -260,6 +262,7 @@ def run_audit(
     signal_stats = signal_findings(store, sig_th, findings)
     timings["signal"] = time.perf_counter() - t
 
+    say("transcript checks")
     t = time.perf_counter()
     findings.extend(check_text(store.utterances(0)))
     rate_findings, rate_stats = check_rate(store, TranscriptThresholds(cps_z=opts.cps_z))
@@ -268,10 +271,12 @@ def run_audit(
     if opts.asr:
         decodable = (u for u, a in store.pairs(0) if a.ok)
         asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer,
-                                            cache_path=out / CACHE_NAME if (out is not None and opts.cache) else None)
+                                            cache_path=out / CACHE_NAME if (out is not None and opts.cache) else None,
+                                            progress=lambda n: say(f"label noise: {n} items transcribed"))
         findings.extend(asr_findings)
     timings["transcript"] = time.perf_counter() - t
 
+    say("duplicate search")
     t = time.perf_counter()
     side0 = [("side", 0)]
     exact = exact_duplicates(store.groups("pcm_sha1", "side = 0 AND ok = 1"))
@@ -283,6 +288,7 @@ def run_audit(
     findings.extend(duplicate_transcripts(store.groups("text_key", "side = 0"), exclude_ids=audio_dups))
     timings["duplicates"] = time.perf_counter() - t
 
+    say("contamination" if with_against else "split leakage")
     t = time.perf_counter()
     if with_against:
         findings.extend(check_contamination(part_side(store, AUDITED), part_side(store, AGAINST),
@@ -293,6 +299,7 @@ def run_audit(
         findings.extend(split_leakage(store, opts))
         timings["split_leakage"] = time.perf_counter() - t
 
+    say("coverage, licences, personal data")
     t = time.perf_counter()
     coverage = compute_coverage((u, (a.duration or 0.0) if a.ok else 0.0) for u, a in store.pairs(0))
     findings.extend(coverage_findings(coverage))
@@ -314,7 +321,7 @@ def run_audit(
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "against_items": store.count(1) if with_against else None,
     }
-    log.info("audit of %s: %d items, %d findings", source, n_items, len(findings))
+    log.debug("audit of %s: %d items, %d findings", source, n_items, len(findings))
     return AuditResult(str(source), None if against is None else str(against), opts, findings, stats,
                        coverage, tuple(attribution), store, holder)
 

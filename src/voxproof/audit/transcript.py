@@ -11,7 +11,7 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +139,7 @@ def check_asr(
     max_wer: float = 0.6,
     normalizer: str = "whisper-en",
     cache_path: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Finding], dict[str, object]]:
     """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``. ``utts`` are
     the decodable items (the runner leaves out the ones the signal stage could not read).
@@ -147,7 +148,7 @@ def check_asr(
     ``cache_path`` every transcript is kept as soon as it is made, keyed by the file (path, size,
     modification time, segment) and the recogniser's identity, so a rerun transcribes only what is new.
     An item the recogniser cannot read is counted and reported (``transcript.asr_failed``), not skipped
-    silently; it does not stop the audit.
+    silently; it does not stop the audit. ``progress(n)`` is called after every 10th item scored.
     """
     from voxproof.audio.io import load_audio
     from voxproof.audit.cache import TranscriptCache
@@ -187,6 +188,8 @@ def check_asr(
             ref_n, hyp_n = norm(u.text), norm(hyp)
             counts = word_counts(ref_n, hyp_n)
             scored += 1
+            if progress and scored % 10 == 0:
+                progress(scored)
             wer = counts.error_rate
             if wer > max_wer:
                 findings.append(

@@ -51,6 +51,7 @@ def audit_command(data, against, data_format, out, fix_out, **kwargs) -> None:
     from voxproof.audit.fix import write_fix
     from voxproof.audit.report import write_html, write_json
     from voxproof.audit.runner import run_audit
+    from voxproof.cli.progress import StatusLine
     from voxproof.errors import UsageError
 
     try:
@@ -58,7 +59,12 @@ def audit_command(data, against, data_format, out, fix_out, **kwargs) -> None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out_dir = Path(out) if out else Path("audits") / Path(data).name.split(".")[0]
-    result = run_audit(data, against=against, out_dir=out_dir, options=options, format=data_format)
+    status = StatusLine("audit")
+    try:
+        result = run_audit(data, against=against, out_dir=out_dir, options=options, format=data_format,
+                           progress=status)
+    finally:
+        status.close()
     write_json(result, out_dir / "findings.json")
     write_html(result, out_dir / "report.html")
     write_datasheet(result, out_dir / "datasheet.md")
