@@ -110,7 +110,7 @@ def test_timeout_becomes_an_error_row(tmp_path, tone_corpus):
 
 
 def test_resume_skips_done_rows_and_refuses_other_settings(tmp_path, tone_corpus):
-    root, utts, answers = tone_corpus
+    _, utts, answers = tone_corpus
     calls = []
 
     class Counting(EchoTranscriber):
@@ -132,7 +132,7 @@ def test_resume_skips_done_rows_and_refuses_other_settings(tmp_path, tone_corpus
 
 
 def test_workers_give_the_same_rows_in_manifest_order(tmp_path, tone_corpus):
-    root, utts, answers = tone_corpus
+    _, utts, answers = tone_corpus
     one = run_eval(lambda: EchoTranscriber(answers), utts, tmp_path / "one")
     two = run_eval(lambda: EchoTranscriber(answers), utts, tmp_path / "two", options=RunOptions(workers=3))
     with RunStore.open(one.run_dir) as a, RunStore.open(two.run_dir) as b:
@@ -185,7 +185,7 @@ def test_kill_9_then_resume_gives_identical_rows_and_numbers(tmp_path):
 def test_a_perturbed_run_resumes_to_identical_rows_with_the_chain_on_every_row(tmp_path, tone_corpus):
     from voxproof.perturb import resolve_conditions
 
-    root, utts, answers = tone_corpus
+    _, utts, answers = tone_corpus
     conditions = resolve_conditions([], ["noise:white,snr=10", "loss:0.1"])
     full = run_eval(lambda: EchoTranscriber(answers), utts, tmp_path / "full", conditions=conditions,
                     options=RunOptions(features="basic", seed=3))

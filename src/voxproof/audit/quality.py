@@ -56,7 +56,6 @@ def _mismatches(store: ItemStore, column: str, expected: Any, kind: str, severit
     return out
 
 
-
 def item_findings(a: ItemAnalysis, th: SignalThresholds) -> list[Finding]:
     """The findings one decoded item earns on its own measures (clipping, DC, speech, SNR, level, band)."""
     findings: list[Finding] = []

@@ -222,7 +222,8 @@ def run_audit(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     store, holder = _open_store(out, opts)
-    cache = AnalysisCache(out / CACHE_NAME) if (out is not None and opts.cache) else None
+    cache_path = out / CACHE_NAME if (out is not None and opts.cache) else None
+    cache = AnalysisCache(cache_path) if cache_path is not None else None
     with_against = against is not None or against_items is not None
     try:
         utts = items if items is not None else _read(source, format)
@@ -271,7 +272,7 @@ def run_audit(
     if opts.asr:
         decodable = (u for u, a in store.pairs(0) if a.ok)
         asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer,
-                                            cache_path=out / CACHE_NAME if (out is not None and opts.cache) else None,
+                                            cache_path=cache_path,
                                             progress=lambda n: say(f"label noise: {n} items transcribed"))
         findings.extend(asr_findings)
     timings["transcript"] = time.perf_counter() - t

@@ -170,7 +170,8 @@ def check_asr(
     scored = from_cache = 0
     try:
         for u in utts:
-            if not u.text or not norm(u.text).split():
+            ref_n = norm(u.text) if u.text else ""
+            if not ref_n.split():
                 continue
             key = cache_key(u, identity) if cache is not None else None
             hyp = cache.get(key) if key is not None else None
@@ -185,7 +186,7 @@ def check_asr(
                     cache.put(key, hyp)
             else:
                 from_cache += 1
-            ref_n, hyp_n = norm(u.text), norm(hyp)
+            hyp_n = norm(hyp)
             counts = word_counts(ref_n, hyp_n)
             scored += 1
             if progress and scored % 10 == 0:

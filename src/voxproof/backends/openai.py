@@ -311,7 +311,6 @@ class OpenAITranscriber(_EndpointOwner):
         )
 
 
-
 class OpenAISynthesizer(_EndpointOwner):
     """Text to speech through an OpenAI-compatible ``/v1/audio/speech`` endpoint (WAV responses)."""
 
@@ -340,7 +339,6 @@ class OpenAISynthesizer(_EndpointOwner):
             options=_public_options(self.options),
             library_versions=library_versions("httpx"),
         )
-
 
 
 def _public_options(options: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import click
 
 from voxproof.cli.derive import dataclass_options, pop_dataclass

@@ -17,12 +17,13 @@ def report_command(run, normalizer, out, throughput_file) -> None:
 
     if throughput_file:
         import json
+        from pathlib import Path
 
         from voxproof.errors import UsageError
         from voxproof.run.store import RunStore
 
         try:
-            points = json.loads(open(throughput_file, encoding="utf-8").read())
+            points = json.loads(Path(throughput_file).read_text(encoding="utf-8"))
         except ValueError as exc:
             raise UsageError(f"{throughput_file} is not JSON: {exc}") from None
         if not isinstance(points, list) or not all(isinstance(p, dict) and "rtfx" in p for p in points):
