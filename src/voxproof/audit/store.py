@@ -75,7 +75,8 @@ class ItemStore:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def add(self, side: int, rows: Iterable[tuple[Utterance, ItemAnalysis]], part: Callable[[Utterance], str | None]) -> None:
+    def add(self, side: int, rows: Iterable[tuple[Utterance, ItemAnalysis]],
+            part: Callable[[Utterance], str | None]) -> None:
         """Append items of ``side`` (in manifest order); ``part(utt)`` names the split the item is in."""
         batch = []
         for utt, a in rows:

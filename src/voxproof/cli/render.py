@@ -116,4 +116,3 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     eff = dep.get("efficiency") if isinstance(dep, dict) else None
     if isinstance(eff, dict) and eff.get("parameters"):
         click.echo(f"model: {eff['parameters']:,} parameters, {eff.get('disk_bytes', 0) / 1e6:.1f} MB on disk")
-

@@ -27,10 +27,6 @@ log = logging.getLogger("voxproof.report")
 MAX_UTTERANCE_ROWS = 2000
 
 
-def _ci(iv: dict[str, Any]) -> str:
-    return fmt_interval(iv)
-
-
 def _headline(summary: dict[str, Any]) -> str:
     scores = summary["scores"]
     if not scores["conditions"]:
@@ -62,7 +58,7 @@ def _conditions(summary: dict[str, Any]) -> str:
         bar = interval_bar(w["estimate"] or 0, w["low"] or 0, w["high"] or 0, scale) if w["estimate"] is not None else ""
         errors = ", ".join(f"{k} {v}" for k, v in sorted(c["coverage"]["by_error_type"].items())) or "none"
         rows.append([
-            c["condition"], (esc(_ci(w)), w["estimate"] or 0), (bar, w["estimate"] or 0), _ci(c["cer"]),
+            c["condition"], (esc(fmt_interval(w)), w["estimate"] or 0), (bar, w["estimate"] or 0), fmt_interval(c["cer"]),
             fmt_pct(c["raw_wer"]), fmt_pct(c["mean_utterance_wer"]),
             f"{c['coverage']['ok']}/{c['coverage']['total']}", errors,
         ])
@@ -81,12 +77,12 @@ def _slices(summary: dict[str, Any]) -> str:
             w = s["wer"]
             rows.append([
                 s["key"], s["value"], s["utterances"], s["counts"]["hits"] + s["counts"]["substitutions"] + s["counts"]["deletions"],
-                (esc(_ci(w)), w["estimate"] or 0),
+                (esc(fmt_interval(w)), w["estimate"] or 0),
                 (interval_bar(w["estimate"] or 0, w["low"] or 0, w["high"] or 0, scale), w["estimate"] or 0),
                 s.get("warning") or "",
             ])
         gaps = "".join(
-            f"<p>gap by <b>{esc(g['key'])}</b>: worst {esc(g['worst'])} vs best {esc(g['best'])}: {esc(_ci(g['gap']))}</p>"
+            f"<p>gap by <b>{esc(g['key'])}</b>: worst {esc(g['worst'])} vs best {esc(g['best'])}: {esc(fmt_interval(g['gap']))}</p>"
             for g in c["gaps"]
         )
         parts.append(f"<h3>{esc(c['condition'])}</h3>{gaps}" + table(
@@ -165,17 +161,20 @@ def _robustness(summary: dict[str, Any], run: Path) -> str | None:
     return body + json_block(rob)
 
 
-def _deployment(summary: dict[str, Any], section: Any) -> str | None:
+def _add_deployment(page: Page, summary: dict[str, Any], section: Any) -> None:
+    """The deployment section: complete with its heading when ``section`` draws, else a warning."""
     if section is None:
         reason = (summary.get("deployment") or {}).get("reason")
-        return f"<p class='warn'>{esc(reason)}</p>" if reason else None
+        if reason:
+            page.add("Deployment", f"<p class='warn'>{esc(reason)}</p>", "deployment")
+        return
     from voxproof.report.deployment import deployment_html
 
     try:
-        return deployment_html(section)
+        page.sections.append(deployment_html(section))  # a complete section with its own heading
     except Exception as exc:  # figures are optional; summary.json keeps the numbers
         log.warning("deployment section failed: %s", exc)
-        return f"<p class='warn'>deployment figures failed: {esc(exc)}</p>"
+        page.add("Deployment", f"<p class='warn'>deployment figures failed: {esc(exc)}</p>", "deployment")
 
 
 def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = None) -> str:
@@ -197,11 +196,7 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     page.add("Slices", _slices(summary), "slices")
     with RunStore.open(run) as store:
         utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
-    dep = _deployment(summary, deployment)
-    if dep and dep.startswith("<section"):
-        page.sections.append(dep)  # a complete section with its own heading
-    elif dep:
-        page.add("Deployment", dep, "deployment")
+    _add_deployment(page, summary, deployment)
     page.add("Utterances", utt_html, "utterances")
     page.add("Error distribution", _distribution(summary), "distribution")
     page.add("Most frequent confusions", conf_html, "confusions")

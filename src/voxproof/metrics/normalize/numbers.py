@@ -16,7 +16,10 @@ import re
 from collections.abc import Iterator
 from fractions import Fraction
 
-_ONES = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_ONES = [
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+]
 ONES = {name: i for i, name in enumerate(_ONES, start=1)}
 ZEROS = {"o", "oh", "zero"}
 ONES_PLURAL = {("sixes" if n == "six" else n + "s"): (v, "s") for n, v in ONES.items()}
@@ -26,12 +29,16 @@ ONES_ORDINAL = {
     **{n + ("h" if n.endswith("t") else "th"): (v, "th") for n, v in ONES.items() if v > 3 and v not in (5, 12)},
 }
 ONES_SUFFIXED = {**ONES_PLURAL, **ONES_ORDINAL}
-TENS = {n: 10 * i for i, n in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2)}
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+TENS = {n: 10 * i for i, n in enumerate(_TENS, 2)}
 TENS_SUFFIXED = {
     **{n.replace("y", "ies"): (v, "s") for n, v in TENS.items()},
     **{n.replace("y", "ieth"): (v, "th") for n, v in TENS.items()},
 }
-_MULT_NAMES = ["hundred", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion", "sextillion", "septillion", "octillion", "nonillion", "decillion"]
+_MULT_NAMES = [
+    "hundred", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion", "sextillion",
+    "septillion", "octillion", "nonillion", "decillion",
+]
 MULTIPLIERS = {"hundred": 100, **{n: 1000 ** i for i, n in enumerate(_MULT_NAMES[1:], start=1)}}
 MULTIPLIERS_SUFFIXED = {
     **{n + "s": (v, "s") for n, v in MULTIPLIERS.items()},
