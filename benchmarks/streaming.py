@@ -33,7 +33,7 @@ def main() -> int:
     args = ap.parse_args()
     from voxproof.audio.io import load_audio
     from voxproof.backends.registry import load_backend
-    from voxproof.metrics.latency import cpu_model
+    from voxproof.run.provenance import cpu_model
     from voxproof.run.streaming import stream_clip, streaming_mode, summarize_streams
 
     utts = bundled_utterances()[: args.limit]

@@ -92,7 +92,7 @@ def main() -> int:
     ap.add_argument("--json", default=None,
                     help="write the points here; 'voxproof report RUN --throughput FILE' puts them in the report")
     args = ap.parse_args()
-    from voxproof.metrics.latency import cpu_model
+    from voxproof.run.provenance import cpu_model
 
     clips = load_clips(args.limit)
     audio = sum(a.duration for _u, a in clips)
