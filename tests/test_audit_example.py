@@ -60,7 +60,7 @@ def test_bad_target_folders_are_usage_errors(tmp_path: Path, capsys) -> None:
 
 def test_runs_as_a_module(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "voxproof.audit.example", "ex"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("wrote ex/train.jsonl and ex/test.jsonl; planted:")
     assert "nc-interview: non-commercial licence" in out.stdout

@@ -28,7 +28,6 @@ from voxproof.metrics.latency import (
     latency_from_times,
     latency_to_dict,
 )
-from voxproof.run.resources import measure_resources
 
 
 def test_rtfx_is_a_ratio_of_sums_and_percentiles_are_numpys():
@@ -86,7 +85,6 @@ def test_conditions_record_cpu_and_load():
 _METER_CHILD = """
 import json, time
 import numpy as np
-from voxproof.run.resources import measure_resources
 early = np.ones(40_000_000)  # 320 MB touched and freed before the block: the process peak, not the block's
 early.sum()
 del early

@@ -277,7 +277,8 @@ class Session:
                   f"pwd > {shlex.quote(str(state))}.cwd\nenv -0 > {shlex.quote(str(state))}.env\nexit $__rc\n")
         try:
             proc = subprocess.run(["bash", "-c", script], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=block.timeout)
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=block.timeout,
+                                  check=False)
             code, output = proc.returncode, proc.stdout.decode("utf-8", "replace")
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace")
