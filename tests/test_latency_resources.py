@@ -85,6 +85,7 @@ def test_conditions_record_cpu_and_load():
 _METER_CHILD = """
 import json, time
 import numpy as np
+from voxproof.run.resources import measure_resources
 early = np.ones(40_000_000)  # 320 MB touched and freed before the block: the process peak, not the block's
 early.sum()
 del early
