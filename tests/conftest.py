@@ -1,23 +1,91 @@
-"""Shared fixtures: paths to the real recordings in ../shared/data and to the bundled dataset."""
+"""Shared fixtures: the real test recordings, from the repository alone.
+
+``shared_data`` is one folder laid out like the project's full test-recording folder
+(``librispeech-test-other-mini/``, ``librispeech-test-clean-1/``, ``cmu-arctic/``, ``ami-excerpt/``,
+``fsdd-digits/``, ``rir/``): the bundled dataset from the package plus the small copies in
+``tests/data`` (see its README for sources and licences). A fresh clone needs nothing else.
+
+Set ``VOXPROOF_SHARED_DATA`` to a folder with the full set to use it instead. A test that needs a
+recording the repository does not ship skips with a reason naming the file and that variable
+(``need_shared_files``, or any error other than a failed assertion that names a missing path inside
+the in-repository folder).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from voxproof.manifest.bundled import bundled_dataset_path
+
 REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
+SHARED_ENV = "VOXPROOF_SHARED_DATA"
+_IN_REPO_FOLDERS = ("librispeech-test-clean-1", "cmu-arctic", "ami-excerpt", "fsdd-digits", "rir")
+# shipped whole: a missing file in these is a test bug, never "data not shipped"
+_COMPLETE_FOLDERS = {"librispeech-test-other-mini", "librispeech-test-clean-1", "cmu-arctic", "ami-excerpt"}
 
 
-def shared_data_dir() -> Path:
-    env = os.environ.get("VOXPROOF_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+def _in_repo_root(base: Path) -> Path:
+    """A folder of symlinks: the bundled dataset plus every folder of ``tests/data``."""
+    root = base / "shared-data"
+    root.mkdir(parents=True, exist_ok=True)
+    links = {"librispeech-test-other-mini": bundled_dataset_path()}
+    links.update({name: TEST_DATA / name for name in _IN_REPO_FOLDERS})
+    for name, target in links.items():
+        link = root / name
+        if not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    return root
+
+
+_ROOT: Path | None = None
+
+
+def _skip_reason(missing: str) -> str:
+    return (f"needs the test recording {missing}, which the repository does not ship; "
+            f"set {SHARED_ENV} to a folder with the full test recordings (see tests/data/README.md)")
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.fail(f"real test recordings not found at {path}; set VOXPROOF_SHARED_DATA")
-    return path
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    global _ROOT
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_dir():
+            pytest.fail(f"{SHARED_ENV}={env} is not a folder; unset it to use the recordings in the repository")
+        return path
+    _ROOT = _in_repo_root(tmp_path_factory.getbasetemp())
+    return _ROOT
+
+
+def need_shared_files(root: Path, *relative: str) -> None:
+    """Skip the calling test unless every ``relative`` path exists under ``root`` (the shared_data folder)."""
+    for rel in relative:
+        if not (root / rel).exists():
+            pytest.skip(_skip_reason(rel))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A missing file inside the in-repository recording folder is a skip (data not shipped), not an error."""
+    outcome = yield
+    report = outcome.get_result()
+    if _ROOT is None or call.excinfo is None or not report.failed:
+        return
+    exc = call.excinfo.value
+    if isinstance(exc, AssertionError):
+        return
+    text = f"{getattr(exc, 'filename', None) or ''} {exc}"
+    found = (m.rstrip(".,;)]") for m in re.findall(re.escape(str(_ROOT)) + r"/[^\s'\":]+", text))
+    missing = [rel for rel in (Path(m).relative_to(_ROOT) for m in found if not Path(m).exists())
+               if rel.parts and rel.parts[0] not in _COMPLETE_FOLDERS]
+    if not missing:
+        return
+    rel = missing[0]
+    report.outcome = "skipped"
+    report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {_skip_reason(str(rel))}")

@@ -13,6 +13,7 @@ from voxproof.audio.io import load_audio
 from voxproof.audio.signal import Audio
 from voxproof.perturb import AddNoise
 from voxproof.perturb.condition import step_rng
+from voxproof.perturb.noise import bundled_dir
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,8 @@ def test_snr_estimate_falls_with_the_mixing_snr(speech: Audio) -> None:
         assert target - 1 <= est <= target + 8
 
 
-def test_silence_and_noise_have_almost_no_speech(shared_data: Path) -> None:
-    noise = load_audio(shared_data / "noise" / "running_tap.wav")
+def test_silence_and_noise_have_almost_no_speech() -> None:
+    noise = load_audio(bundled_dir("noise") / "running_tap.flac")
     tap = Audio(noise.samples[: 16000 * 5], 16000)
     assert signal_features(tap)["speech_ratio"] < 0.2
     silent = signal_features(Audio(np.zeros(16000, dtype=np.float32), 16000))

@@ -4,7 +4,8 @@ run on real recordings through the run store."""
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,6 @@ from voxproof.metrics.latency import (
     latency_from_times,
     latency_to_dict,
 )
-from voxproof.run.resources import measure_resources
 
 
 def test_rtfx_is_a_ratio_of_sums_and_percentiles_are_numpys():
@@ -82,19 +82,38 @@ def test_conditions_record_cpu_and_load():
     assert c.to_dict()["threads"] == 2
 
 
+_METER_CHILD = """
+import json, time
+import numpy as np
+from voxproof.run.resources import measure_resources
+early = np.ones(40_000_000)  # 320 MB touched and freed before the block: the process peak, not the block's
+early.sum()
+del early
+with measure_resources() as meter:
+    block = np.ones(12_500_000)  # 100 MB touched inside the block
+    block.sum()
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
+        pass
+    del block
+print(json.dumps(meter.usage.to_dict()))
+"""
+
+
 def test_measure_resources_sees_memory_and_cpu():
-    with measure_resources() as meter:
-        block = np.ones(25_000_000)  # 200 MB touched
-        block.sum()
-        end = time.process_time() + 0.2
-        while time.process_time() < end:
-            pass
-        del block
-    u = meter.usage
-    assert u.cpu_seconds >= 0.2 and u.wall_seconds >= 0.2
-    assert u.peak_rss_mb - (u.start_rss_mb or 0) > 150
-    assert u.peak_rss_scope in ("block", "process")
-    json.dumps(u.to_dict())
+    # in a fresh child process: the pytest process's RSS depends on which tests ran before (freed pages
+    # stay resident and are reused), so a block's growth measured here would be history, not the code
+    out = subprocess.run([sys.executable, "-c", _METER_CHILD], capture_output=True, text=True, timeout=120,
+                         check=True)
+    u = json.loads(out.stdout)
+    assert u["cpu_seconds"] >= 0.2 and u["wall_seconds"] >= 0.2
+    assert u["cpu_utilisation"] == pytest.approx(u["cpu_seconds"] / u["wall_seconds"])
+    grew = u["peak_rss_mb"] - u["start_rss_mb"]
+    assert grew > 90  # the 100 MB block is seen
+    if u["peak_rss_scope"] == "block":
+        assert grew < 250  # the peak was reset at the start: the earlier 320 MB does not count
+    else:
+        assert u["peak_rss_scope"] == "process" and u["peak_rss_mb"] > 320
 
 
 def test_cost_arithmetic_and_example_labels(tmp_path):

@@ -52,3 +52,19 @@ def test_a_run_where_nothing_can_be_evaluated_exits_3(tmp_path, capsys):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     cov = summary["scores"]["conditions"][0]["coverage"]
     assert cov["ok"] == 0 and cov["by_error_type"] == {"AudioNotFound": 1}
+
+
+def test_root_help_names_only_registered_capabilities(monkeypatch, capsys):
+    from voxproof.cli import main as main_module
+
+    assert main_module.capability_summary() == "Evaluate, audit and gate."
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ship? Evaluate, audit and gate. Exit codes" in out and "{capabilities}" not in out
+    commands = dict(main_module.COMMANDS)
+    commands["monitor"] = "voxproof.cli.card_cmd:card_command"  # any importable module stands in
+    del commands["gate"]
+    monkeypatch.setattr(main_module, "COMMANDS", commands)
+    assert main_module.capability_summary() == "Evaluate, audit and watch."
+    commands["serve"] = "voxproof.cli.no_such_module:serve_command"  # registered but not installed
+    assert main_module.capability_summary() == "Evaluate, audit and watch."

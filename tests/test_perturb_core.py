@@ -31,6 +31,7 @@ from voxproof.perturb import (
     resolve_conditions,
 )
 from voxproof.perturb.condition import step_rng
+from voxproof.perturb.noise import bundled_dir
 
 LS = "librispeech-test-other-mini"
 
@@ -165,8 +166,8 @@ def test_low_snr_mixture_that_would_clip_is_scaled_down_keeping_the_snr(speech: 
     assert abs(_mixture_snr(loud.samples, out.samples) - (-5)) < 0.5
 
 
-def test_user_noise_folder_is_used(tmp_path: Path, speech: Audio, shared_data: Path) -> None:
-    shutil.copy(shared_data / "noise" / "running_tap.wav", tmp_path / "tap.wav")
+def test_user_noise_folder_is_used(tmp_path: Path, speech: Audio) -> None:
+    shutil.copy(bundled_dir("noise") / "running_tap.flac", tmp_path / "tap.flac")
     p = parse_chain(f"noise:snr=10,dir={tmp_path}")[0]
     out = p.apply(speech, step_rng(1, 0))
     assert abs(_mixture_snr(speech.samples, out.samples) - 10) < 0.5

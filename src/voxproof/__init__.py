@@ -1,4 +1,4 @@
-"""voxproof: evaluate, audit, gate and watch speech models (ASR and TTS).
+"""voxproof: evaluate, audit and gate speech models (ASR and TTS).
 
 Importing this package is cheap: no model runtime (ctranslate2, onnxruntime, pocketsphinx, ray) is
 imported until a backend is loaded.

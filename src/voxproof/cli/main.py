@@ -33,6 +33,27 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# What the root help promises, each only while its command is registered in COMMANDS (first match wins),
+# so `voxproof --help` never names a capability that has no command.
+_CAPABILITIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("evaluate", ("eval", "tts-eval")),
+    ("audit", ("audit",)),
+    ("gate", ("gate",)),
+    ("serve", ("serve",)),
+    ("watch", ("monitor", "watch")),
+)
+
+
+def capability_summary() -> str:
+    """``Evaluate, audit and gate.`` from the commands that exist (see ``_CAPABILITIES``)."""
+    verbs = [verb for verb, names in _CAPABILITIES
+             if any(name in COMMANDS and _module_exists(COMMANDS[name]) for name in names)]
+    if not verbs:
+        return ""
+    text = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " and " + verbs[-1]
+    return text[0].upper() + text[1:] + "."
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, target in COMMANDS.items() if _module_exists(target)]
@@ -57,7 +78,7 @@ def _module_exists(target: str) -> bool:
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
-    """voxproof: is this speech model good enough to ship? Evaluate, audit, gate, serve and watch.
+    """voxproof: is this speech model good enough to ship? {capabilities}
 
     Exit codes: 0 done or gate passed, 1 gate failed or findings above the threshold,
     2 usage error, 3 could not evaluate (data or backend error).
@@ -70,6 +91,9 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     # Third-party libraries log every file at INFO; keep them to warnings unless debugging.
     for name in ("faster_whisper", "numba", "httpx", "matplotlib", "urllib3"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+cli.help = (cli.help or "").replace("{capabilities}", capability_summary())
 
 
 def main(argv: list[str] | None = None) -> int:
