@@ -104,12 +104,21 @@ def evaluate_gate(
     be compared; a failed rule is part of the verdict, not an exception."""
     from voxproof.gate.evidence import open_inputs
 
+    from voxproof.errors import UsageError
+
     policy = policy or load_policy()
+    if not policy.rules():
+        raise UsageError(f"the policy {policy.source} has no rule, so the gate would pass any candidate")
     inputs = open_inputs(baseline, candidate, normalizer=policy.normalizer)
     try:
         results = evaluate_rules(policy, inputs)
     finally:
         inputs.close()
+    if all(r.verdict == NOT_APPLICABLE for r in results):
+        raise UsageError(
+            f"no rule of the policy {policy.source} ({', '.join(policy.rules())}) applies to {inputs.kind} runs, so "
+            "the gate would decide nothing; add a rule for this kind of run"
+        )
     return GateVerdict(
         passed=not any(r.failing for r in results), rules=tuple(results), baseline=inputs.baseline.to_dict(),
         candidate=inputs.candidate.to_dict(), policy=policy.to_dict(), normalizer=inputs.normalizer.label,
