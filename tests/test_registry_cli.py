@@ -122,7 +122,7 @@ def test_register_gate_promote_rollback_card(runs, registry, capsys, tmp_path):
     assert "| speaker | 367 |" in text
     assert "No data: no attached run was evaluated under perturbations" in text
     assert "speaker=367 has WER" in text  # the worst slice is listed as a failure mode
-    assert "Gate #1 against v1 failed: wer.slice[speaker=367]" in text
+    assert r"Gate #1 against v1 failed: wer.slice\[speaker=367\]" in text
 
 
 def test_card_of_a_bare_version_says_what_is_missing(registry, capsys):
