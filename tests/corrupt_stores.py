@@ -81,27 +81,21 @@ def corrupt_stores(good: Path, root: Path, *, seed: int = 0) -> Iterator[tuple[s
         d, p = _copy(good, root, name)
         _sql(p, f"UPDATE meta SET value = '{value}' WHERE key = 'store_schema'")
         yield name, d, "error"
-    d, p = _copy(good, root, "schema-missing")
-    _sql(p, "DELETE FROM meta WHERE key = 'store_schema'")
-    yield "schema-missing", d, "error"
-    d, p = _copy(good, root, "provenance-not-json")
-    _sql(p, "UPDATE meta SET value = '{\"backend\": ' WHERE key = 'provenance'")
-    yield "provenance-not-json", d, "error"
-    d, p = _copy(good, root, "provenance-a-list")
-    _sql(p, "UPDATE meta SET value = '[1, 2]' WHERE key = 'provenance'")
-    yield "provenance-a-list", d, "error"
-    d, p = _copy(good, root, "row-json-broken")
-    _sql(p, "UPDATE rows SET tags = '{broken' WHERE rowid = 3")
-    yield "row-json-broken", d, "error"
-    d, p = _copy(good, root, "row-transcript-wrong-type")
-    _sql(p, "UPDATE rows SET transcript = '[1, 2, 3]' WHERE rowid = 2")
-    yield "row-transcript-wrong-type", d, "error"
-    d, p = _copy(good, root, "counts-garbage")
-    _sql(p, "INSERT INTO counts VALUES ('x', 'clean', 'whisper-en@1', 'word', -5, 'a', 0, 1e300)")
-    yield "counts-garbage", d, "works"  # a damaged cache is ignored and recomputed
-    d, p = _copy(good, root, "rows-wrong-columns")
-    _sql(p, "DROP TABLE rows", "CREATE TABLE rows (utt_id TEXT, condition TEXT)")
-    yield "rows-wrong-columns", d, "error"
+    edits = (
+        ("schema-missing", ["DELETE FROM meta WHERE key = 'store_schema'"], "error"),
+        ("provenance-not-json", ["UPDATE meta SET value = '{\"backend\": ' WHERE key = 'provenance'"], "error"),
+        ("provenance-a-list", ["UPDATE meta SET value = '[1, 2]' WHERE key = 'provenance'"], "error"),
+        ("row-json-broken", ["UPDATE rows SET tags = '{broken' WHERE rowid = 3"], "error"),
+        ("row-transcript-wrong-type", ["UPDATE rows SET transcript = '[1, 2, 3]' WHERE rowid = 2"], "error"),
+        # a damaged count cache is ignored and recomputed
+        ("counts-garbage", ["INSERT INTO counts VALUES ('x', 'clean', 'whisper-en@1', 'word', -5, 'a', 0, 1e300)"],
+         "works"),
+        ("rows-wrong-columns", ["DROP TABLE rows", "CREATE TABLE rows (utt_id TEXT, condition TEXT)"], "error"),
+    )
+    for name, statements, expect in edits:
+        d, p = _copy(good, root, name)
+        _sql(p, *statements)
+        yield name, d, expect
 
     for name, content in (("garbage-random", bytes(rng.randrange(256) for _ in range(size))),
                           ("garbage-text", b"hello, this is not a database\n" * 100),

@@ -8,7 +8,7 @@ bundled LibriSpeech sample's references (``test_gate_rules.make_run``), with wor
 from __future__ import annotations
 
 import pytest
-from test_gate_rules import drop_words, make_run
+from test_gate_rules import drop_words, make_run, read_utterances
 
 from voxproof.cli.main import main
 from voxproof.errors import UsageError
@@ -17,17 +17,9 @@ from voxproof.gate.policy import GatePolicy, policy_from_dict
 
 
 def bundled_utterances():
-    import csv
-
     from voxproof.manifest.bundled import bundled_dataset_path
 
-    d = bundled_dataset_path()
-    info = {r["id"]: r for r in csv.DictReader((d / "utt_info.tsv").read_text().splitlines(), delimiter="\t")}
-    out = []
-    for line in (d / "transcripts.tsv").read_text().splitlines():
-        uid, text = line.rstrip("\n").split("\t", 1)
-        out.append((uid, text, info[uid]["speaker"], info[uid]["gender"], float(info[uid]["duration_s"])))
-    return out
+    return read_utterances(bundled_dataset_path())
 
 
 @pytest.fixture(scope="module")
