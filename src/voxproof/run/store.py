@@ -137,7 +137,8 @@ class RunStore:
         with self._reading():
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "meta" not in tables:
-                raise CorruptRunStore(f"{self.path} is not a voxproof run store (it has no meta table)")
+                raise CorruptRunStore(f"{self.path} is not a voxproof run store (it has no meta table); "
+                                      f"{_recoverable(self.path)}")
             row = self._conn.execute("SELECT value FROM meta WHERE key='store_schema'").fetchone()
         try:
             version = json.loads(row[0]) if row is not None else None
