@@ -53,7 +53,7 @@ def test_a_file_without_extends_checks_only_its_rules():
         ("[wer.slices]\nby = ['speaker']", r"\[wer.slices\] needs max_increase"),
         ("[decision]\nmethod = 'bayes'", r"decision.method = 'bayes' is not one of interval, point"),
         ("[decision]\nconfidence = 1.5", r"decision.confidence = 1.5 must be strictly between 0 and 1"),
-        ("[decision]\nresamples = 10", r"decision.resamples = 10 must be an integer >= 100"),
+        ("[decision]\nresamples = 10", r"decision.resamples = 10 must be an integer from 100 to 100000"),
         ("[decision]\nnormalizer = 'klingon'", r"decision.normalizer: unknown normalizer 'klingon'"),
         ("[coverage]\nmin = 98", r"coverage.min = 98 must be between 0 and 1"),
         ("[latency]\nmax_rtf = -1", r"latency.max_rtf = -1 must be greater than 0"),

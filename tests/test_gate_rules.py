@@ -26,7 +26,11 @@ NORM = {"name": "whisper-en", "version": "1"}
 
 @pytest.fixture(scope="module")
 def utterances(shared_data):
-    d = shared_data / "librispeech-test-other-mini"
+    return read_utterances(shared_data / "librispeech-test-other-mini")
+
+
+def read_utterances(d: Path) -> list[tuple[str, str, str, str, float]]:
+    """(id, reference, speaker, gender, seconds) of a LibriSpeech sample folder (transcripts.tsv, utt_info.tsv)."""
     info = {r["id"]: r for r in csv.DictReader((d / "utt_info.tsv").read_text().splitlines(), delimiter="\t")}
     out = []
     for line in (d / "transcripts.tsv").read_text().splitlines():

@@ -92,7 +92,7 @@ def test_register_gate_promote_rollback_card(runs, registry, capsys, tmp_path):
     # the passing one allows promotion
     assert run(["registry", "attach-gate", str(runs["gate-v2"] / "gate.json")], capsys)[0] == 0
     code, out, _ = run(["registry", "promote", "v2", "--reason", "gate passed"], capsys)
-    assert code == 0 and "production: v1 -> v2; previous: v1" in out
+    assert code == 0 and "production: v1 -> v2 (gate #2 re-derived from its runs); previous: v1" in out
     assert run(["registry", "alias", "canary", "v3", "--reason", "try on 5 %"], capsys)[0] == 0
     code, out, _ = run(["registry", "rollback", "--reason", "latency spike"], capsys)
     assert code == 0 and "production: v2 -> v1" in out
@@ -122,7 +122,7 @@ def test_register_gate_promote_rollback_card(runs, registry, capsys, tmp_path):
     assert "| speaker | 367 |" in text
     assert "No data: no attached run was evaluated under perturbations" in text
     assert "speaker=367 has WER" in text  # the worst slice is listed as a failure mode
-    assert "Gate #1 against v1 failed: wer.slice[speaker=367]" in text
+    assert r"Gate #1 against v1 failed: wer.slice\[speaker=367\]" in text
 
 
 def test_card_of_a_bare_version_says_what_is_missing(registry, capsys):

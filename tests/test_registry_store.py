@@ -21,6 +21,16 @@ from voxproof.registry import store as store_module
 PG_URL = os.environ.get("VOXPROOF_TEST_PG_URL")
 
 
+def _recorded(gate, candidate_keys, baseline_keys):
+    """These tests are about transactions, not verdicts: accept the recorded verdict as it is (the
+    re-derivation from real runs is tested in test_hostile_registry.py)."""
+    return {"method": "recorded-for-test"}
+
+
+def open_registry(location):
+    return Registry.open(location, verifier=_recorded)
+
+
 def _pg_schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}"
@@ -61,7 +71,7 @@ def _setup(reg: Registry, *names: str) -> None:
 
 
 def test_register_show_list_and_aliases(location):
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         _setup(reg, "v1", "v2")
         with pytest.raises(UsageError, match="already registered"):
             reg.register("v1", backend="whisper", actor="alice")
@@ -87,7 +97,7 @@ def test_register_show_list_and_aliases(location):
 
 
 def test_promote_refused_without_passing_gate(location):
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         _setup(reg, "v1", "v2", "v3")
         reg.promote("v1", actor="alice")  # first production needs no gate
         with pytest.raises(PromotionRefused, match="no gate verdict of 'v2' against the current production 'v1'"):
@@ -121,7 +131,7 @@ def test_promote_refused_without_passing_gate(location):
 
 
 def test_rollback_walks_back_and_is_atomic(location, monkeypatch):
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         _setup(reg, "v1", "v2", "v3")
         with pytest.raises(UsageError, match="nothing to roll back"):
             reg.rollback(actor="alice")
@@ -158,7 +168,7 @@ def test_rollback_walks_back_and_is_atomic(location, monkeypatch):
 
 
 def test_history_is_append_only_in_the_database(location):
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         _setup(reg, "v1")
     if location.startswith("postgresql"):
         import psycopg
@@ -177,13 +187,13 @@ def test_history_is_append_only_in_the_database(location):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute("DELETE FROM registry_history")
         conn.close()
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         assert [h.actor for h in reg.history()] == ["alice"]
 
 
 # -- two real processes at once -----------------------------------------------------------------
 def _forced_promoter(location: str, names: list[str], rounds: int, barrier) -> None:
-    reg = Registry.open(location)
+    reg = open_registry(location)
     barrier.wait()
     for i in range(rounds):
         reg.promote(names[i % len(names)], actor=f"proc-{names[0]}", force=True, reason=f"round {i}")
@@ -191,7 +201,7 @@ def _forced_promoter(location: str, names: list[str], rounds: int, barrier) -> N
 
 
 def _gated_promoter(location: str, name: str, barrier, results) -> None:
-    reg = Registry.open(location)
+    reg = open_registry(location)
     barrier.wait()
     try:
         reg.promote(name, actor=f"proc-{name}", reason="gate passed")
@@ -214,7 +224,7 @@ def _run_processes(targets) -> None:
 
 def test_two_processes_promoting_at_once_lose_nothing(location):
     rounds = 12
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         _setup(reg, "base", "a1", "a2", "a3", "b1", "b2", "b3")
         reg.promote("base", actor="alice")
     ctx = multiprocessing.get_context("fork")
@@ -223,7 +233,7 @@ def test_two_processes_promoting_at_once_lose_nothing(location):
         (_forced_promoter, (location, ["a1", "a2", "a3"], rounds, barrier)),
         (_forced_promoter, (location, ["b1", "b2", "b3"], rounds, barrier)),
     ])
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         promotes = [h for h in reg.history() if h.action == "promote"]
         assert len(promotes) == 1 + 2 * rounds  # every promotion recorded
         # each promotion moved production from exactly where the one before left it
@@ -242,7 +252,7 @@ def test_two_processes_promoting_at_once_lose_nothing(location):
 
 
 def test_two_processes_racing_on_the_same_gate_baseline(location):
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         _setup(reg, "v1", "c1", "c2")
         reg.promote("v1", actor="alice")
         reg.attach_gate("c1", "v1", _passing(), actor="ci")
@@ -260,7 +270,7 @@ def test_two_processes_racing_on_the_same_gate_baseline(location):
     loser = ({"c1", "c2"} - set(winners)).pop()
     # the loser's gate was against v1, which is no longer production when its turn comes
     assert f"against the current production '{winners[0]}'" in outcome[loser]
-    with Registry.open(location) as reg:
+    with open_registry(location) as reg:
         assert reg.aliases() == {"production": winners[0], "previous": "v1"}
         promotes = [h for h in reg.history() if h.action == "promote"]
         assert [(h.from_version, h.to_version) for h in promotes] == [(None, "v1"), ("v1", winners[0])]

@@ -19,7 +19,7 @@ from voxproof.backends._checksum import model_checksum
 from voxproof.backends._wav import decode_wav
 from voxproof.backends.base import BackendInfo
 from voxproof.errors import BackendError, BackendUnavailable, UsageError
-from voxproof.options import options_dict
+from voxproof.options import bounded, check_ranges, options_dict
 
 log = logging.getLogger("voxproof.backends.espeak")
 
@@ -34,21 +34,16 @@ class EspeakOptions:
     ``timeout`` seconds per call."""
 
     voice: str = "en-us"
-    rate: int = 175
-    pitch: int = 50
-    amplitude: int = 100
-    word_gap: int = 0
-    timeout: float = 60.0
+    rate: int = bounded(175, 80, 450, unit="words per minute")
+    pitch: int = bounded(50, 0, 99)
+    amplitude: int = bounded(100, 0, 200)
+    word_gap: int = bounded(0, 0, 1000, unit="x 10 ms")
+    timeout: float = bounded(60.0, 0.0, 3600.0, open_low=True, unit="seconds")
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", self.voice):
             raise UsageError(f"option voice={self.voice!r} is not a voice name; list them with: espeak-ng --voices")
-        for name, low, high in (("rate", 80, 450), ("pitch", 0, 99), ("amplitude", 0, 200), ("word_gap", 0, 1000)):
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise UsageError(f"option {name}={value} must be between {low} and {high}")
-        if self.timeout <= 0:
-            raise UsageError(f"option timeout={self.timeout} must be positive (seconds)")
 
 
 class EspeakSynthesizer:

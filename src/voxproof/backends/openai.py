@@ -26,7 +26,7 @@ from voxproof.backends._checksum import library_versions
 from voxproof.backends._wav import decode_wav
 from voxproof.backends.base import BackendInfo, Transcript, Word
 from voxproof.errors import BackendError, UsageError
-from voxproof.options import options_dict
+from voxproof.options import bounded, check_ranges, options_dict
 
 log = logging.getLogger("voxproof.backends.openai")
 
@@ -44,6 +44,7 @@ class EndpointError(BackendError):
 
 
 def _check_common(o: Any) -> None:
+    check_ranges(o)
     if not o.base_url.startswith(("http://", "https://")):
         raise UsageError(f"option base_url={o.base_url!r} must start with http:// or https://")
     if o.timeout <= 0:
@@ -70,18 +71,16 @@ class OpenAITranscriberOptions:
     language: str | None = "en"
     response_format: Literal["verbose_json", "json"] = "verbose_json"
     word_timestamps: bool = True
-    temperature: float = 0.0
+    temperature: float = bounded(0.0, 0.0, 1.0)
     prompt: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 60.0
-    max_retries: int = 3
-    backoff: float = 0.5
+    timeout: float = bounded(60.0, 0.0, 3600.0, open_low=True, unit="seconds")
+    max_retries: int = bounded(3, 0, 10)
+    backoff: float = bounded(0.5, 0.0, 60.0, unit="seconds")
 
     def __post_init__(self) -> None:
         _check_common(self)
-        if not 0.0 <= self.temperature <= 1.0:
-            raise UsageError(f"option temperature={self.temperature} must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -92,17 +91,15 @@ class OpenAISynthesizerOptions:
     base_url: str = "https://api.openai.com"
     model: str = "tts-1"
     voice: str = "alloy"
-    speed: float = 1.0
+    speed: float = bounded(1.0, 0.25, 4.0)
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 60.0
-    max_retries: int = 3
-    backoff: float = 0.5
+    timeout: float = bounded(60.0, 0.0, 3600.0, open_low=True, unit="seconds")
+    max_retries: int = bounded(3, 0, 10)
+    backoff: float = bounded(0.5, 0.0, 60.0, unit="seconds")
 
     def __post_init__(self) -> None:
         _check_common(self)
-        if not 0.25 <= self.speed <= 4.0:
-            raise UsageError(f"option speed={self.speed} must be between 0.25 and 4.0")
 
 
 class _Endpoint:

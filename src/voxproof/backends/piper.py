@@ -22,7 +22,7 @@ from voxproof.audio.signal import Audio
 from voxproof.backends._checksum import library_versions, model_checksum
 from voxproof.backends.base import BackendInfo
 from voxproof.errors import BackendError, BackendUnavailable, UsageError
-from voxproof.options import options_dict
+from voxproof.options import bounded, check_ranges, options_dict
 
 log = logging.getLogger("voxproof.backends.piper")
 
@@ -46,32 +46,19 @@ class PiperOptions:
     each time; ``noise_scale=0`` with ``noise_w_scale=0`` makes it deterministic.
     """
 
-    length_scale: float | None = None
-    noise_scale: float | None = None
-    noise_w_scale: float | None = None
-    speaker_id: int | None = None
+    length_scale: float | None = bounded(None, 0.1, 10.0)
+    noise_scale: float | None = bounded(None, 0.0, 2.0)
+    noise_w_scale: float | None = bounded(None, 0.0, 2.0)
+    speaker_id: int | None = bounded(None, 0, 100_000)
     normalize_audio: bool = True
-    volume: float = 0.9
-    sentence_silence: float = 0.0
-    threads: int = 0
+    volume: float = bounded(0.9, 0.0, 1.0, open_low=True)
+    sentence_silence: float = bounded(0.0, 0.0, 10.0, unit="seconds")
+    threads: int = bounded(0, 0, 64)
     model_path: str | None = None
     config_path: str | None = None
 
     def __post_init__(self) -> None:
-        if self.length_scale is not None and not 0.1 <= self.length_scale <= 10.0:
-            raise UsageError(f"option length_scale={self.length_scale} must be between 0.1 and 10")
-        for name in ("noise_scale", "noise_w_scale"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 2.0:
-                raise UsageError(f"option {name}={value} must be between 0 and 2")
-        if not 0.0 < self.volume <= 1.0:
-            raise UsageError(f"option volume={self.volume} must be in (0, 1]")
-        if not 0.0 <= self.sentence_silence <= 10.0:
-            raise UsageError(f"option sentence_silence={self.sentence_silence} must be between 0 and 10 seconds")
-        if self.threads < 0:
-            raise UsageError(f"option threads={self.threads} must be 0 (onnxruntime default) or more")
-        if self.speaker_id is not None and self.speaker_id < 0:
-            raise UsageError(f"option speaker_id={self.speaker_id} must be 0 or more")
+        check_ranges(self)
 
 
 def _voice_files(options: PiperOptions) -> tuple[Path, Path]:

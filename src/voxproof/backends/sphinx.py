@@ -22,7 +22,7 @@ from voxproof.audio.signal import Audio
 from voxproof.backends._checksum import library_versions, model_checksum
 from voxproof.backends.base import BackendInfo, Transcript, Word
 from voxproof.errors import BackendError, BackendUnavailable, UsageError
-from voxproof.options import options_dict
+from voxproof.options import bounded, check_ranges, options_dict
 
 log = logging.getLogger("voxproof.backends.sphinx")
 
@@ -39,20 +39,15 @@ class SphinxOptions:
     search; ``fwdflat`` runs the second flat-lexicon pass.
     """
 
-    lw: float = 6.5
-    beam: float = 1e-48
-    wbeam: float = 7e-29
-    pbeam: float = 1e-48
+    lw: float = bounded(6.5, 0.0, 100.0, open_low=True)
+    beam: float = bounded(1e-48, 0.0, 1.0, open_low=True)
+    wbeam: float = bounded(7e-29, 0.0, 1.0, open_low=True)
+    pbeam: float = bounded(1e-48, 0.0, 1.0, open_low=True)
     bestpath: bool = True
     fwdflat: bool = True
 
     def __post_init__(self) -> None:
-        if self.lw <= 0:
-            raise UsageError(f"option lw={self.lw} must be positive")
-        for name in ("beam", "wbeam", "pbeam"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise UsageError(f"option {name}={value} must be in (0, 1], for example 1e-48")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)

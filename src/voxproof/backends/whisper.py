@@ -23,7 +23,7 @@ from voxproof.audio.signal import Audio
 from voxproof.backends._checksum import library_versions, model_checksum
 from voxproof.backends.base import BackendInfo, Transcript, Word
 from voxproof.errors import BackendError, BackendUnavailable, UsageError
-from voxproof.options import options_dict
+from voxproof.options import bounded, check_ranges, options_dict
 
 log = logging.getLogger("voxproof.backends.whisper")
 
@@ -45,27 +45,20 @@ class WhisperOptions:
 
     model_path: str | None = None
     compute_type: Literal["int8", "int8_float32", "int16", "float32"] = "int8"
-    cpu_threads: int = 0  # 0 = one per CPU available to this process, at most 4
-    beam_size: int = 1  # 1 = greedy
-    temperature: float = 0.0
+    cpu_threads: int = bounded(0, 0, 64)  # 0 = one per CPU available to this process, at most 4
+    beam_size: int = bounded(1, 1, 32)  # 1 = greedy; memory grows with it (100000 took 21 GB)
+    temperature: float = bounded(0.0, 0.0, 1.0)
     language: str = "en"
     word_timestamps: bool = True
     without_timestamps: bool = False
     condition_on_previous_text: bool = True
     vad_filter: bool = False
-    no_speech_threshold: float | None = 0.6
+    no_speech_threshold: float | None = bounded(0.6, 0.0, 1.0)
     initial_prompt: str | None = None
-    batch_size: int = 8
+    batch_size: int = bounded(8, 1, 64)
 
     def __post_init__(self) -> None:
-        if self.beam_size < 1:
-            raise UsageError(f"option beam_size={self.beam_size} must be at least 1")
-        if not 0.0 <= self.temperature <= 1.0:
-            raise UsageError(f"option temperature={self.temperature} must be between 0 and 1")
-        if self.cpu_threads < 0:
-            raise UsageError(f"option cpu_threads={self.cpu_threads} must be 0 (library default) or more")
-        if self.batch_size < 1:
-            raise UsageError(f"option batch_size={self.batch_size} must be at least 1")
+        check_ranges(self)
         if not self.language:
             raise UsageError("option language must be a language code such as 'en'")
 

@@ -22,8 +22,8 @@ def _p(x: float | None) -> str:
 @click.option("--normalizer", default=None, help="Normaliser to score both runs with (default: the runs' own, which must match).")
 @click.option("--alternates", default=None, help="Alternates file (okay|ok lines), 'default', or 'none'.")
 @click.option("--intersect", is_flag=True, help="Compare only the utterances both runs share instead of refusing.")
-@click.option("--resamples", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--resamples", "n_resamples", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Interval level.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Where to write compare.json (default: RUN_B/compare.json).")

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from voxproof.options import RANGE
+
 
 def dataclass_options(cls: type, help: dict[str, str], *, skip: tuple[str, ...] = ()) -> Callable:
     """A decorator adding one ``--field-name`` option per field of ``cls`` (bools as ``--x/--no-x``).
@@ -26,6 +28,8 @@ def dataclass_options(cls: type, help: dict[str, str], *, skip: tuple[str, ...] 
             default = f.default
             annotation = hints[f.name]
             text = help.get(f.name, "")
+            if RANGE in f.metadata:
+                text = f"{text} Valid: {f.metadata[RANGE].describe()}.".strip()
             if typing.get_origin(annotation) is typing.Literal:
                 choice = click.Choice([str(a) for a in typing.get_args(annotation)])
                 opt = click.option(flag, f.name, type=choice, default=default, show_default=True, help=text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import click
@@ -54,6 +55,8 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     from voxproof.run.runner import run_eval
 
     run_options = pop_dataclass(RunOptions, kwargs)
+    if wer_threshold is not None and not (math.isfinite(wer_threshold) and 0 < wer_threshold <= 10):
+        raise UsageError(f"--wer-threshold={wer_threshold} must be a positive rate up to 10, such as 0.2 (20 %)")
     spec = get_spec(model, kind="asr")
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
@@ -75,8 +78,6 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
         progress=bar,
     )
     if wer_threshold is not None:
-        if not 0 < wer_threshold:
-            raise UsageError(f"--wer-threshold must be a positive rate such as 0.2, got {wer_threshold}")
         from voxproof.run.store import RunStore
 
         with RunStore.open(result.run_dir) as store:

@@ -37,7 +37,7 @@ class _GateCommand(click.Command):
 @click.option("--limit", type=int, default=None, help="Model mode: only the first N utterances.")
 @click.option("--cache", "cache_dir", default=None, metavar="DIR",
               help="Model mode: where runs are kept and reused (default: ~/.cache/voxproof/gate-runs).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Model mode: run seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Model mode: run seed.")
 @click.option("--show-policy", is_flag=True, help="Print the default policy (annotated TOML) and exit.")
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,

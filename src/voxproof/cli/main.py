@@ -2,7 +2,8 @@
 
 Errors: a :class:`VoxproofError` prints one line ``ErrorType: message`` on stderr and exits with the
 error's code (2 usage, 3 could not evaluate); ``--debug`` shows the traceback. Commands that decide
-(gate, audit) exit 1 themselves when their verdict fails.
+(gate, audit) exit 1 themselves when their verdict fails. Any other exception (a full disk, a
+permission error, a bug) also prints one line and exits 3, never 1, which means "gate failed".
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """voxproof: is this speech model good enough to ship? {capabilities}
 
     Exit codes: 0 done or gate passed, 1 gate failed or findings above the threshold,
-    2 usage error, 3 could not evaluate (data or backend error).
+    2 usage error, 3 could not evaluate (data or backend error, full disk, internal error).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
+        if any("\x00" in arg for arg in args):
+            raise UsageError("an argument contains a NUL byte; paths and values cannot contain one")
         # with standalone_mode=False click returns ctx.exit(N)'s code instead of raising Exit
         result = cli.main(args=args, prog_name="voxproof", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -120,9 +123,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted: finished rows are kept; rerun with --resume to continue.", err=True)
         code = 130
+    except Exception as exc:  # not raised on purpose: still one line, and never exit 1 ("gate failed")
+        if debug:
+            traceback.print_exc()
+        click.echo(_unexpected(exc), err=True)
+        code = EXIT_CANNOT_EVALUATE
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an exception voxproof did not raise on purpose."""
+    import errno
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return f"DiskFull: no space left on the device{where}; free some space and rerun (--resume keeps finished rows)"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {text}"
+    if isinstance(exc, MemoryError):
+        return "MemoryError: out of memory; lower --workers, --max-seconds or the batch size"
+    return (f"InternalError: {type(exc).__name__}: {text} (a bug in voxproof; rerun with --debug for the traceback "
+            "and report it)")
 
 
 __all__ = ["COMMANDS", "UsageError", "cli", "main"]

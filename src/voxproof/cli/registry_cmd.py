@@ -195,14 +195,16 @@ def alias_cmd(ctx, alias, version, remove, reason) -> None:
 @registry_group.command("promote")
 @click.argument("version")
 @click.option("--reason", default="", help="Why (logged; required with --force).")
-@click.option("--force", is_flag=True, help="Promote without a passing gate verdict (needs --reason).")
+@click.option("--force", is_flag=True,
+              help="Promote without a confirmed passing gate verdict (needs --reason; recorded as forced).")
 @click.pass_context
 def promote_cmd(ctx, version, reason, force) -> None:
-    """Make VERSION production (needs a passing gate verdict against the current production)."""
+    """Make VERSION production. Needs a passing gate verdict against the current production, which is
+    re-derived from the two runs it names (they must be readable here and attached to the versions)."""
     with open_registry(ctx) as reg:
         change = reg.promote(version, actor=ctx.obj["user"], reason=reason, force=force)
-    forced = " (FORCED)" if change.forced else ""
-    click.echo(f"production: {change.from_version or '-'} -> {change.to_version}{forced}; "
+    how = {"forced": " (FORCED)", "re-derived": f" (gate #{change.gate_id} re-derived from its runs)"}
+    click.echo(f"production: {change.from_version or '-'} -> {change.to_version}{how.get(change.established, '')}; "
                f"previous: {change.previous or '-'}")
 
 

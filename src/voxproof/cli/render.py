@@ -101,9 +101,12 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     cal = summary.get("calibration") or {}
     word = cal.get("word") if isinstance(cal, dict) else None
     if isinstance(word, dict) and word.get("ece") is not None:
+        def f3(x: Any) -> str:
+            return "n/a (undefined: all words right or all wrong)" if x is None else f"{x:.3f}"
+
         click.echo(
-            f"calibration: word ECE {word['ece']:.3f} ({word['ece_binning']}), Brier {word['brier']:.3f}, "
-            f"AUROC for wrong words {word['auroc_error']:.3f} (n={word['n']})"
+            f"calibration: word ECE {word['ece']:.3f} ({word['ece_binning']}), Brier {f3(word['brier'])}, "
+            f"AUROC for wrong words {f3(word['auroc_error'])} (n={word['n']})"
         )
     elif isinstance(cal, dict) and cal.get("available") is False:
         click.echo(f"calibration: {cal.get('reason')}")

@@ -11,7 +11,7 @@ import click
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--normalizer", default=None, help="Normaliser to score with (default: the run's own).")
 @click.option("--alternates", default=None, help="Alternates file (okay|ok lines), or 'default', or 'none'.")
-@click.option("--resamples", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--resamples", "n_resamples", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Bootstrap resamples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON instead of a table.")
 @click.option("--write/--no-write", default=False, show_default=True,
               help="Rewrite the run's summary.json and report.html with these settings.")

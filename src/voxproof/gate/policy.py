@@ -10,6 +10,7 @@ The annotated default ships as ``voxproof/data/default_policy.toml``; a user fil
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -82,6 +83,16 @@ class GatePolicy:
     min_mos: float | None = None
     min_intelligibility: float | None = None
 
+    def rules(self) -> tuple[str, ...]:
+        """The rules this policy checks (empty: the policy decides nothing)."""
+        named = {
+            "wer.overall": self.overall, "wer.slices": self.slices, "wer.conditions": self.conditions,
+            "coverage": self.min_coverage, "latency.p90": self.max_latency_p90, "latency.rtf": self.max_rtf,
+            "cost": self.max_cost_per_audio_hour, "calibration": self.max_ece, "tts.mos": self.min_mos,
+            "tts.intelligibility": self.min_intelligibility,
+        }
+        return tuple(name for name, value in named.items() if value is not None)
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if self.slices is not None:
@@ -90,29 +101,33 @@ class GatePolicy:
 
 
 # -- schema -----------------------------------------------------------------------------------
-# Each table's keys: key -> (kind, extra). Kinds: "fraction" (0..1), "positive", "nonneg", "int>=N",
-# "choice" (extra = choices), "keys" (list of slice keys), "string".
+# Each table's keys: key -> (kind, extra). Kinds: "fraction" (0..1), "positive", "nonneg", "int"
+# (extra = inclusive (low, high)), "margin" (0..MAX_MARGIN), "choice" (extra = choices), "keys" (list of
+# slice keys), "string". Every number must be finite: inf or nan would silently turn a rule off.
+MAX_MARGIN = 10.0  # 1000 WER points (absolute) or 10x the baseline WER (relative): beyond it a rule is moot
+MAX_RESAMPLES = 100_000  # bootstrap resamples; 2e8 ran for minutes
+MAX_SEED = 2**32 - 1
 _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "decision": {
         "method": ("choice", DECISIONS),
         "confidence": ("open_fraction", None),
-        "resamples": ("int>=", 100),
-        "seed": ("int>=", 0),
+        "resamples": ("int", (100, MAX_RESAMPLES)),
+        "seed": ("int", (0, MAX_SEED)),
         "resample": ("choice", RESAMPLE_UNITS),
-        "min_speakers_for_blocking": ("int>=", 2),
+        "min_speakers_for_blocking": ("int", (2, 1_000_000)),
         "missing_evidence": ("choice", MISSING_EVIDENCE),
         "normalizer": ("string", None),
     },
-    "wer.overall": {"max_increase": ("nonneg", None), "margin": ("choice", MARGINS)},
+    "wer.overall": {"max_increase": ("margin", None), "margin": ("choice", MARGINS)},
     "wer.slices": {
         "by": ("keys", None),
-        "max_increase": ("nonneg", None),
+        "max_increase": ("margin", None),
         "margin": ("choice", MARGINS),
-        "min_utterances": ("int>=", 1),
+        "min_utterances": ("int", (1, 1_000_000_000)),
         "adjust": ("choice", ADJUSTMENTS),
         "conditions": ("choice", SLICE_CONDITIONS),
     },
-    "wer.conditions": {"max_increase": ("nonneg", None), "margin": ("choice", MARGINS)},
+    "wer.conditions": {"max_increase": ("margin", None), "margin": ("choice", MARGINS)},
     "coverage": {"min": ("fraction", None)},
     "latency": {"max_p90_seconds": ("positive", None), "max_rtf": ("positive", None)},
     "cost": {"price_per_machine_hour": ("nonneg", None), "max_per_audio_hour": ("nonneg", None)},
@@ -154,6 +169,8 @@ def parse_policy(text: str, *, source: str = "<text>") -> GatePolicy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply to be a gate policy") from None
     extends = data.pop("extends", None)
     if extends is not None:
         if extends != DEFAULT_POLICY:
@@ -222,13 +239,19 @@ def _value(source: str, path: str, key: str, value: Any) -> Any:
         if "condition" in value:
             raise UsageError(f"{where}: conditions have their own table; use [wer.conditions] instead")
         return tuple(dict.fromkeys(value))
-    if kind == "int>=":
-        if not isinstance(value, int) or isinstance(value, bool) or value < extra:
-            raise UsageError(f"{where} must be an integer >= {extra}")
+    if kind == "int":
+        low, high = extra
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise UsageError(f"{where} must be an integer from {low} to {high}")
         return value
     if not is_number:
         raise UsageError(f"{where} must be a number")
     value = float(value)
+    if not math.isfinite(value):
+        raise UsageError(f"{where} must be a finite number (inf or nan would turn the rule off)")
+    if kind == "margin" and not 0.0 <= value <= MAX_MARGIN:
+        raise UsageError(f"{where} must be from 0 to {MAX_MARGIN:g} (0.01 = one WER point, or 1 % of the "
+                         "baseline WER with margin = \"relative\")")
     if kind == "fraction" and not 0.0 <= value <= 1.0:
         raise UsageError(f"{where} must be between 0 and 1 (a fraction: 0.98 = 98 %)")
     if kind == "open_fraction" and not 0.0 < value < 1.0:
@@ -289,4 +312,55 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
     tts = v.get("tts", {})
     kwargs["min_mos"] = tts.get("min_mos")
     kwargs["min_intelligibility"] = tts.get("min_intelligibility")
-    return GatePolicy(**kwargs)
+    policy = GatePolicy(**kwargs)
+    if not policy.rules():
+        raise UsageError(
+            f"{source}: the policy has no rule, so the gate would pass any candidate; add one such as "
+            "[wer.overall] max_increase = 0.01, or start the file with extends = \"default\""
+        )
+    return policy
+
+
+def policy_from_dict(d: dict[str, Any]) -> GatePolicy:
+    """The policy recorded in a verdict (:meth:`GatePolicy.to_dict`), validated again like a file.
+
+    A verdict's policy is data that may have been edited, so it goes through the same checks
+    (finite numbers, ranges, at least one rule) as a TOML file.
+    """
+    if not isinstance(d, dict):
+        raise UsageError("the verdict's policy is not a table")
+    source = str(d.get("source") or DEFAULT_POLICY)
+    decision = {"method": d.get("decision"), "confidence": d.get("confidence"), "resamples": d.get("resamples"),
+                "seed": d.get("seed"), "resample": d.get("resample"),
+                "min_speakers_for_blocking": d.get("min_speakers_for_blocking"),
+                "missing_evidence": d.get("missing_evidence"), "normalizer": d.get("normalizer")}
+    data: dict[str, Any] = {"decision": {k: v for k, v in decision.items() if v is not None}}
+    wer: dict[str, Any] = {}
+    for key in ("overall", "conditions"):
+        if isinstance(d.get(key), dict):
+            wer[key] = {"max_increase": d[key].get("max_increase"), "margin": d[key].get("margin")}
+    s = d.get("slices")
+    if isinstance(s, dict):
+        limit = s.get("limit") or {}
+        wer["slices"] = {"by": list(s.get("by") or []), "max_increase": limit.get("max_increase"),
+                         "margin": limit.get("margin"), "min_utterances": s.get("min_utterances"),
+                         "adjust": s.get("adjust"), "conditions": s.get("conditions")}
+    if wer:
+        data["wer"] = wer
+    if d.get("min_coverage") is not None:
+        data["coverage"] = {"min": d["min_coverage"]}
+    latency = {"max_p90_seconds": d.get("max_latency_p90"), "max_rtf": d.get("max_rtf")}
+    if any(v is not None for v in latency.values()):
+        data["latency"] = latency
+    if d.get("max_cost_per_audio_hour") is not None:
+        data["cost"] = {"price_per_machine_hour": d.get("price_per_machine_hour"),
+                        "max_per_audio_hour": d["max_cost_per_audio_hour"]}
+    if d.get("max_ece") is not None:
+        data["calibration"] = {"max_ece": d["max_ece"]}
+    tts = {"min_mos": d.get("min_mos"), "min_intelligibility": d.get("min_intelligibility")}
+    if any(v is not None for v in tts.values()):
+        data["tts"] = tts
+    for table in [data.get("decision", {}), *wer.values(), *(data.get(k, {}) for k in ("latency", "tts"))]:
+        for key in [k for k, v in table.items() if v is None]:
+            del table[key]
+    return _build(data, source)

@@ -104,12 +104,21 @@ def evaluate_gate(
     be compared; a failed rule is part of the verdict, not an exception."""
     from voxproof.gate.evidence import open_inputs
 
+    from voxproof.errors import UsageError
+
     policy = policy or load_policy()
+    if not policy.rules():
+        raise UsageError(f"the policy {policy.source} has no rule, so the gate would pass any candidate")
     inputs = open_inputs(baseline, candidate, normalizer=policy.normalizer)
     try:
         results = evaluate_rules(policy, inputs)
     finally:
         inputs.close()
+    if all(r.verdict == NOT_APPLICABLE for r in results):
+        raise UsageError(
+            f"no rule of the policy {policy.source} ({', '.join(policy.rules())}) applies to {inputs.kind} runs, so "
+            "the gate would decide nothing; add a rule for this kind of run"
+        )
     return GateVerdict(
         passed=not any(r.failing for r in results), rules=tuple(results), baseline=inputs.baseline.to_dict(),
         candidate=inputs.candidate.to_dict(), policy=policy.to_dict(), normalizer=inputs.normalizer.label,
@@ -206,3 +215,42 @@ def _opts(options: Any) -> str:
     keep = {k: v for k, v in dict(options).items() if k in ("beam_size", "temperature", "compute_type", "language",
                                                               "best_of", "vad_filter", "batch_size")}
     return " ".join(f"{k}={v}" for k, v in keep.items())
+
+
+# -- re-deriving a recorded verdict (the registry does this before a promotion) -------------------
+def rederive(verdict: dict[str, Any]) -> tuple[GateVerdict, list[str]]:
+    """Evaluate again the gate that ``verdict`` (a ``gate.json`` dict) claims to record: the same two
+    runs (by path) under the policy it records, re-validated. Returns the new verdict and the list of
+    disagreements with the recorded one (empty when they agree): pass/fail, each rule's verdict, and
+    the runs' keys (a run changed since the gate, or the verdict names other runs than it was made on).
+
+    Raises a :class:`~voxproof.errors.VoxproofError` when the runs or the policy cannot be used.
+    """
+    from voxproof.errors import UsageError
+    from voxproof.gate.policy import policy_from_dict
+
+    if not isinstance(verdict, dict) or verdict.get("type") != "gate_verdict":
+        raise UsageError("not a gate verdict written by 'voxproof gate'")
+    paths = {}
+    for label in ("baseline", "candidate"):
+        info = verdict.get(label)
+        if not isinstance(info, dict) or not isinstance(info.get("path"), str) or not info["path"]:
+            raise UsageError(f"the verdict does not name its {label} run")
+        paths[label] = info["path"]
+    policy = policy_from_dict(verdict.get("policy"))
+    derived = evaluate_gate(paths["baseline"], paths["candidate"], policy)
+    problems = []
+    for label in ("baseline", "candidate"):
+        claimed, actual = verdict[label].get("run_key"), getattr(derived, label).get("run_key")
+        if claimed != actual:
+            problems.append(f"the {label} run at {paths[label]} has key {actual}, the verdict says {claimed}")
+    if bool(verdict.get("passed")) != derived.passed:
+        problems.append(f"the verdict says {'passed' if verdict.get('passed') else 'failed'}, the runs give "
+                        f"{'passed' if derived.passed else 'failed'}")
+    claimed_rules = {r.get("rule"): r.get("verdict") for r in verdict.get("rules") or [] if isinstance(r, dict)}
+    derived_rules = {r.rule: r.verdict for r in derived.rules}
+    for rule in sorted(set(claimed_rules) | set(derived_rules), key=str):
+        if claimed_rules.get(rule) != derived_rules.get(rule):
+            problems.append(f"rule {rule}: recorded {claimed_rules.get(rule, 'absent')}, "
+                            f"re-derived {derived_rules.get(rule, 'absent')}")
+    return derived, problems

@@ -5,7 +5,8 @@ stores when a run is attached (scores with intervals per condition and slice, co
 calibration, TTS figures), so a card can be written on a machine that does not have the run
 directories. :func:`render_card` writes the sections: model details, intended use, data, metrics,
 slices, robustness, calibration, latency and cost, known failure modes, gate history and the
-registry history. A section with no data says so.
+registry history. A section with no data says so. Every name, note, tag or reason comes from data,
+so it goes through :mod:`voxproof.markdown` (escaped, one line, no links or images).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from voxproof.markdown import md_code, md_text
 from voxproof.registry.models import VersionDetails
 
 log = logging.getLogger("voxproof.registry")
@@ -111,21 +113,22 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
     v = details.version
     lines: list[str] = []
     add = lines.append
-    add(f"# Model card: {v.name}")
+    t = md_text
+    add(f"# Model card: {t(v.name)}")
     add("")
-    add(f"Aliases: {', '.join(f'`{a}`' for a in details.aliases) or 'none'}."
+    add(f"Aliases: {', '.join(md_code(a) for a in details.aliases) or 'none'}."
         + (f" Generated {generated_at} by voxproof from the registry." if generated_at else ""))
     add("")
     add("## Model details")
     add("")
-    add(f"- Backend: `{v.backend}` ({'speech recognition' if v.kind == 'asr' else 'text to speech'})")
-    add(f"- Options: {', '.join(f'`{k}={val}`' for k, val in sorted(v.options.items())) or 'backend defaults'}")
-    add(f"- Model checksum: `{v.model_checksum or 'not recorded'}`")
-    add(f"- Registered {v.created_at} by {v.created_by}")
+    add(f"- Backend: {md_code(v.backend)} ({'speech recognition' if v.kind == 'asr' else 'text to speech'})")
+    add(f"- Options: {', '.join(md_code(f'{k}={val}') for k, val in sorted(v.options.items())) or 'backend defaults'}")
+    add(f"- Model checksum: {md_code(v.model_checksum or 'not recorded')}")
+    add(f"- Registered {t(v.created_at)} by {t(v.created_by)}")
     add("")
     add("## Intended use")
     add("")
-    add(v.notes if v.notes else "Not stated. Record it with `voxproof registry register --notes`.")
+    add(t(v.notes, limit=4000) if v.notes else "Not stated. Record it with `voxproof registry register --notes`.")
     add("")
     runs = list(details.runs)
 
@@ -140,10 +143,11 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
         for r in runs:
             s = r.summary
             ds = s.get("dataset") or {}
-            conds = ", ".join(c["condition"] for c in s.get("conditions", [])) or "-"
+            conds = ", ".join(t(c["condition"]) for c in s.get("conditions", [])) or "-"
             norm = s.get("normalizer") or {}
-            add(f"| #{r.id} | {r.role} | {ds.get('source', '-')} | {ds.get('utterances', '-')} | "
-                f"`{str(ds.get('hash', '-'))[:16]}` | {conds} | {norm.get('name', '-')}@{norm.get('version', '-')} |")
+            add(f"| #{r.id} | {t(r.role)} | {t(ds.get('source', '-'))} | {t(ds.get('utterances', '-'))} | "
+                f"{md_code(str(ds.get('hash', '-'))[:16], in_table=True)} | {conds} | "
+                f"{t(norm.get('name', '-'))}\\@{t(norm.get('version', '-'))} |")
     add("")
 
     add("## Metrics")
@@ -156,13 +160,13 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
         if not tts_runs:
             add("No data: no text-to-speech run with MOS or intelligibility is attached.")
         for r in tts_runs:
-            t = r.summary["tts"]
-            mos = t.get("mos")
-            intel = t.get("intelligibility")
+            tts = r.summary["tts"]
+            mos = tts.get("mos")
+            intel = tts.get("intelligibility")
             add(f"- Run #{r.id}: predicted MOS {mos[0]:.2f} over {mos[1]} clips" if mos else
-                f"- Run #{r.id}: no MOS ({t.get('mos_reason', '')})")
+                f"- Run #{r.id}: no MOS ({t(tts.get('mos_reason', ''))})")
             add(f"- Run #{r.id}: intelligibility {_pct(intel[0])} over {intel[1]} prompts" if intel else
-                f"- Run #{r.id}: no intelligibility ({t.get('intelligibility_reason', '')})")
+                f"- Run #{r.id}: no intelligibility ({t(tts.get('intelligibility_reason', ''))})")
     elif not metric_rows:
         add("No data: no scored recognition run is attached.")
     else:
@@ -172,8 +176,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
         add("|---|---|---|---|---|---|---|")
         for r, c in metric_rows:
             cov = c.get("coverage") or {}
-            add(f"| #{r.id} | {c['condition']} | {_iv(c.get('wer'))} | {_iv(c.get('cer'))} | {c.get('utterances')} "
-                f"| {c.get('ref_words')} | {cov.get('ok', '-')}/{cov.get('total', '-')} |")
+            add(f"| #{r.id} | {t(c['condition'])} | {_iv(c.get('wer'))} | {_iv(c.get('cer'))} | {t(c.get('utterances'))} "
+                f"| {t(c.get('ref_words'))} | {t(cov.get('ok', '-'))}/{t(cov.get('total', '-'))} |")
     add("")
 
     add("## Slices")
@@ -182,7 +186,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
     for r, c in metric_rows:
         for s in c.get("slices", []):
             small = " (small: read with care)" if s.get("small") else ""
-            slice_lines.append(f"| #{r.id} | {s['key']} | {s['value']} | {_iv(s.get('wer'))}{small} | {s['utterances']} |")
+            slice_lines.append(f"| #{r.id} | {t(s['key'])} | {t(s['value'])} | {_iv(s.get('wer'))}{small} | "
+                               f"{t(s['utterances'])} |")
     if slice_lines:
         add("| run | key | value | WER | utterances |")
         add("|---|---|---|---|---|")
@@ -203,7 +208,7 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
             delta = None
             if c["wer"].get("estimate") is not None and main["wer"].get("estimate") is not None:
                 delta = c["wer"]["estimate"] - main["wer"]["estimate"]
-            rob.append(f"| #{r.id} | {c['condition']} | {_iv(c.get('wer'))} | "
+            rob.append(f"| #{r.id} | {t(c['condition'])} | {_iv(c.get('wer'))} | "
                        f"{'-' if delta is None else f'{delta * 100:+.1f} pts'} |")
     if rob:
         add("| run | condition | WER | change vs clean |")
@@ -236,8 +241,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
             ci = d.get("rtfx_interval") or [None, None]
             load = d.get("model_load_seconds")
             add(f"| #{r.id} | {d['p50']:.3f}s | {d['p90']:.3f}s | {d['rtf']:.3f} | {d['rtfx']:.1f} "
-                f"({ci[0]:.1f}-{ci[1]:.1f}) | {'-' if load is None else f'{load:.2f}s'} | {d.get('workers')} | "
-                f"{d.get('cpu_model')} |")
+                f"({ci[0]:.1f}-{ci[1]:.1f}) | {'-' if load is None else f'{load:.2f}s'} | {t(d.get('workers'))} | "
+                f"{t(d.get('cpu_model'))} |")
         add("")
         add("Cost: multiply your price per machine-hour by RTF (machine seconds per audio second); voxproof "
             "knows no prices.")
@@ -258,8 +263,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
         add("| # | candidate | baseline | verdict | failing rules | when |")
         add("|---|---|---|---|---|---|")
         for g in details.gates:
-            add(f"| {g.id} | {g.candidate} | {g.baseline} | {'pass' if g.passed else 'FAIL'} | "
-                f"{', '.join(g.failed_rules()) or '-'} | {g.created_at[:19]} |")
+            add(f"| {g.id} | {t(g.candidate)} | {t(g.baseline)} | {'pass' if g.passed else 'FAIL'} | "
+                f"{', '.join(t(r) for r in g.failed_rules()) or '-'} | {t(g.created_at[:19])} |")
     else:
         add("No data: no gate verdict involves this version.")
     add("")
@@ -267,8 +272,8 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
     add("")
     if details.history:
         for h in details.history:
-            why = f" Why: {h.reason}" if h.reason else ""
-            add(f"- {h.at[:19]} {h.actor}: {h.describe()}.{why}")
+            why = f" Why: {t(h.reason)}" if h.reason else ""
+            add(f"- {t(h.at[:19])} {t(h.actor)}: {t(h.describe())}.{why}")
     else:
         add("No entries.")
     add("")
@@ -283,12 +288,12 @@ def _failure_modes(details: VersionDetails, metric_rows: list[Any], asr: list[An
                        key=lambda s: -s["wer"]["estimate"])
         for s in worst[:3]:
             if overall is not None and s["wer"]["estimate"] > 1.5 * overall and s["wer"]["estimate"] - overall > 0.02:
-                out.append(f"- Run #{r.id}: {s['key']}={s['value']} has WER {_iv(s['wer'])}, against "
+                out.append(f"- Run #{r.id}: {md_text(s['key'])}={md_text(s['value'])} has WER {_iv(s['wer'])}, against "
                            f"{_pct(overall)} overall.")
         errors = (c.get("coverage") or {}).get("by_error_type") or {}
         if errors:
             out.append(f"- Run #{r.id}: failed utterances by type: "
-                       + ", ".join(f"{k} {n}" for k, n in sorted(errors.items())) + ".")
+                       + ", ".join(f"{md_text(k)} {md_text(n)}" for k, n in sorted(errors.items())) + ".")
     for r in asr:
         s = r.summary
         main = next((c for c in s.get("conditions", []) if c["condition"] == s.get("main_condition")), None)
@@ -299,8 +304,9 @@ def _failure_modes(details: VersionDetails, metric_rows: list[Any], asr: list[An
                 continue
             a, b = main["wer"].get("estimate"), c["wer"].get("estimate")
             if a is not None and b is not None and b - a > 0.10:
-                out.append(f"- Run #{r.id}: under {c['condition']} WER rises to {_pct(b)} (from {_pct(a)} clean).")
+                out.append(f"- Run #{r.id}: under {md_text(c['condition'])} WER rises to {_pct(b)} (from {_pct(a)} clean).")
     for g in details.gates:
         if not g.passed and g.candidate == details.version.name:
-            out.append(f"- Gate #{g.id} against {g.baseline} failed: {', '.join(g.failed_rules())}.")
+            out.append(f"- Gate #{g.id} against {md_text(g.baseline)} failed: "
+                       f"{', '.join(md_text(r) for r in g.failed_rules())}.")
     return out

@@ -41,6 +41,18 @@ class PromotionRefused(VoxproofError):
         self.gate_id = gate_id
 
 
+class UnconfirmedVerdict(VoxproofError):
+    """A recorded gate verdict could not be confirmed from its runs (edited, runs changed or missing)."""
+
+    exit_code = EXIT_FAILED
+
+
+# How the verdict behind a promotion was established (recorded in the history as details["verdict"]).
+REDERIVED = "re-derived"  # the gate evaluated again from the two runs gave the same verdict
+FORCED = "forced"  # promoted with --force and a reason, without a confirmed passing verdict
+FIRST = "first-production"  # nothing to compare against
+
+
 def check_name(kind: str, name: str) -> str:
     """``name`` if it is a valid version or alias name, else :class:`UsageError` saying what is allowed."""
     if not isinstance(name, str) or not _NAME.match(name):
@@ -49,6 +61,21 @@ def check_name(kind: str, name: str) -> str:
             "letter or digit"
         )
     return name
+
+
+def check_text(**fields: str | None) -> None:
+    """:class:`UsageError` for a text field the registry would store differently per engine: a NUL byte
+    (PostgreSQL refuses it, SQLite keeps it) or characters that are not valid UTF-8 (lone surrogates
+    from undecodable command-line bytes). Both engines refuse the same values with the same message."""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise UsageError(f"{name} contains a NUL byte; remove it")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{name} is not valid UTF-8 text (was it typed in another encoding?)") from None
 
 
 @dataclass(frozen=True)
@@ -136,8 +163,9 @@ class HistoryEntry:
         if self.action == "remove-alias":
             return f"removed alias {self.alias} (was {self.from_version})"
         if self.action == "promote":
-            forced = " FORCED without a passing gate" if d.get("forced") else ""
-            gate = f" (gate #{d['gate_id']})" if d.get("gate_id") and not d.get("forced") else ""
+            forced = " FORCED without a confirmed passing gate" if d.get("forced") else ""
+            how = ", verdict re-derived from the runs" if d.get("verdict") == REDERIVED else ""
+            gate = f" (gate #{d['gate_id']}{how})" if d.get("gate_id") and not d.get("forced") else ""
             return f"promoted {self.to_version} to production (was {self.from_version or '-'}){gate}{forced}"
         if self.action == "promote-refused":
             gate = f"gate #{d['gate_id']} failed" if d.get("gate_id") else "no gate verdict"
@@ -160,6 +188,7 @@ class AliasChange:
     previous: str | None
     forced: bool = False
     gate_id: int | None = None
+    established: str | None = None  # REDERIVED, FORCED or FIRST for a promotion
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -185,12 +185,29 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def _tx(self, begin: str) -> Iterator[Cursor]:
+        try:
+            with self._raw_tx(begin) as cur:
+                yield cur
+        except sqlite3.DatabaseError as exc:
+            if "full" in str(exc):
+                raise RegistryError(f"cannot write to the registry {self.path}: the disk is full ({exc}); free some "
+                                    "space and try again (nothing was changed)") from exc
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise RegistryError(f"cannot write to the registry {self.path}: it is read-only ({exc})") from exc
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise RegistryError(f"the registry {self.path} stayed locked by another process ({exc}); try again") \
+                    from exc
+            raise RegistryError(f"{self.path} is not a usable voxproof registry: {exc}") from exc
+
+    @contextmanager
+    def _raw_tx(self, begin: str) -> Iterator[Cursor]:
         raw = self._conn.cursor()
         raw.execute(begin)
         try:
             yield Cursor(raw, "qmark")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         else:
             self._conn.execute("COMMIT")

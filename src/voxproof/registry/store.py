@@ -9,7 +9,8 @@ the order the changes took effect.
 Aliases: ``production`` moves only through :meth:`Registry.promote` and :meth:`Registry.rollback`;
 ``previous`` is kept by the registry (the production before the current one); others (``canary``...)
 are set freely. Promotion needs a passing gate verdict of the candidate against the current
-production, unless forced with a reason.
+production, confirmed by re-deriving it from its two runs (:mod:`voxproof.registry.verify`), unless
+forced with a reason; the history records how the verdict was established.
 
 Who did something (``actor``) is passed in by the caller: the CLI reads the user name; the library
 never reads the environment.
@@ -26,6 +27,8 @@ from typing import Any, Self
 from voxproof.errors import UsageError
 from voxproof.registry.models import (
     CANARY,
+    FIRST,
+    FORCED,
     MANAGED_ALIASES,
     PREVIOUS,
     PRODUCTION,
@@ -35,10 +38,13 @@ from voxproof.registry.models import (
     HistoryEntry,
     ModelVersion,
     PromotionRefused,
+    UnconfirmedVerdict,
     VersionDetails,
     check_name,
+    check_text,
 )
 from voxproof.registry.sql import Cursor, Database, connect
+from voxproof.registry.verify import Verifier, rederive_gate
 
 log = logging.getLogger("voxproof.registry")
 
@@ -58,13 +64,17 @@ def now_iso() -> str:
 class Registry:
     """Access to one registry. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, verifier: Verifier = rederive_gate):
         self._db = db
+        self._verifier = verifier
 
     @classmethod
-    def open(cls, location: str | Path) -> Registry:
-        """The registry at a SQLite file path (created if missing) or a ``postgresql://`` URL."""
-        return cls(connect(location))
+    def open(cls, location: str | Path, *, verifier: Verifier = rederive_gate) -> Registry:
+        """The registry at a SQLite file path (created if missing) or a ``postgresql://`` URL.
+
+        ``verifier`` confirms a passing gate verdict before a promotion (default: re-derive it from
+        its runs, :func:`voxproof.registry.verify.rederive_gate`)."""
+        return cls(connect(location), verifier)
 
     @property
     def location(self) -> str:
@@ -100,6 +110,7 @@ class Registry:
         :class:`UsageError`."""
         check_name("version", name)
         _check_actor(actor)
+        check_text(backend=backend, model_checksum=model_checksum, notes=notes, reason=reason)
         if kind not in KINDS:
             raise UsageError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
         if not backend:
@@ -173,6 +184,7 @@ class Registry:
         (same ``run_key`` and role) again replaces the snapshot and is logged."""
         _check_actor(actor)
         check_name("run role", role)
+        check_text(path=str(path), run_key=run_key)
         at = now_iso()
         with self._db.write() as cur:
             v = _resolve(cur, version)
@@ -224,6 +236,7 @@ class Registry:
     ) -> GateRecord:
         """Record a gate verdict (the content of ``gate.json``) of ``candidate`` against ``baseline``."""
         _check_actor(actor)
+        check_text(path=path)
         if "passed" not in verdict or not isinstance(verdict["passed"], bool):
             raise UsageError("the gate verdict has no boolean 'passed' field; give the gate.json written by "
                              "'voxproof gate'")
@@ -259,7 +272,7 @@ class Registry:
     def set_alias(self, alias: str, version: str, *, actor: str, reason: str = "") -> str | None:
         """Point ``alias`` (not production/previous) at ``version``; returns the version it pointed to."""
         check_name("alias", alias)
-        _check_actor(actor)
+        _check_actor(actor, reason)
         if alias in MANAGED_ALIASES:
             raise UsageError(
                 f"alias {alias!r} is managed by the registry: use 'registry promote' or 'registry rollback'"
@@ -274,7 +287,7 @@ class Registry:
 
     def remove_alias(self, alias: str, *, actor: str, reason: str = "") -> str:
         """Remove ``alias`` (not production/previous); returns the version it pointed to."""
-        _check_actor(actor)
+        _check_actor(actor, reason)
         if alias in MANAGED_ALIASES:
             raise UsageError(f"alias {alias!r} is managed by the registry and cannot be removed")
         with self._db.write() as cur:
@@ -289,15 +302,19 @@ class Registry:
         """Make ``version`` production.
 
         Refused (:class:`PromotionRefused`) unless the latest gate verdict of ``version`` against the
-        current production passed, or ``force`` is given with a non-empty ``reason``. The first
-        promotion (no production yet) needs no gate. The old production becomes ``previous``; a
-        ``canary`` alias pointing at the promoted version is cleared. All in one transaction.
+        current production passed and the verifier confirms it (by default the gate is evaluated again
+        from its two runs, which must be attached to the two versions), or ``force`` is given with a
+        non-empty ``reason``. The first promotion (no production yet) needs no gate. The old
+        production becomes ``previous``; a ``canary`` alias pointing at the promoted version is
+        cleared. All in one transaction; the verification runs before it (it reads the runs), and the
+        transaction uses it only if the same verdict is still the latest against the same production.
         """
-        _check_actor(actor)
+        _check_actor(actor, reason)
         if force and not reason.strip():
             raise UsageError("a forced promotion needs a reason (--reason 'why the gate is overridden')")
         try:
-            return self._promote(version, actor=actor, reason=reason, force=force)
+            check = self._confirm_latest_gate(version)
+            return self._promote(version, actor=actor, reason=reason, force=force, check=check)
         except PromotionRefused as exc:
             # the refusal itself is part of the record (who tried to ship what, and why it was stopped)
             with self._db.write() as cur:
@@ -306,18 +323,50 @@ class Registry:
                      details={"refused_because": str(exc), "gate_id": exc.gate_id})
             raise
 
-    def _promote(self, version: str, *, actor: str, reason: str, force: bool) -> AliasChange:
+    def _confirm_latest_gate(self, version: str) -> tuple[int, str, dict[str, Any]] | None:
+        """(gate id, production it was against, details) after checking the latest passing verdict of
+        ``version`` against the current production with the verifier; ``details["error"]`` says why
+        it could not be confirmed. None when there is no passing verdict to check."""
+        with self._db.read() as cur:
+            target = _resolve(cur, version)
+            current = _alias(cur, PRODUCTION)
+            gate = None if current is None else _latest_gate(cur, target.name, current)
+            if gate is None or not gate.passed:
+                return None
+            keys = {name: {r[0] for r in cur.execute(
+                "SELECT run_key FROM registry_runs WHERE version = ?", (name,)).fetchall()}
+                for name in (target.name, current)}
+        try:
+            details = self._verifier(gate, keys[target.name], keys[current])
+        except UnconfirmedVerdict as exc:
+            details = {"error": str(exc)}
+        return gate.id, current, details
+
+    def _promote(self, version: str, *, actor: str, reason: str, force: bool,
+                 check: tuple[int, str, dict[str, Any]] | None) -> AliasChange:
         with self._db.write() as cur:
             target = _resolve(cur, version)
             current = _alias(cur, PRODUCTION)
             if current == target.name:
                 raise UsageError(f"{target.name!r} is already production")
             gate = None
+            confirmed: dict[str, Any] | None = None
             if current is not None:
                 gate = _latest_gate(cur, target.name, current)
-                if (gate is None or not gate.passed) and not force:
+                unconfirmed = ""
+                if gate is not None and gate.passed:
+                    if check is None or check[:2] != (gate.id, current):
+                        unconfirmed = "it changed while it was being checked; try again"
+                    elif "error" in check[2]:
+                        unconfirmed = check[2]["error"]
+                    else:
+                        confirmed = check[2]
+                if confirmed is None and not force:
                     if gate is None:
                         why = f"no gate verdict of {target.name!r} against the current production {current!r}"
+                    elif gate.passed:
+                        why = (f"the latest gate verdict (#{gate.id}) of {target.name!r} against production "
+                               f"{current!r} says passed, but {unconfirmed}")
                     else:
                         rules = ", ".join(gate.failed_rules()) or "see the verdict"
                         why = (f"the latest gate verdict (#{gate.id}) of {target.name!r} against production "
@@ -336,20 +385,26 @@ class Registry:
                 _put_alias(cur, PREVIOUS, current)
             if _alias(cur, CANARY) == target.name:
                 cur.execute("DELETE FROM registry_aliases WHERE alias = ?", (CANARY,))
-            forced = bool(force and current is not None and (gate is None or not gate.passed))
+            forced = current is not None and confirmed is None
+            established = FIRST if current is None else (FORCED if forced else confirmed.get("method", "verified"))
             change = AliasChange("promote", current, target.name, current, forced=forced,
-                                 gate_id=None if gate is None else gate.id)
+                                 gate_id=None if gate is None else gate.id, established=established)
+            details: dict[str, Any] = {
+                "forced": forced, "gate_id": change.gate_id, "gate_passed": None if gate is None else gate.passed,
+                "first_production": current is None, "verdict": established,
+            }
+            if confirmed is not None:
+                details["verification"] = confirmed
+            elif gate is not None and gate.passed and check is not None and "error" in check[2]:
+                details["unconfirmed_because"] = check[2]["error"]
             _log(cur, actor, "promote", version=target.name, alias=PRODUCTION, from_version=current,
-                 to_version=target.name, reason=reason,
-                 details={"forced": forced, "gate_id": change.gate_id,
-                          "gate_passed": None if gate is None else gate.passed,
-                          "first_production": current is None})
+                 to_version=target.name, reason=reason, details=details)
         return change
 
     def rollback(self, *, actor: str, reason: str = "") -> AliasChange:
         """Production back to ``previous``, atomically; ``previous`` becomes the production before that
         (so repeated rollbacks walk back through the promotions), or is removed when there is none."""
-        _check_actor(actor)
+        _check_actor(actor, reason)
         with self._db.write() as cur:
             stack = [v for (v,) in cur.execute(
                 "SELECT version FROM registry_production_stack ORDER BY position DESC LIMIT 3"
@@ -390,9 +445,10 @@ class Registry:
 
 
 # -- helpers (run inside a transaction) --------------------------------------------------------
-def _check_actor(actor: str) -> None:
+def _check_actor(actor: str, reason: str = "") -> None:
     if not actor or not actor.strip():
         raise UsageError("every registry change needs who made it (actor); pass --user or set VOXPROOF_USER")
+    check_text(actor=actor, reason=reason)
 
 
 def _dumps(value: Any) -> str:

@@ -24,7 +24,7 @@ from voxproof.audio.signal import Audio
 from voxproof.backends.base import Transcriber
 from voxproof.errors import BackendError, RunError, UsageError, VoxproofError
 from voxproof.manifest.utterance import Utterance
-from voxproof.options import options_dict
+from voxproof.options import bounded, check_ranges, options_dict
 from voxproof.run.provenance import build_provenance, identity
 from voxproof.run.records import CLEAN, STATUS_ERROR, STATUS_OK, ResultRow
 from voxproof.run.store import RunStore, store_path
@@ -47,15 +47,16 @@ class RunOptions:
     perturbation conditions, for the out-of-distribution view, else ``basic``).
     """
 
-    workers: int = 1
-    seed: int = 0
-    timeout: float | None = None
-    max_seconds: float = DEFAULT_MAX_SECONDS
+    workers: int = bounded(1, 1, 64)
+    seed: int = bounded(0, 0, 2**32 - 1)
+    timeout: float | None = bounded(None, 0.0, 86400.0, open_low=True, unit="seconds")
+    max_seconds: float = bounded(DEFAULT_MAX_SECONDS, 0.0, 4 * 3600.0, open_low=True, unit="seconds")
     include_clean: bool = True
     features: Literal["auto", "basic", "full", "none"] = "auto"
     keep_audio: bool = False
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.workers < 1:
             raise UsageError(f"workers must be at least 1, got {self.workers}")
         if self.timeout is not None and self.timeout <= 0:
