@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audit.fingerprint import Fingerprint, compute_fingerprint
 from voxproof.manifest.utterance import Utterance
 
@@ -74,21 +75,18 @@ class ItemAnalysis:
         )
 
 
-def _decode(utt: Utterance) -> tuple[np.ndarray, int, int]:
+def _decode(utt: Utterance, limits: AudioLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, int, int]:
     """(mono float32 samples, native rate, channel count) for the utterance's segment.
 
-    Uses the project's decoder (``voxproof.audio.io``) so limits and typed errors are the same as in
-    evaluation; channel count comes from its probe.
+    Uses the project's decoder (``voxproof.audio.io``) with the shared safe default limits, so the
+    duration cap (600 s), refusal of devices/FIFOs and URL policy are the same as in evaluation; one
+    read gives the samples and the channel count (one fetch for a URL).
     """
-    from voxproof.audio.io import load_audio, probe_audio
+    from voxproof.audio.io import decode_audio
 
-    audio = load_audio(utt.audio, sample_rate=None, offset=utt.offset, duration=utt.duration)
-    channels = 1
-    try:
-        channels = int(probe_audio(utt.audio).channels or 1)
-    except Exception:
-        log.debug("probe failed for %s", utt.id, exc_info=True)
-    return np.asarray(audio.samples, dtype=np.float32), int(audio.sample_rate), channels
+    decoded = decode_audio(utt.audio, sample_rate=None, offset=utt.offset, duration=utt.duration, limits=limits)
+    audio = decoded.audio
+    return np.asarray(audio.samples, dtype=np.float32), int(audio.sample_rate), decoded.channels
 
 
 def pcm_hash(samples: np.ndarray, sample_rate: int) -> str:
@@ -205,10 +203,12 @@ def measure(samples: np.ndarray, sample_rate: int, *, vad: str = "silero") -> di
     return out
 
 
-def analyse_item(utt: Utterance, vad: str = "silero", fingerprint: bool = True) -> ItemAnalysis:
+def analyse_item(
+    utt: Utterance, vad: str = "silero", fingerprint: bool = True, limits: AudioLimits = DEFAULT_LIMITS
+) -> ItemAnalysis:
     """Decode and measure one utterance; decode failures become ``error`` (never raised)."""
     try:
-        samples, rate, channels = _decode(utt)
+        samples, rate, channels = _decode(utt, limits)
     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported as a finding
         return ItemAnalysis(id=utt.id, error=f"{type(exc).__name__}: {exc}")
     if len(samples) == 0:
@@ -234,7 +234,7 @@ def cache_key(utt: Utterance, settings: str) -> str | None:
     and missing files, which are always analysed again)."""
     try:
         st = os.stat(utt.audio)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         return None
     raw = f"{os.path.abspath(utt.audio)}|{st.st_size}|{st.st_mtime_ns}|{utt.offset}|{utt.duration}|{settings}"
     return hashlib.sha1(raw.encode()).hexdigest()
