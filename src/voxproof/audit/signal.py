@@ -28,6 +28,7 @@ log = logging.getLogger("voxproof.audit.signal")
 VAD_RATE = 16000
 VAD_CHUNK = 512  # Silero VAD's fixed window at 16 kHz (32 ms)
 _HANN512 = np.hanning(512).astype(np.float32)
+_WELCH_BLOCK = 4096  # periodograms per block in effective_bandwidth
 MIN_NOISE_FRAMES = 8  # SNR is only estimated with >= 0.26 s of non-speech (absent otherwise)
 
 
@@ -91,9 +92,10 @@ def _decode(utt: Utterance, limits: AudioLimits = DEFAULT_LIMITS) -> tuple[np.nd
 
 def pcm_hash(samples: np.ndarray, sample_rate: int) -> str:
     """SHA-1 of the samples quantised to 16-bit at their native rate: equal for lossless re-encodes."""
-    q = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
     h = hashlib.sha1(str(sample_rate).encode())
-    h.update(q.tobytes())
+    for start in range(0, len(samples), 1 << 20):  # in blocks: the same bytes without three full copies
+        block = samples[start : start + (1 << 20)]
+        h.update(np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2").tobytes())
     return h.hexdigest()
 
 
@@ -152,10 +154,15 @@ def effective_bandwidth(x: np.ndarray, sample_rate: int) -> float:
 
     if len(x) < 512:
         return float(sample_rate / 2)
-    # Welch's average of Hann-windowed 512-sample periodograms, half overlap
-    frames = np.lib.stride_tricks.sliding_window_view(x - np.mean(x), 512)[::256] * _HANN512
-    spec = rfft(frames, axis=1)
-    psd = (spec.real**2 + spec.imag**2).mean(axis=0)
+    # Welch's average of Hann-windowed 512-sample periodograms, half overlap, summed in blocks of frames
+    # so memory stays at one block (a 600 s 48 kHz item would otherwise need ~0.5 GB of spectra)
+    windows = np.lib.stride_tricks.sliding_window_view(x, 512)[::256]
+    mean = float(np.mean(x))
+    total = np.zeros(257, dtype=np.float64)
+    for start in range(0, len(windows), _WELCH_BLOCK):
+        spec = rfft((windows[start : start + _WELCH_BLOCK] - mean) * _HANN512, axis=1)
+        total += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2).sum(axis=0)
+    psd = total / len(windows)
     freqs = np.fft.rfftfreq(512, 1.0 / sample_rate)
     level = 10 * np.log10(psd + 1e-20)
     band = (freqs >= 200) & (freqs <= min(3000.0, sample_rate / 2))
