@@ -218,7 +218,7 @@ def _fetch(client, url: str, out, hosts: tuple[str, ...], max_bytes: int, deadli
                     "(AudioLimits.max_download_bytes)"
                 )
             total = 0
-            for chunk in response.iter_bytes(1 << 16):
+            for chunk in response.iter_bytes():  # as the bytes arrive, so the deadline is checked often
                 total += len(chunk)
                 if total > max_bytes:
                     raise AudioTooLarge(

@@ -101,9 +101,13 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     cal = summary.get("calibration") or {}
     word = cal.get("word") if isinstance(cal, dict) else None
     if isinstance(word, dict) and word.get("ece") is not None:
+        def num(key: str) -> str:  # AUROC is undefined when every word is right (or every word wrong)
+            value = word.get(key)
+            return f"{value:.3f}" if isinstance(value, (int, float)) else "n/a (undefined for these words)"
+
         click.echo(
-            f"calibration: word ECE {word['ece']:.3f} ({word['ece_binning']}), Brier {word['brier']:.3f}, "
-            f"AUROC for wrong words {word['auroc_error']:.3f} (n={word['n']})"
+            f"calibration: word ECE {num('ece')} ({word['ece_binning']}), Brier {num('brier')}, "
+            f"AUROC for wrong words {num('auroc_error')} (n={word['n']})"
         )
     elif isinstance(cal, dict) and cal.get("available") is False:
         click.echo(f"calibration: {cal.get('reason')}")
