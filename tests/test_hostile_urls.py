@@ -208,3 +208,13 @@ def test_playlists_and_concat_lists_cannot_pull_other_files(tmp_path: Path) -> N
         with pytest.raises((CorruptAudio, AudioSourceRefused)):
             decode_audio(tmp_path / name)
     assert load_audio(tmp_path / "seg.mp3").duration == pytest.approx(1.0, abs=0.1)  # plain mp3 still decodes
+
+
+@pytest.mark.parametrize("command", [["eval"], ["audit", "."], ["gate", "--baseline-model", "whisper",
+                                                                    "--candidate-model", "sphinx"]])
+def test_allow_url_host_flag_is_validated_on_every_command(command: list[str], tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    out = subprocess.run([sys.executable, "-m", "voxproof", *command, "--allow-url-host", "http://x.org/a"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("UsageError: --allow-url-host takes a bare host")
