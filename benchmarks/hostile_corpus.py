@@ -11,6 +11,7 @@ quote, hostile ids (``..``, ``/``, NUL, very long, Unicode), binary garbage, BOM
 Used by ``benchmarks/hostile_inputs.py``; nothing here downloads anything.
 """
 
+# ruff: noqa: UP031 - the manifests are JSON templates; %-formatting keeps their braces readable
 from __future__ import annotations
 
 import json

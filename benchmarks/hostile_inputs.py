@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hostile_corpus import generate_audio, generate_manifests  # noqa: E402
+from hostile_corpus import generate_audio, generate_manifests
 
-import voxproof.errors as vx_errors  # noqa: E402
+import voxproof.errors as vx_errors
 
 TYPED = {name for name, obj in vars(vx_errors).items() if isinstance(obj, type) and issubclass(obj, Exception)}
 TYPED |= {"Timeout", "TranscriptTooLong", "EmptyReference", "EmptyAudio"}  # runner row types

@@ -176,11 +176,9 @@ def read_manifest(
 def _stream(path: Path, fmt: str, cache: Path | None, limit: int | None) -> Iterator[Utterance]:
     if limit is not None and limit <= 0:
         return
-    count = 0
-    for entry in _entries(path, fmt, materialize=True, cache_dir=cache):
+    for count, entry in enumerate(_entries(path, fmt, materialize=True, cache_dir=cache), start=1):
         if isinstance(entry.item, Problem):  # the file changed between the two passes
             raise ManifestError(f"{path} changed while it was read", [entry.problem_tuple()])
         yield entry.item
-        count += 1
         if limit is not None and count >= limit:
             return
