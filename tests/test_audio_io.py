@@ -439,13 +439,14 @@ def http_root(tmp_path: Path):
 def test_http_url_is_downloaded_within_limits(clip: Path, http_root: tuple[Path, str]) -> None:
     root, base = http_root
     shutil.copy(clip, root / "clip.flac")
+    allowed = AudioLimits(url_hosts=("127.0.0.1",))
     before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
-    audio = load_audio(f"{base}/clip.flac", sample_rate=8000)
+    audio = load_audio(f"{base}/clip.flac", sample_rate=8000, limits=allowed)
     assert audio.sample_rate == 8000 and audio.duration == pytest.approx(15.0, abs=1e-3)
     assert not {
         n for n in set(os.listdir(os.environ.get("TMPDIR", "/tmp"))) - before if n.startswith("voxproof-")
     }
     with pytest.raises(AudioNotFound, match="HTTP 404"):
-        load_audio(f"{base}/missing.flac")
-    with pytest.raises(AudioTooLarge, match="over the 1,000-byte limit"):
-        load_audio(f"{base}/clip.flac", limits=AudioLimits(max_file_bytes=1000))
+        load_audio(f"{base}/missing.flac", limits=allowed)
+    with pytest.raises(AudioTooLarge, match="over the 1,000-byte"):
+        load_audio(f"{base}/clip.flac", limits=allowed.replace(max_download_bytes=1000))

@@ -53,6 +53,11 @@ class UnsupportedAudio(AudioError):
     """The format cannot be decoded here (for example ffmpeg is missing)."""
 
 
+class AudioSourceRefused(AudioError):
+    """voxproof refuses to read this source: a device, FIFO or socket (not a regular file), a URL whose
+    host is not allowed (``--allow-url-host``), a redirect to a private address, or a playlist."""
+
+
 class ManifestError(DataError):
     """A manifest has invalid lines. ``problems`` lists every one as (line number, message)."""
 

@@ -6,7 +6,9 @@ the process is killed. Hands a float32 array and its rate to :mod:`voxproof.audi
 
 The path is always passed as ``file:<absolute path>`` with ``-protocol_whitelist file``, so a manifest
 entry can never make ffmpeg open a network or ``concat:``/``subfile`` URL, and ``-nostdin`` keeps it
-from reading the terminal.
+from reading the terminal. ``-format_whitelist`` (:data:`DEMUXERS`) admits only single-file audio and
+media containers, so a file that is really an HLS playlist (``#EXTM3U``) or an ``ffconcat`` list cannot
+pull other local files into the decode (ffmpeg's probe would otherwise open them).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from voxproof.errors import AudioTooLarge, CorruptAudio, EmptyAudio, Unsupported
 log = logging.getLogger("voxproof.audio")
 
 _CHUNK_BYTES = 1 << 20  # 1 MiB of float32 = 262,144 samples per read
+#: ffmpeg demuxers voxproof lets decode (single-file containers; no playlists, concat lists or manifests).
+DEMUXERS = (
+    "aac,ac3,aiff,amr,amrnb,amrwb,ape,asf,au,caf,eac3,flac,matroska,mov,mp3,ogg,w64,wav,wv"
+)
 _INSTALL_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 
 
@@ -71,6 +77,8 @@ def probe_stream(path: Path) -> StreamInfo:
         "error",
         "-protocol_whitelist",
         "file",
+        "-format_whitelist",
+        DEMUXERS,
         "-show_entries",
         "stream=codec_type,sample_rate,channels,duration,codec_name:format=duration,format_name",
         "-of",
@@ -127,19 +135,22 @@ def decode_with_ffmpeg(
     duration: float | None = None,
     max_seconds: float,
     timeout: float | None = None,
-) -> tuple[np.ndarray, int]:
-    """Decode ``path`` to (mono float32 samples, native rate in Hz) with one ffmpeg process.
+    max_sample_rate: int | None = None,
+) -> tuple[np.ndarray, int, int]:
+    """Decode ``path`` to (mono float32 samples, native rate in Hz, channels) with one ffmpeg process.
 
     ffmpeg writes a float WAV stream to a pipe; its header gives the rate and channel count, and the
     channels are averaged here chunk by chunk, so the mix-down is the plain channel mean, as for
     soundfile formats (ffmpeg's own ``-ac 1`` scales stereo by 1/sqrt(2) instead).
     ``offset``/``duration`` select a segment in seconds. Reading stops and ffmpeg is killed as soon as
     more than ``max_seconds`` of audio has come out (``AudioTooLarge``), or when decoding takes longer
-    than ``timeout`` seconds of wall time (``CorruptAudio``). When ffmpeg fails, ffprobe classifies the
+    than ``timeout`` seconds of wall time (``CorruptAudio``); a rate over ``max_sample_rate`` Hz is
+    refused before any sample is read (``AudioTooLarge``). When ffmpeg fails, ffprobe classifies the
     file (no audio stream: ``EmptyAudio``; not audio at all: ``CorruptAudio``).
     """
     exe = _require("ffmpeg", path)
     cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-protocol_whitelist", "file"]
+    cmd += ["-format_whitelist", DEMUXERS]
     if offset > 0:
         cmd += ["-ss", f"{offset:.6f}"]
     cmd += ["-i", _file_url(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
@@ -147,8 +158,8 @@ def decode_with_ffmpeg(
         cmd += ["-t", f"{duration:.6f}"]
     cmd += ["-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
     mono = bytearray()  # float32 mono samples, grown chunk by chunk
-    rate = 0
-    too_large = timed_out = False
+    rate = channels = 0
+    too_large = timed_out = rate_too_high = False
     with tempfile.TemporaryFile() as errfile:  # a file, not a pipe: a chatty decoder cannot deadlock us
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errfile)
         stdout = proc.stdout
@@ -169,6 +180,9 @@ def decode_with_ffmpeg(
             header = _read_wav_header(stdout)
             if header is not None:
                 rate, channels = header
+                if max_sample_rate is not None and rate > max_sample_rate:
+                    rate_too_high = True
+                    raise _Stop
                 frame_bytes = 4 * channels
                 max_frames = math.ceil(max_seconds * rate)
                 read_size = max(frame_bytes, _CHUNK_BYTES - _CHUNK_BYTES % frame_bytes)
@@ -190,15 +204,22 @@ def decode_with_ffmpeg(
                         block = block.reshape(-1, channels).mean(axis=1, dtype=np.float32)
                     mono += block.astype(np.float32, copy=False).tobytes()
             finished = True
+        except _Stop:
+            pass
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-            if not finished or too_large:
+            if not finished or too_large or rate_too_high:
                 proc.kill()
             stdout.close()
             returncode = proc.wait()
         errfile.seek(0)
         err = errfile.read().decode("utf-8", "replace").strip()
+    if rate_too_high:
+        raise AudioTooLarge(
+            f"{path} has a sample rate of {rate:,} Hz, over the {max_sample_rate:,}-Hz limit "
+            "(AudioLimits.max_sample_rate); resample it first"
+        )
     if too_large:
         raise AudioTooLarge(
             f"{path} decodes to more than {max_seconds:g} s of audio (stopped decoding there); "
@@ -216,7 +237,11 @@ def decode_with_ffmpeg(
         )
     if err:
         log.warning("ffmpeg reported problems decoding %s: %s", path, _last_line(err))
-    return np.frombuffer(mono, dtype=np.float32), rate
+    return np.frombuffer(mono, dtype=np.float32), rate, channels
+
+
+class _Stop(Exception):
+    """Stop reading ffmpeg's output early (the process is killed in ``finally``)."""
 
 
 def _read_exact(stream: IO[bytes], n: int) -> bytes | None:

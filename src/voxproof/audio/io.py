@@ -7,7 +7,11 @@ the result is resampled with soxr when a rate is requested.
 
 Limits (:class:`AudioLimits`) are enforced while decoding: the file size before anything is read, the
 decoded duration block by block, so a small file that decodes to hours stops at the limit instead of
-filling memory. Every failure is one of the typed errors in :mod:`voxproof.errors`.
+filling memory. :data:`DEFAULT_LIMITS` (600 s, 192 kHz, no URLs) is the one safe default every entry point
+uses (eval, audit, the TTS floor, the gate, serving), so peak decoding memory is bounded by
+``max_seconds * max_sample_rate * 4`` bytes plus one block. Only regular files are read (after resolving
+symlinks): devices, FIFOs and sockets are refused before they are opened. Every failure is one of the
+typed errors in :mod:`voxproof.errors`.
 
 Hands on an ``Audio`` to the runner, the auditor and the TTS evaluator; :func:`probe_audio` hands the
 auditor a cheap header read (:class:`AudioInfo`).
@@ -19,20 +23,22 @@ import contextlib
 import logging
 import math
 import os
+import stat
 import struct
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
 from voxproof.audio import ffmpeg as _ffmpeg
-from voxproof.audio.remote import downloaded, is_url
+from voxproof.audio.remote import DOWNLOAD_TIMEOUT_S, downloaded, is_url, normalise_hosts
 from voxproof.audio.signal import Audio
 from voxproof.errors import (
     AudioNotFound,
+    AudioSourceRefused,
     AudioTooLarge,
     CorruptAudio,
     EmptyAudio,
@@ -87,39 +93,63 @@ AUDIO_SUFFIXES = SOUNDFILE_SUFFIXES | FFMPEG_SUFFIXES
 
 _BLOCK_FRAMES = 1 << 18  # frames per soundfile read (16 s at 16 kHz)
 _UNKNOWN_FRAMES = 1 << 62  # libsndfile reports INT64_MAX frames when the length is unknown
+_MAX_WAV_CHUNKS = 4096  # RIFF chunks walked by the header check before giving up (a crafted file has millions)
 
 
 @dataclass(frozen=True)
 class AudioLimits:
-    """Resource limits for decoding one source.
+    """Resource limits for decoding one source; :data:`DEFAULT_LIMITS` is the shared safe default.
 
-    ``max_file_bytes``: largest file (or download, or byte string) accepted, in bytes.
-    ``max_seconds``: longest decoded audio accepted, in seconds (checked while decoding, after
-    ``offset``/``duration`` are applied). The defaults (2 GiB, 3 hours) hold a 3-hour 16 kHz file in
-    about 0.7 GB of float32.
+    ``max_file_bytes``: largest local file (or byte string) accepted, in bytes (2 GiB: a long recording
+    read by segments is fine; only the segment is decoded).
+    ``max_seconds``: longest decoded audio accepted, in seconds (600; checked while decoding, after
+    ``offset``/``duration`` are applied).
+    ``max_sample_rate``: highest sample rate accepted, in Hz (192 kHz); with ``max_seconds`` it bounds the
+    decoded samples, so a decode never holds more than ``max_seconds * max_sample_rate`` float32 samples
+    (460 MB at the defaults; 38 MB for 600 s at 16 kHz).
     ``decode_timeout_s``: wall-clock seconds an ffmpeg decode may take before it is killed
     (``CorruptAudio``); soundfile decoding is bounded by ``max_seconds`` alone.
+    ``url_hosts``: hosts http(s) URLs may be fetched from (empty: URLs are refused; ``*``: any public host);
+    ``max_download_bytes`` (256 MiB) and ``download_timeout_s`` (60 s, the whole fetch) cap one download.
     """
 
     max_file_bytes: int = 2 * 1024**3
-    max_seconds: float = 3 * 3600.0
+    max_seconds: float = 600.0
     decode_timeout_s: float = 600.0
+    max_sample_rate: int = 192_000
+    url_hosts: tuple[str, ...] = ()
+    max_download_bytes: int = 256 * 1024**2
+    download_timeout_s: float = DOWNLOAD_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_file_bytes, int) and self.max_file_bytes > 0):
-            raise UsageError(
-                f"AudioLimits.max_file_bytes must be a positive integer, got {self.max_file_bytes!r}"
-            )
-        if not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
-            raise UsageError(f"AudioLimits.max_seconds must be a positive number, got {self.max_seconds!r}")
-        if not (math.isfinite(self.decode_timeout_s) and self.decode_timeout_s > 0):
-            raise UsageError(
-                f"AudioLimits.decode_timeout_s must be a positive number, got {self.decode_timeout_s!r}"
-            )
+        for name in ("max_file_bytes", "max_sample_rate", "max_download_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise UsageError(f"AudioLimits.{name} must be a positive integer, got {value!r}")
+        for name in ("max_seconds", "decode_timeout_s", "download_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value > 0
+            ):
+                raise UsageError(f"AudioLimits.{name} must be a positive number, got {value!r}")
+        object.__setattr__(self, "url_hosts", normalise_hosts(self.url_hosts))
+
+    @classmethod
+    def default(cls) -> AudioLimits:
+        """The shared safe default (:data:`DEFAULT_LIMITS`)."""
+        return DEFAULT_LIMITS
+
+    def replace(self, **changes: Any) -> AudioLimits:
+        """A copy with some limits changed (validated like the original)."""
+        return replace(self, **changes)
 
     def max_frames(self, sample_rate: int) -> int:
         """The decoded-length limit in samples at ``sample_rate`` Hz."""
         return math.ceil(self.max_seconds * sample_rate)
+
+
+#: The one default every entry point decodes with (eval, audit, TTS floor, gate, serve).
+DEFAULT_LIMITS = AudioLimits()
 
 
 @dataclass(frozen=True)
@@ -162,36 +192,57 @@ def load_audio(
     sample_rate: int | None = None,
     offset: float = 0.0,
     duration: float | None = None,
-    limits: AudioLimits = AudioLimits(),  # frozen, so a shared default is safe
+    limits: AudioLimits = DEFAULT_LIMITS,
 ) -> Audio:
     """Decode ``source`` into mono float32 :class:`Audio`.
 
-    ``source``: a path, an ``http(s)://`` URL (downloaded to a temporary file within
-    ``limits.max_file_bytes``), or the bytes of an audio file. ``sample_rate`` (Hz): resample to this rate
+    ``source``: a path to a regular file, an ``http(s)://`` URL (fetched only from ``limits.url_hosts``,
+    within ``limits.max_download_bytes``), or the bytes of an audio file. ``sample_rate`` (Hz): resample to this rate
     (soxr); None keeps the file's rate. ``offset``/``duration`` (seconds) select a segment; ``duration=None``
     reads to the end. A segment running past the end of the file returns what is there (logged).
 
     Raises ``AudioNotFound``, ``EmptyAudio`` (zero bytes, zero channels, no samples, offset past the
     end), ``CorruptAudio`` (unreadable, truncated, header disagreeing with the data, NaN/inf samples),
-    ``AudioTooLarge`` (over ``limits``), ``UnsupportedAudio`` (needs ffmpeg, which is missing), and
+    ``AudioTooLarge`` (over ``limits``), ``UnsupportedAudio`` (needs ffmpeg, which is missing),
+    ``AudioSourceRefused`` (a device, FIFO or socket; a URL whose host is not allowed; a playlist), and
     ``UsageError`` for a bad ``sample_rate``/``offset``/``duration``.
     """
+    return decode_audio(source, sample_rate=sample_rate, offset=offset, duration=duration, limits=limits).audio
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """:func:`decode_audio`'s result: the mono ``audio`` and the source's ``channels`` before mixing."""
+
+    audio: Audio
+    channels: int
+
+
+def decode_audio(
+    source: AudioSource,
+    *,
+    sample_rate: int | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
+    limits: AudioLimits = DEFAULT_LIMITS,
+) -> DecodedAudio:
+    """:func:`load_audio` plus the channel count, from one read (one fetch for a URL)."""
     sample_rate, offset, duration = _check_request(sample_rate, offset, duration)
     with _local_file(source, limits) as (path, label):
-        samples, rate = _decode_path(path, label, offset, duration, limits)
+        samples, rate, channels = _decode_path(path, label, offset, duration, limits)
     audio = Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
     if sample_rate is not None and sample_rate != rate:
         audio = audio.resampled(sample_rate)
-    return audio
+    return DecodedAudio(audio, channels)
 
 
-def probe_audio(source: AudioSource) -> AudioInfo:
+def probe_audio(source: AudioSource, *, limits: AudioLimits = DEFAULT_LIMITS) -> AudioInfo:
     """Read the header of ``source`` (path, URL or bytes) without decoding the samples.
 
     Raises the same typed errors as :func:`load_audio`; a WAV whose header declares more data than the
     file holds raises ``CorruptAudio``.
     """
-    with _local_file(source, AudioLimits()) as (path, label):
+    with _local_file(source, limits) as (path, label):
         size = path.stat().st_size
         if not _wants_ffmpeg(path):
             try:
@@ -243,7 +294,7 @@ def _local_file(source: AudioSource, limits: AudioLimits) -> Iterator[tuple[Path
                 f"the audio data is {len(data):,} bytes, over the {limits.max_file_bytes:,}-byte limit "
                 "(AudioLimits.max_file_bytes)"
             )
-        fd, name = tempfile.mkstemp(prefix="voxproof-")
+        fd, name = tempfile.mkstemp(prefix=f"voxproof-url-{os.getpid()}-")  # swept like downloads
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
@@ -252,7 +303,12 @@ def _local_file(source: AudioSource, limits: AudioLimits) -> Iterator[tuple[Path
             Path(name).unlink(missing_ok=True)
         return
     if is_url(source):
-        with downloaded(str(source), max_bytes=limits.max_file_bytes) as path:
+        with downloaded(
+            str(source),
+            hosts=limits.url_hosts,
+            max_bytes=min(limits.max_download_bytes, limits.max_file_bytes),
+            timeout=limits.download_timeout_s,
+        ) as path:
             yield path, str(source)
         return
     try:
@@ -262,14 +318,7 @@ def _local_file(source: AudioSource, limits: AudioLimits) -> Iterator[tuple[Path
             f"audio source must be a path, an http(s) URL or bytes, got {type(source).__name__}"
         ) from exc
     label = str(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError as exc:
-        raise AudioNotFound(f"audio file not found: {label}; check the path") from exc
-    except OSError as exc:
-        raise AudioNotFound(f"cannot access audio file {label}: {exc.strerror or exc}") from exc
-    if not path.is_file():
-        raise AudioNotFound(f"{label} is not a file (a directory?); give the path of an audio file")
+    st = regular_file_stat(path, label)
     if st.st_size == 0:
         raise EmptyAudio(f"{label} is empty (0 bytes)")
     if st.st_size > limits.max_file_bytes:
@@ -278,6 +327,42 @@ def _local_file(source: AudioSource, limits: AudioLimits) -> Iterator[tuple[Path
             "(AudioLimits.max_file_bytes)"
         )
     yield path, label
+
+
+def regular_file_stat(path: str | os.PathLike[str], label: str | None = None) -> os.stat_result:
+    """``os.stat`` of ``path`` (symlinks followed) when it is a regular file; raises ``AudioNotFound``
+    when it is missing and ``AudioSourceRefused`` for a directory, device, FIFO or socket (reading
+    ``/dev/zero`` or a FIFO never ends) or a path with a NUL byte. Shared with the dataset hash."""
+    label = label if label is not None else str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise AudioNotFound(f"audio file not found: {label}; check the path") from exc
+    except ValueError as exc:  # embedded NUL byte
+        raise AudioSourceRefused(f"audio path {label!r} contains a NUL byte; fix the manifest") from exc
+    except OSError as exc:
+        raise AudioNotFound(f"cannot access audio file {label}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioNotFound(f"{label} is not a file (a directory?); give the path of an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = _file_kind(st.st_mode)
+        raise AudioSourceRefused(
+            f"{label} is {kind}, not a regular file; voxproof reads audio only from regular files "
+            "(symlinks are followed)"
+        )
+    return st
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _wants_ffmpeg(path: Path) -> bool:
@@ -300,7 +385,7 @@ def _wants_ffmpeg(path: Path) -> bool:
 
 def _decode_path(
     path: Path, label: str, offset: float, duration: float | None, limits: AudioLimits
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, int]:
     if _wants_ffmpeg(path):
         return _decode_ffmpeg(path, label, offset, duration, limits)
     try:
@@ -355,7 +440,7 @@ def _probe_soundfile(path: Path, label: str, size: int) -> AudioInfo:
 
 def _decode_soundfile(
     path: Path, label: str, offset: float, duration: float | None, limits: AudioLimits
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, int]:
     import soundfile as sf
 
     with _open_soundfile(path, label) as f:
@@ -364,6 +449,7 @@ def _decode_soundfile(
             raise EmptyAudio(f"{label} has zero channels")
         if rate <= 0:
             raise CorruptAudio(f"{label} declares a sample rate of {rate} Hz")
+        _check_rate(rate, label, limits)
         if f.format in ("WAV", "WAVEX"):
             _check_wav_header(path, label)
         declared = f.frames if 0 <= f.frames < _UNKNOWN_FRAMES else None
@@ -417,7 +503,15 @@ def _decode_soundfile(
             duration,
             got / rate,
         )
-    return _finish(buf.view(), label, offset), rate
+    return _finish(buf.view(), label, offset), rate, channels
+
+
+def _check_rate(rate: int, label: str, limits: AudioLimits) -> None:
+    if rate > limits.max_sample_rate:
+        raise AudioTooLarge(
+            f"{label} declares a sample rate of {rate:,} Hz, over the {limits.max_sample_rate:,}-Hz limit "
+            "(AudioLimits.max_sample_rate); resample it first"
+        )
 
 
 def _skip_to(f: Any, start: int, label: str) -> None:
@@ -448,7 +542,9 @@ def _check_wav_header(path: Path, label: str) -> None:
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             return
         block_align, byte_rate, pos = 1, 0, 12
-        while pos + 8 <= size:
+        for _ in range(_MAX_WAV_CHUNKS):
+            if pos + 8 > size:
+                return
             fh.seek(pos)
             chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
             if chunk_id == b"fmt ":
@@ -475,13 +571,14 @@ def _check_wav_header(path: Path, label: str) -> None:
 
 def _decode_ffmpeg(
     path: Path, label: str, offset: float, duration: float | None, limits: AudioLimits
-) -> tuple[np.ndarray, int]:
-    samples, rate = _ffmpeg.decode_with_ffmpeg(
+) -> tuple[np.ndarray, int, int]:
+    samples, rate, channels = _ffmpeg.decode_with_ffmpeg(
         path,
         offset=offset,
         duration=duration,
         max_seconds=limits.max_seconds,
         timeout=limits.decode_timeout_s,
+        max_sample_rate=limits.max_sample_rate,
     )
     if duration is not None and len(samples) < round(duration * rate) - 1:
         log.warning(
@@ -491,7 +588,7 @@ def _decode_ffmpeg(
             duration,
             len(samples) / rate,
         )
-    return _finish(samples, label, offset), rate
+    return _finish(samples, label, offset), rate, channels
 
 
 # ------------------------------------------------------------------------------------------- shared

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 
+from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audit.cache import AnalysisCache
 from voxproof.audit.fingerprint import VERSION as FP_VERSION
 from voxproof.audit.signal import ItemAnalysis, analyse_item, cache_key
@@ -43,9 +44,11 @@ class AnalyseStats:
         return out
 
 
-def _work(batch: list[tuple[str, dict]], vad: str) -> tuple[list[tuple[str, ItemAnalysis]], float]:
+def _work(
+    batch: list[tuple[str, dict]], vad: str, limits: AudioLimits
+) -> tuple[list[tuple[str, ItemAnalysis]], float]:
     started = time.process_time()
-    out = [(key, analyse_item(Utterance.from_dict(d), vad=vad)) for key, d in batch]
+    out = [(key, analyse_item(Utterance.from_dict(d), vad=vad, limits=limits)) for key, d in batch]
     return out, time.process_time() - started
 
 
@@ -70,9 +73,11 @@ def analyse_all(
     cache: AnalysisCache | None = None,
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
+    limits: AudioLimits = DEFAULT_LIMITS,
 ) -> tuple[Iterator[ItemAnalysis], Callable[[], AnalyseStats]]:
     """Yield one ``ItemAnalysis`` per utterance, in manifest order, and a function giving the stats once
-    the iterator is exhausted. ``workers=0`` uses every core; ``1`` runs in this process."""
+    the iterator is exhausted. ``workers=0`` uses every core; ``1`` runs in this process. ``limits``:
+    the decoder limits (the shared default; an audit passes its URL hosts)."""
     n_workers = workers or (os.cpu_count() or 1)
     tag = settings_tag(vad)
     counters = {"items": 0, "cached": 0, "analysed": 0, "failed": 0, "audio": 0.0, "cpu": 0.0}
@@ -124,12 +129,12 @@ def analyse_all(
                 pending.append((items, None))
             elif pool is None:
                 t0 = time.process_time()
-                results = [(k, analyse_item(Utterance.from_dict(d), vad=vad)) for k, d in todo]
+                results = [(k, analyse_item(Utterance.from_dict(d), vad=vad, limits=limits)) for k, d in todo]
                 f: Future = Future()
                 f.set_result((results, time.process_time() - t0))
                 pending.append((items, f))
             else:
-                pending.append((items, pool.submit(_work, todo, vad)))
+                pending.append((items, pool.submit(_work, todo, vad, limits)))
 
         try:
             batch: list[tuple[Utterance, str | None, ItemAnalysis | None]] = []

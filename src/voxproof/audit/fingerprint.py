@@ -92,6 +92,9 @@ _WINDOW = np.hanning(FRAME).astype(np.float32)
 _WEIGHTS = (np.uint32(1) << np.arange(32, dtype=np.uint32)).astype(np.uint32)
 
 
+_BLOCK_FRAMES = 4096  # frames per block of spectra in compute_fingerprint
+
+
 def compute_fingerprint(samples: np.ndarray, sample_rate: int) -> Fingerprint:
     """The fingerprint of mono float samples at ``sample_rate`` Hz (any rate; taken to 8 kHz)."""
     x = np.asarray(samples, dtype=np.float32)
@@ -103,12 +106,15 @@ def compute_fingerprint(samples: np.ndarray, sample_rate: int) -> Fingerprint:
         x = np.pad(x, (0, FRAME + 2 * HOP - len(x)))
     from scipy.fft import rfft  # float32 transforms, several times faster than numpy's here
 
-    frames = np.lib.stride_tricks.sliding_window_view(x, FRAME)[::HOP] * _WINDOW
-    spec = rfft(frames, axis=1)
-    power = spec.real**2 + spec.imag**2
-    # band sums through a cumulative sum (a matrix product would call into threaded BLAS per item)
-    csum = np.cumsum(power, axis=1, dtype=np.float64)
-    energy = (csum[:, _EDGES[1:] - 1] - csum[:, _EDGES[:-1] - 1]) + 1e-12
+    windows = np.lib.stride_tricks.sliding_window_view(x, FRAME)[::HOP]
+    # band energies block by block (rows are independent), so a 10-minute item holds one block of spectra
+    energy = np.empty((len(windows), len(_EDGES) - 1), dtype=np.float64)
+    for start in range(0, len(windows), _BLOCK_FRAMES):
+        spec = rfft(windows[start : start + _BLOCK_FRAMES] * _WINDOW, axis=1)
+        power = spec.real**2 + spec.imag**2
+        # band sums through a cumulative sum (a matrix product would call into threaded BLAS per item)
+        csum = np.cumsum(power, axis=1, dtype=np.float64)
+        energy[start : start + len(csum)] = (csum[:, _EDGES[1:] - 1] - csum[:, _EDGES[:-1] - 1]) + 1e-12
     diff = energy[:, :-1] - energy[:, 1:]
     bits = (diff[1:] - diff[:-1]) > 0
     codes = (bits.astype(np.uint32) * _WEIGHTS).sum(axis=1, dtype=np.uint64).astype(np.uint32)

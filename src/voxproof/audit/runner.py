@@ -64,6 +64,7 @@ class AuditOptions:
     ngram: int = 4
     ngram_overlap: float = 0.8
     cache: bool = True
+    allow_url_host: tuple[str, ...] = ()  # hosts manifest URLs may be fetched from (none: URLs refused)
 
     def __post_init__(self) -> None:
         if self.fail_on not in SEVERITIES:
@@ -74,6 +75,14 @@ class AuditOptions:
             raise ValueError(f"vad must be silero or energy, got {self.vad!r}")
         if not 0 < self.near_max_ber < 0.5:
             raise ValueError(f"near_max_ber must be in (0, 0.5), got {self.near_max_ber}")
+        self.audio_limits()  # validates allow_url_host
+
+    def audio_limits(self) -> Any:
+        """The decoder limits of the audit: the shared default (:data:`voxproof.audio.io.DEFAULT_LIMITS`)
+        with this audit's URL hosts."""
+        from voxproof.audio.io import DEFAULT_LIMITS
+
+        return DEFAULT_LIMITS.replace(url_hosts=tuple(self.allow_url_host))
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def _ingest(store: ItemStore, side: int, utts: Iterable[Utterance], part: Callab
             window.append(u)
             yield u
 
-    it, stats = analyse_all(feed(), vad=options.vad, workers=options.workers, cache=cache,
+    it, stats = analyse_all(feed(), vad=options.vad, workers=options.workers, cache=cache, limits=options.audio_limits(),
                             progress=(lambda n: progress(f"analysed {n} items")) if progress else None)
 
     def rows() -> Iterator[tuple[Utterance, ItemAnalysis]]:
@@ -272,7 +281,7 @@ def run_audit(
     if opts.asr:
         decodable = (u for u, a in store.pairs(0) if a.ok)
         asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer,
-                                            cache_path=cache_path,
+                                            cache_path=cache_path, limits=opts.audio_limits(),
                                             progress=lambda n: say(f"label noise: {n} items transcribed"))
         findings.extend(asr_findings)
     timings["transcript"] = time.perf_counter() - t

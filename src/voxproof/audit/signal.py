@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audit.fingerprint import Fingerprint, compute_fingerprint
 from voxproof.manifest.utterance import Utterance
 
@@ -27,6 +28,7 @@ log = logging.getLogger("voxproof.audit.signal")
 VAD_RATE = 16000
 VAD_CHUNK = 512  # Silero VAD's fixed window at 16 kHz (32 ms)
 _HANN512 = np.hanning(512).astype(np.float32)
+_WELCH_BLOCK = 4096  # periodograms per block in effective_bandwidth
 MIN_NOISE_FRAMES = 8  # SNR is only estimated with >= 0.26 s of non-speech (absent otherwise)
 
 
@@ -74,28 +76,26 @@ class ItemAnalysis:
         )
 
 
-def _decode(utt: Utterance) -> tuple[np.ndarray, int, int]:
+def _decode(utt: Utterance, limits: AudioLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, int, int]:
     """(mono float32 samples, native rate, channel count) for the utterance's segment.
 
-    Uses the project's decoder (``voxproof.audio.io``) so limits and typed errors are the same as in
-    evaluation; channel count comes from its probe.
+    Uses the project's decoder (``voxproof.audio.io``) with the shared safe default limits, so the
+    duration cap (600 s), refusal of devices/FIFOs and URL policy are the same as in evaluation; one
+    read gives the samples and the channel count (one fetch for a URL).
     """
-    from voxproof.audio.io import load_audio, probe_audio
+    from voxproof.audio.io import decode_audio
 
-    audio = load_audio(utt.audio, sample_rate=None, offset=utt.offset, duration=utt.duration)
-    channels = 1
-    try:
-        channels = int(probe_audio(utt.audio).channels or 1)
-    except Exception:
-        log.debug("probe failed for %s", utt.id, exc_info=True)
-    return np.asarray(audio.samples, dtype=np.float32), int(audio.sample_rate), channels
+    decoded = decode_audio(utt.audio, sample_rate=None, offset=utt.offset, duration=utt.duration, limits=limits)
+    audio = decoded.audio
+    return np.asarray(audio.samples, dtype=np.float32), int(audio.sample_rate), decoded.channels
 
 
 def pcm_hash(samples: np.ndarray, sample_rate: int) -> str:
     """SHA-1 of the samples quantised to 16-bit at their native rate: equal for lossless re-encodes."""
-    q = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
     h = hashlib.sha1(str(sample_rate).encode())
-    h.update(q.tobytes())
+    for start in range(0, len(samples), 1 << 20):  # in blocks: the same bytes without three full copies
+        block = samples[start : start + (1 << 20)]
+        h.update(np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2").tobytes())
     return h.hexdigest()
 
 
@@ -154,10 +154,15 @@ def effective_bandwidth(x: np.ndarray, sample_rate: int) -> float:
 
     if len(x) < 512:
         return float(sample_rate / 2)
-    # Welch's average of Hann-windowed 512-sample periodograms, half overlap
-    frames = np.lib.stride_tricks.sliding_window_view(x - np.mean(x), 512)[::256] * _HANN512
-    spec = rfft(frames, axis=1)
-    psd = (spec.real**2 + spec.imag**2).mean(axis=0)
+    # Welch's average of Hann-windowed 512-sample periodograms, half overlap, summed in blocks of frames
+    # so memory stays at one block (a 600 s 48 kHz item would otherwise need ~0.5 GB of spectra)
+    windows = np.lib.stride_tricks.sliding_window_view(x, 512)[::256]
+    mean = float(np.mean(x))
+    total = np.zeros(257, dtype=np.float64)
+    for start in range(0, len(windows), _WELCH_BLOCK):
+        spec = rfft((windows[start : start + _WELCH_BLOCK] - mean) * _HANN512, axis=1)
+        total += (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2).sum(axis=0)
+    psd = total / len(windows)
     freqs = np.fft.rfftfreq(512, 1.0 / sample_rate)
     level = 10 * np.log10(psd + 1e-20)
     band = (freqs >= 200) & (freqs <= min(3000.0, sample_rate / 2))
@@ -205,10 +210,12 @@ def measure(samples: np.ndarray, sample_rate: int, *, vad: str = "silero") -> di
     return out
 
 
-def analyse_item(utt: Utterance, vad: str = "silero", fingerprint: bool = True) -> ItemAnalysis:
+def analyse_item(
+    utt: Utterance, vad: str = "silero", fingerprint: bool = True, limits: AudioLimits = DEFAULT_LIMITS
+) -> ItemAnalysis:
     """Decode and measure one utterance; decode failures become ``error`` (never raised)."""
     try:
-        samples, rate, channels = _decode(utt)
+        samples, rate, channels = _decode(utt, limits)
     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported as a finding
         return ItemAnalysis(id=utt.id, error=f"{type(exc).__name__}: {exc}")
     if len(samples) == 0:
@@ -234,7 +241,7 @@ def cache_key(utt: Utterance, settings: str) -> str | None:
     and missing files, which are always analysed again)."""
     try:
         st = os.stat(utt.audio)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         return None
     raw = f"{os.path.abspath(utt.audio)}|{st.st_size}|{st.st_mtime_ns}|{utt.offset}|{utt.duration}|{settings}"
     return hashlib.sha1(raw.encode()).hexdigest()

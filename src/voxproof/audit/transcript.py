@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voxproof.audit.findings import Finding
 from voxproof.errors import VoxproofError
@@ -140,6 +140,7 @@ def check_asr(
     normalizer: str = "whisper-en",
     cache_path: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    limits: Any = None,
 ) -> tuple[list[Finding], dict[str, object]]:
     """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``. ``utts`` are
     the decodable items (the runner leaves out the ones the signal stage could not read).
@@ -149,8 +150,9 @@ def check_asr(
     modification time, segment) and the recogniser's identity, so a rerun transcribes only what is new.
     An item the recogniser cannot read is counted and reported (``transcript.asr_failed``), not skipped
     silently; it does not stop the audit. ``progress(n)`` is called after every 10th item scored.
+    ``limits``: decoder limits (default: the shared :data:`voxproof.audio.io.DEFAULT_LIMITS`).
     """
-    from voxproof.audio.io import load_audio
+    from voxproof.audio.io import DEFAULT_LIMITS, load_audio
     from voxproof.audit.cache import TranscriptCache
     from voxproof.audit.signal import cache_key
     from voxproof.backends.registry import load_backend
@@ -177,7 +179,8 @@ def check_asr(
             hyp = cache.get(key) if key is not None else None
             if hyp is None:
                 try:
-                    audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration)
+                    audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration,
+                                       limits=limits or DEFAULT_LIMITS)
                     hyp = backend.transcribe(audio).text
                 except VoxproofError as exc:
                     failed.append((u.id, f"{type(exc).__name__}: {exc}"[:300]))

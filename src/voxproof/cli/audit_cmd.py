@@ -35,6 +35,7 @@ AUDIT_HELP = {
     "ngram": "Word n-gram length for transcript overlap between datasets.",
     "ngram_overlap": "Share of shared n-grams at which two transcripts are the same text.",
     "cache": "Keep per-item results in OUT/audit-cache.sqlite so a rerun resumes.",
+    "allow_url_host": "Fetch manifest audio URLs from this host (URLs are off by default; * = any public host).",
 }
 
 

@@ -13,7 +13,8 @@ from voxproof.options import RANGE
 
 
 def dataclass_options(cls: type, help: dict[str, str], *, skip: tuple[str, ...] = ()) -> Callable:
-    """A decorator adding one ``--field-name`` option per field of ``cls`` (bools as ``--x/--no-x``).
+    """A decorator adding one ``--field-name`` option per field of ``cls`` (bools as ``--x/--no-x``,
+    ``tuple[str, ...]`` fields as a repeatable option).
 
     The command receives the values as keyword arguments named after the fields; build the options
     with ``cls(**{f: kwargs.pop(f) for f in field_names(cls)})``.
@@ -33,6 +34,9 @@ def dataclass_options(cls: type, help: dict[str, str], *, skip: tuple[str, ...] 
             if typing.get_origin(annotation) is typing.Literal:
                 choice = click.Choice([str(a) for a in typing.get_args(annotation)])
                 opt = click.option(flag, f.name, type=choice, default=default, show_default=True, help=text)
+            elif typing.get_origin(annotation) is tuple:  # tuple[str, ...]: a repeatable option
+                opt = click.option(flag, f.name, multiple=True, default=default, metavar="VALUE",
+                                   help=text + " Repeatable.")
             elif annotation is bool:
                 opt = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=default, show_default=True, help=text)
             else:

@@ -20,6 +20,8 @@ RUN_HELP = {
     "features": "Signal features per row: basic (level, SNR, clipping, bandwidth), full (+ Silero VAD speech "
                 "ratio, costly), none, or auto (full with perturbations, else basic).",
     "keep_audio": "Write the perturbed audio the model heard under RUN/audio/ for listening.",
+    "allow_url_host": "Fetch manifest audio URLs from this host (URLs are off by default; * = any public host).",
+    "max_text_chars": "Longest reference or hypothesis scored (characters); longer is a TranscriptTooLong error row.",
 }
 
 

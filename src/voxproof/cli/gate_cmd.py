@@ -38,10 +38,12 @@ class _GateCommand(click.Command):
 @click.option("--cache", "cache_dir", default=None, metavar="DIR",
               help="Model mode: where runs are kept and reused (default: ~/.cache/voxproof/gate-runs).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Model mode: run seed.")
+@click.option("--allow-url-host", "allow_url_host", multiple=True, metavar="HOST",
+              help="Model mode: fetch manifest audio URLs from HOST (repeatable; URLs are off by default).")
 @click.option("--show-policy", is_flag=True, help="Print the default policy (annotated TOML) and exit.")
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,
-                 suites, perturbs, limit, cache_dir, seed, show_policy) -> None:
+                 suites, perturbs, limit, cache_dir, seed, show_policy, allow_url_host) -> None:
     """Gate a CANDIDATE against a BASELINE: every policy rule, a table, gate.json and gate.html.
 
     \b
@@ -58,7 +60,7 @@ def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, can
     try:
         verdict = _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
                             ctx.meta.get("gate_argv", []) if options else [], data, suites, perturbs, limit,
-                            cache_dir, seed)
+                            cache_dir, seed, allow_url_host)
     except NotComparable as exc:
         _report_error(exc, debug)
         ctx.exit(GATE_NOT_COMPARABLE)
@@ -112,7 +114,7 @@ def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model, argv, data, suites, perturbs,
-              limit, cache_dir, seed):
+              limit, cache_dir, seed, allow_url_host=()):
     from voxproof.errors import UsageError
     from voxproof.gate.policy import load_policy
     from voxproof.gate.verdict import evaluate_gate
@@ -135,11 +137,11 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
     if base_pairs == cand_pairs and baseline_model == candidate_model:
         raise UsageError("baseline and candidate models are identical (same backend and options)")
     return _model_mode(policy, baseline_model, base_pairs, candidate_model, cand_pairs, data, suites, perturbs,
-                       limit, cache_dir, seed)
+                       limit, cache_dir, seed, allow_url_host)
 
 
 def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, suites, perturbs, limit, cache_dir,
-                seed):
+                seed, allow_url_host=()):
     from voxproof.backends.registry import get_spec
     from voxproof.gate.runs import ModelSpec, ensure_run
     from voxproof.gate.verdict import evaluate_gate
@@ -155,7 +157,8 @@ def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, su
     dirs = []
     for label, name, pairs in (("baseline", base_model, base_pairs), ("candidate", cand_model, cand_pairs)):
         run_dir, reused = ensure_run(ModelSpec(name, tuple(pairs)), inputs.utterances, cache,
-                                     dataset=inputs.dataset, conditions=inputs.conditions, normalizer=norm, seed=seed)
+                                     dataset=inputs.dataset, conditions=inputs.conditions, normalizer=norm, seed=seed,
+                                     allow_url_host=tuple(allow_url_host))
         click.echo(f"{label}: {'reused' if reused else 'evaluated'} {run_dir}", err=True)
         dirs.append(run_dir)
     return evaluate_gate(dirs[0], dirs[1], policy)

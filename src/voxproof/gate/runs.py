@@ -52,6 +52,7 @@ def ensure_run(
     seed: int = 0,
     workers: int = 1,
     progress: Callable[[Any], None] | None = None,
+    allow_url_host: tuple[str, ...] = (),
 ) -> tuple[Path, bool]:
     """The run directory of ``model`` on ``utterances`` (evaluated now, resumed, or reused) and whether
     it was reused without evaluating anything."""
@@ -78,7 +79,7 @@ def ensure_run(
         lambda: load_backend(model.backend, options, kind="asr"),
         list(utterances),
         run_dir,
-        options=RunOptions(seed=seed, workers=workers),
+        options=RunOptions(seed=seed, workers=workers, allow_url_host=tuple(allow_url_host)),
         conditions=list(conditions),
         normalizer={"name": normalizer.name, "version": normalizer.version},
         dataset=dataset,

@@ -41,9 +41,28 @@ class Entry:
         return (self.line, text)
 
 
+MAX_NESTING = 32  # deepest JSON value accepted in a manifest line (tags are flat metadata)
+MAX_ID_CHARS = 1024  # longest utterance id accepted
+
+
 def check_utterance(utt: Utterance) -> list[str]:
-    """Problems with one utterance on its own (ids, paths, offset and duration ranges)."""
+    """Problems with one utterance on its own (ids, paths, offset and duration ranges, text that cannot
+    be stored: NUL bytes in ids and paths, lone surrogates anywhere)."""
     out: list[str] = []
+    uid = utt.id if len(utt.id) <= 80 else utt.id[:80] + "..."
+    for name, value in _strings(utt):
+        if _has_surrogate(value):
+            out.append(
+                f"utterance {uid!r}: {name} has a lone surrogate (invalid Unicode, e.g. a JSON '\\ud800' escape); "
+                "fix the text"
+            )
+            return out
+    if "\x00" in utt.id or "\x00" in utt.audio:
+        out.append(f"utterance {uid!r}: {'id' if chr(0) in utt.id else 'audio path'} contains a NUL byte")
+        return out
+    if len(utt.id) > MAX_ID_CHARS:
+        out.append(f"utterance id is {len(utt.id):,} characters long, over the {MAX_ID_CHARS:,} limit")
+        return out
     if not utt.id.strip():
         out.append("empty utterance id")
     if not utt.audio.strip():
@@ -53,6 +72,39 @@ def check_utterance(utt: Utterance) -> list[str]:
     if utt.duration is not None and (not math.isfinite(utt.duration) or utt.duration <= 0):
         out.append(f"utterance {utt.id!r} has duration {utt.duration!r}; it must be > 0 seconds")
     return out
+
+
+def _strings(utt: Utterance) -> Iterator[tuple[str, str]]:
+    for name in ("id", "audio", "text", "speaker", "language"):
+        value = getattr(utt, name)
+        if isinstance(value, str):
+            yield name, value
+    for key, value in utt.tags.items():
+        yield "a tag name", str(key)
+        yield f"tag {key!r}" if not _has_surrogate(str(key)) else "a tag", str(value)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """How deeply lists/dicts nest in a parsed JSON value (iterative; stops counting past ``limit``)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return deepest
+            stack.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def resolve_audio(value: str, base: Path) -> str:
@@ -73,6 +125,8 @@ def to_float(value: Any, name: str) -> float | None:
     if not isinstance(value, bool):  # JSON true/false are not durations
         try:
             return float(value)
+        except OverflowError:  # a 400-digit JSON integer: too large for a float
+            raise ValueError(f"{name} must be a number of seconds, got a {len(str(value))}-digit number") from None
         except (TypeError, ValueError):
             pass
     raise ValueError(f"{name} must be a number of seconds, got {value!r}")

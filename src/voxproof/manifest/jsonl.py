@@ -19,9 +19,11 @@ from typing import Any
 from voxproof.manifest.entries import (
     ID_KEYS,
     LANGUAGE_KEYS,
+    MAX_NESTING,
     SPEAKER_KEYS,
     Entry,
     Problem,
+    nesting_depth,
     pick,
     resolve_audio,
     tag_value,
@@ -42,7 +44,7 @@ def sniff_jsonl(path: Path, max_lines: int = 50) -> str:
             continue
         try:
             obj = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # the reading pass reports the line
             continue
         if isinstance(obj, dict):
             return "nemo" if "audio_filepath" in obj else "jsonl"
@@ -60,6 +62,15 @@ def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | Problem]]:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             yield number, Problem(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield number, Problem(f"JSON nested too deeply (more than {MAX_NESTING} levels)")
+            continue
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            yield number, Problem(f"not usable JSON ({str(exc)[:120]})")
+            continue
+        if nesting_depth(obj) > MAX_NESTING:
+            yield number, Problem(f"JSON nested too deeply (more than {MAX_NESTING} levels)")
             continue
         if not isinstance(obj, dict):
             yield number, Problem(f"expected a JSON object, got {type(obj).__name__}")
@@ -93,8 +104,8 @@ def read_voxproof_jsonl(path: Path) -> Iterator[Entry]:
         except KeyError as exc:
             yield Entry(number, Problem(f"missing key: {exc.args[0] if exc.args else exc}"))
             continue
-        except (TypeError, ValueError) as exc:
-            yield Entry(number, Problem(f"bad value: {exc}"))
+        except (TypeError, ValueError, OverflowError) as exc:
+            yield Entry(number, Problem(f"bad value: {str(exc)[:200]}"))
             continue
         for name in ("text", "speaker", "language"):
             value = getattr(utt, name)

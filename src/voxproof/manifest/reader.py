@@ -3,8 +3,9 @@
 ``read_manifest`` makes two passes over the source: a checking pass that keeps only ids (to find
 duplicates) and problems, then the streaming pass that yields utterances. So a manifest with bad lines
 fails before anything is evaluated, with every bad line listed, and a good one is never held in memory
-(except Kaldi's small key/value tables). Missing audio files are not manifest problems: the runner
-records them as error rows.
+(except Kaldi's small key/value tables). With ``limit=N`` both passes stop after the first N good
+utterances, so ``--limit 3`` on a million-line manifest reads a few lines, not the file. Missing audio
+files are not manifest problems: the runner records them as error rows.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ def _resolve(source: str | os.PathLike[str], format: str | None) -> tuple[Path, 
     return path, fmt
 
 
-def _check(entries: Iterator[Entry]) -> tuple[list[tuple[int, str]], bool, int]:
-    """Every problem (line, message), whether any is unsafe, and the number of good utterances."""
+def _check(entries: Iterator[Entry], limit: int | None = None) -> tuple[list[tuple[int, str]], bool, int]:
+    """Every problem (line, message), whether any is unsafe, and the number of good utterances; with
+    ``limit``, only the entries up to the ``limit``-th good utterance are checked."""
     problems: list[tuple[int, str]] = []
     unsafe = False
     seen: dict[str, int] = {}
@@ -116,6 +118,8 @@ def _check(entries: Iterator[Entry]) -> tuple[list[tuple[int, str]], bool, int]:
             problems.append(Entry(entry.line, Problem(message), entry.where).problem_tuple())
         if not bad:
             count += 1
+            if limit is not None and count >= limit:
+                break
     return problems, unsafe, count
 
 
@@ -141,6 +145,7 @@ def read_manifest(
     *,
     format: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
 ) -> Iterator[Utterance]:
     """Stream the utterances of a manifest.
 
@@ -152,21 +157,28 @@ def read_manifest(
     The whole manifest is checked before the first utterance is returned: bad lines raise
     ``ManifestError`` listing every one with its line number (``.problems``), and a piped Kaldi
     ``wav.scp`` raises ``UnsafeManifest`` (it is never executed). Paths in the utterances are absolute
-    (or http(s) URLs).
+    (or http(s) URLs). ``limit``: only the first ``limit`` utterances are checked and returned; the rest
+    of the source is never read.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"limit must be a positive number of utterances, got {limit!r}")
     path, fmt = _resolve(source, format)
     cache = Path(cache_dir) if cache_dir is not None else None
-    problems, unsafe, count = _check(_entries(path, fmt, materialize=False, cache_dir=cache))
+    problems, unsafe, count = _check(_entries(path, fmt, materialize=False, cache_dir=cache), limit)
     if problems:
         kind = UnsafeManifest if unsafe else ManifestError
         what = "entries voxproof refuses to read" if unsafe else "invalid entries"
         raise kind(f"{path} ({fmt} manifest) has {len(problems)} {what}; fix them and retry", problems)
     log.debug("manifest %s (%s): %d utterances", path, fmt, count)
-    return _stream(path, fmt, cache)
+    return _stream(path, fmt, cache, limit)
 
 
-def _stream(path: Path, fmt: str, cache: Path | None) -> Iterator[Utterance]:
-    for entry in _entries(path, fmt, materialize=True, cache_dir=cache):
+def _stream(path: Path, fmt: str, cache: Path | None, limit: int | None) -> Iterator[Utterance]:
+    if limit is not None and limit <= 0:
+        return
+    for count, entry in enumerate(_entries(path, fmt, materialize=True, cache_dir=cache), start=1):
         if isinstance(entry.item, Problem):  # the file changed between the two passes
             raise ManifestError(f"{path} changed while it was read", [entry.problem_tuple()])
         yield entry.item
+        if limit is not None and count >= limit:
+            return

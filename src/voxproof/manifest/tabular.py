@@ -5,6 +5,11 @@ Columns are matched case-insensitively: the audio path (``audio``, ``path``, ``a
 ``text``-like (``text``, ``transcript``, ``sentence``...), ``speaker``-like, ``language``-like, ``duration``
 and ``offset`` columns fill the utterance fields; every other non-empty cell becomes a tag. A ``.tsv``
 file is tab-separated, anything else comma-separated. Relative paths are resolved against the file's folder.
+
+A stray ``"`` opens a quoted field that swallows the following rows (2,000 rows once became one
+utterance). A record whose quoted field spans lines that themselves look like rows (they hold the
+delimiter), or spans more than :data:`MAX_FIELD_LINES` lines, is reported with the line the quote
+opened on; so is a field over the csv module's 131,072-character limit.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ AUDIO_KEYS = (
     "wav",
     "wav_path",
 )
+MAX_FIELD_LINES = 3  # a quoted cell may hold a line break or two; more is a runaway quote
+_STRAY_QUOTE = "a stray '\"' may have opened a quoted field here; remove it or double it (\"\")"
 
 
 def read_csv(path: Path) -> Iterator[Entry]:
@@ -47,7 +54,11 @@ def read_csv(path: Path) -> Iterator[Entry]:
     bad_lines: list[int] = []
     with path.open("rb") as fh:
         reader = csv.reader(_decoded(fh, bad_lines), delimiter=delimiter)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            yield Entry(1, Problem(f"the header cannot be read as CSV ({exc}); {_STRAY_QUOTE}"))
+            return
         if bad_lines:
             yield Entry(1, Problem("the header is not valid UTF-8 text; save the file as UTF-8"))
             return
@@ -70,8 +81,19 @@ def read_csv(path: Path) -> Iterator[Entry]:
         off_key, _ = pick(probe, ("offset", "offset_s", "start", "start_s"))
         used = {k for k in (audio_key, id_key, text_key, spk_key, lang_key, dur_key, off_key) if k}
         start_line = reader.line_num
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. a field over csv.field_size_limit() characters
+                yield Entry(start_line + 1, Problem(f"cannot read this row as CSV ({exc}); {_STRAY_QUOTE}"))
+                return
             number, start_line = start_line + 1, reader.line_num
+            runaway = _runaway_field(cells, delimiter, start_line - number + 1)
+            if runaway:
+                yield Entry(number, Problem(f"{runaway} (to line {start_line}); {_STRAY_QUOTE}"))
+                continue
             if bad_lines:
                 bad_lines.clear()
                 yield Entry(number, Problem("not valid UTF-8 text; save the file as UTF-8"))
@@ -107,6 +129,21 @@ def read_csv(path: Path) -> Iterator[Entry]:
                 tags=tags,
             )
             yield Entry(number, utt)
+
+
+def _runaway_field(cells: list[str], delimiter: str, lines: int) -> str | None:
+    """Why a record spanning ``lines`` physical lines looks like rows merged by an unclosed quote."""
+    if lines <= 1:
+        return None
+    for cell in cells:
+        if "\n" not in cell and "\r" not in cell:
+            continue
+        rows = [line for line in cell.splitlines()[1:] if delimiter in line]
+        if rows:
+            return f"a quoted field spans {lines} lines and holds {len(rows)} line(s) that look like rows"
+        if lines > MAX_FIELD_LINES:
+            return f"a quoted field spans {lines} lines (more than {MAX_FIELD_LINES})"
+    return None
 
 
 def _decoded(lines: Iterable[bytes], bad_lines: list[int]) -> Iterator[str]:

@@ -1,5 +1,9 @@
 """What a run evaluates: the utterances of a dataset (optionally the first N), the perturbation
-conditions asked for, and the dataset's provenance record. Shared by ``eval`` and ``gate``."""
+conditions asked for, and the dataset's provenance record. Shared by ``eval`` and ``gate``.
+
+With ``limit=N`` only the first N utterances are read, validated and hashed (the manifest is streamed and
+the rest never read), and the provenance says so (``dataset.limit``, ``dataset.hashed``): the hash then
+identifies those N utterances, not the whole manifest."""
 
 from __future__ import annotations
 
@@ -32,12 +36,10 @@ def resolve_inputs(
     for an empty dataset."""
     from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
 
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     source = Path(data) if data else bundled_dataset_path()
-    utterances = list(read_manifest(source, format=data_format))
-    if limit is not None:
-        if limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {limit}")
-        utterances = utterances[:limit]
+    utterances = list(read_manifest(source, format=data_format, limit=limit))
     if not utterances:
         raise DataError(f"the dataset at {source} has no utterances")
     conditions: list[Any] = []
@@ -45,5 +47,10 @@ def resolve_inputs(
         from voxproof.perturb import resolve_conditions
 
         conditions = resolve_conditions(list(suites), list(perturbs))
-    dataset = {"source": str(source), "hash": dataset_hash(utterances), "utterances": len(utterances)}
+    dataset: dict[str, Any] = {"source": str(source), "hash": dataset_hash(utterances), "utterances": len(utterances)}
+    if limit is not None:
+        dataset["limit"] = limit
+        dataset["hashed"] = (
+            f"the first {len(utterances)} utterance(s) of the manifest (--limit {limit}); the rest was not read"
+        )
     return RunInputs(source, utterances, conditions, dataset)

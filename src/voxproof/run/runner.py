@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audio.signal import Audio
 from voxproof.backends.base import Transcriber
 from voxproof.errors import BackendError, RunError, UsageError, VoxproofError
@@ -31,7 +32,8 @@ from voxproof.run.store import RunStore, store_path
 
 log = logging.getLogger("voxproof.run")
 
-DEFAULT_MAX_SECONDS = 600.0
+DEFAULT_MAX_SECONDS = DEFAULT_LIMITS.max_seconds  # the decoder's shared safe default
+DEFAULT_MAX_TEXT_CHARS = 20_000  # ~20 minutes of fast speech; a 20 MB transcript once took 2.8 GB to score
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class RunOptions:
     clipping, bandwidth, DC offset; ~1 % of real time), ``full`` (also the Silero VAD speech ratio, which
     costs about as much as Whisper tiny.en itself), ``none``, or ``auto`` (``full`` when the run has
     perturbation conditions, for the out-of-distribution view, else ``basic``).
+    ``allow_url_host``: hosts manifest URLs may be fetched from (none by default: URL rows are
+    ``AudioSourceRefused`` errors). ``max_text_chars``: longest reference or hypothesis scored; longer
+    ones become ``TranscriptTooLong`` error rows (alignment cost grows with the product of the lengths).
     """
 
     workers: int = bounded(1, 1, 64)
@@ -54,6 +59,8 @@ class RunOptions:
     include_clean: bool = True
     features: Literal["auto", "basic", "full", "none"] = "auto"
     keep_audio: bool = False
+    allow_url_host: tuple[str, ...] = ()
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -65,6 +72,15 @@ class RunOptions:
             raise UsageError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.features not in ("auto", "basic", "full", "none"):
             raise UsageError(f"features must be auto, basic, full or none, got {self.features!r}")
+        if isinstance(self.max_text_chars, bool) or not isinstance(self.max_text_chars, int) or not (
+            0 < self.max_text_chars <= 10_000_000
+        ):
+            raise UsageError(f"max_text_chars must be an integer in 1..10,000,000, got {self.max_text_chars!r}")
+        self.audio_limits()  # validates allow_url_host and max_seconds
+
+    def audio_limits(self) -> AudioLimits:
+        """The decoder limits of this run: the shared default with this run's duration and URL hosts."""
+        return DEFAULT_LIMITS.replace(max_seconds=self.max_seconds, url_hosts=tuple(self.allow_url_host))
 
     def feature_level(self, has_conditions: bool) -> str:
         if self.features == "auto":
@@ -108,18 +124,17 @@ def _condition_seed(run_seed: int, utt_id: str, condition: str) -> int:
     return condition_seed(run_seed, utt_id, condition)
 
 
-def _perturb_context(utterances: Sequence[Utterance], sample_rate: int, max_seconds: float) -> Any:
+def _perturb_context(utterances: Sequence[Utterance], sample_rate: int, limits: AudioLimits) -> Any:
     from voxproof.perturb import PerturbContext
 
     return PerturbContext.from_utterances(
-        list(utterances), lambda u: _load(u, sample_rate, max_seconds)
+        list(utterances), lambda u: _load(u, sample_rate, limits)
     )
 
 
-def _load(utt: Utterance, sample_rate: int, max_seconds: float) -> Audio:
-    from voxproof.audio.io import AudioLimits, load_audio
+def _load(utt: Utterance, sample_rate: int, limits: AudioLimits) -> Audio:
+    from voxproof.audio.io import load_audio
 
-    limits = AudioLimits(max_seconds=max_seconds)
     return load_audio(utt.audio, sample_rate=sample_rate, offset=utt.offset, duration=utt.duration, limits=limits)
 
 
@@ -135,7 +150,7 @@ def _error_row(utt: Utterance, condition: str, exc: BaseException | str, **extra
     else:
         etype, message = type(exc).__name__, str(exc)
     return ResultRow(
-        utt_id=utt.id, condition=condition, status=STATUS_ERROR, reference=utt.text,
+        utt_id=utt.id, condition=condition, status=STATUS_ERROR, reference=extra.pop("reference", utt.text),
         error_type=etype, error_message=message[:2000], speaker=utt.speaker, tags=dict(utt.tags), **extra,
     )
 
@@ -225,7 +240,7 @@ def run_eval(
             jobs.append(_Job(index, utt, pending))
     total_rows = len(utterances) * len(all_conditions)
     state = Progress(total=total_rows, done=skipped, skipped=skipped)
-    context = _perturb_context(utterances, info_rate(first_backend), options.max_seconds) if conditions else None
+    context = _perturb_context(utterances, info_rate(first_backend), options.audio_limits()) if conditions else None
 
     level = options.feature_level(bool(conditions))
     for condition in conditions:
@@ -330,8 +345,13 @@ def _evaluate(
     """Rows for one utterance: decode it once, then each pending condition."""
     utt = job.utt
     prep_start = time.monotonic()
+    if utt.text is not None and len(utt.text) > options.max_text_chars:
+        message = (f"the reference is {len(utt.text):,} characters, over the {options.max_text_chars:,}-character "
+                   "limit (--max-text-chars); split the utterance or fix the transcript")
+        return [_error_row(utt, _name(c), "TranscriptTooLong", message=message,
+                           reference=utt.text[: options.max_text_chars]) for c in job.conditions]
     try:
-        clean = _load(utt, info_rate(backend), options.max_seconds)
+        clean = _load(utt, info_rate(backend), options.audio_limits())
     except VoxproofError as exc:
         return [_error_row(utt, _name(c), exc) for c in job.conditions]
     except Exception as exc:  # an unexpected decoder failure is still one utterance's error
@@ -395,6 +415,10 @@ def _evaluate_condition(
     except Exception as exc:
         return _error_row(utt, name, "BackendError", message=f"{type(exc).__name__}: {exc}",
                           perturbation=chain, audio_duration=audio.duration, features=features)
+    if len(transcript.text) > options.max_text_chars:
+        return _error_row(utt, name, "TranscriptTooLong", perturbation=chain, audio_duration=audio.duration,
+                          features=features, message=f"the hypothesis is {len(transcript.text):,} characters, over "
+                          f"the {options.max_text_chars:,}-character limit (--max-text-chars); not scored")
     extras: dict[str, Any] = {"prep_time": prep_time}
     if options.workers == 1:
         # process CPU seconds of the call (all the model's threads); with several workers they overlap

@@ -388,7 +388,7 @@ def evaluate_floor(
     """Score real recordings exactly like synthesised clips (condition ``recorded``)."""
     import hashlib
 
-    from voxproof.audio.io import load_audio
+    from voxproof.audio.io import DEFAULT_LIMITS, load_audio
 
     run_dir = Path(run_dir)
     digest = hashlib.sha256("\n".join(f"{i.id}\t{i.text}" for i in items).encode("utf-8")).hexdigest()[:16]
@@ -405,7 +405,7 @@ def evaluate_floor(
             skipped += 1
             continue
         try:
-            audio = load_audio(item.audio_path)
+            audio = load_audio(item.audio_path, limits=DEFAULT_LIMITS)  # the shared safe default (600 s)
         except VoxproofError as exc:
             row = ResultRow(utt_id=item.id, condition=FLOOR_CONDITION, status=STATUS_ERROR,
                             reference=item.text, error_type=type(exc).__name__, error_message=str(exc)[:2000],
