@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import traceback
 
 import click
 
 from voxproof import __version__
-from voxproof.errors import EXIT_CANNOT_EVALUATE, EXIT_USAGE, UsageError, VoxproofError
+from voxproof.errors import EXIT_USAGE, UsageError, VoxproofError
 
 # command name -> "module:function"; each module defines one click command.
 COMMANDS: dict[str, str] = {
@@ -85,20 +86,48 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        code = EXIT_CANNOT_EVALUATE
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort; the interrupt is its cause.
+        code = _interrupted(exc.__cause__) if isinstance(exc.__cause__, KeyboardInterrupt) else EXIT_USAGE
+        if code == EXIT_USAGE:
+            click.echo("Aborted.", err=True)
     except VoxproofError as exc:
         if debug:
             traceback.print_exc()
         click.echo(f"{type(exc).__name__}: {exc}", err=True)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("Interrupted: finished rows are kept; rerun with --resume to continue.", err=True)
-        code = 130
+    except KeyboardInterrupt as exc:  # outside click's own handling (while parsing, or re-raised)
+        code = _interrupted(exc)
     if argv is None:
-        sys.exit(code)
+        _exit(code)
     return code
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Report a Ctrl-C. A run stopped by the runner says how many rows it kept and how to continue."""
+    from voxproof.run.runner import RunInterrupted
+
+    if isinstance(exc, RunInterrupted):
+        click.echo(f"Interrupted: {exc}; {exc.resume_hint}", err=True)
+    else:
+        click.echo("Interrupted.", err=True)
+    return EXIT_INTERRUPTED
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``. If a backend call abandoned by a timeout still runs in a thread, leave without
+    running interpreter finalisation: tearing down a native model under a running call aborts the
+    process (SIGABRT) instead of exiting with ``code``."""
+    import threading
+
+    if any(t.name.startswith("vp-") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 __all__ = ["COMMANDS", "UsageError", "cli", "main"]

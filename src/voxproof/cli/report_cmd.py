@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from voxproof.cli.params import RUN_DIR
+
 
 @click.command("report")
-@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("run", type=RUN_DIR)
 @click.option("--normalizer", default=None, help="Normaliser (default: the run's own).")
 @click.option("-o", "--out", default=None, help="HTML path (default: RUN/report.html).")
 @click.option("--throughput", "throughput_file", type=click.Path(dir_okay=False, exists=True), default=None,

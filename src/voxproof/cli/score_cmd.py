@@ -6,9 +6,11 @@ import json
 
 import click
 
+from voxproof.cli.params import RUN_DIR
+
 
 @click.command("score")
-@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("run", type=RUN_DIR)
 @click.option("--normalizer", default=None, help="Normaliser to score with (default: the run's own).")
 @click.option("--alternates", default=None, help="Alternates file (okay|ok lines), or 'default', or 'none'.")
 @click.option("--resamples", "n_resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")

@@ -41,6 +41,43 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a model's run lives in the cache and what ``ensure_run`` will do with it: reuse a complete
+    run (``reusable``), resume an unfinished one (``exists``), or evaluate from scratch."""
+
+    run_dir: Path
+    exists: bool
+    reusable: bool
+
+
+def plan_run(
+    model: ModelSpec,
+    utterances: Sequence[Utterance],
+    cache_dir: str | Path,
+    *,
+    dataset: dict[str, Any],
+    conditions: Sequence[Any] = (),
+    normalizer: Any,
+    seed: int = 0,
+) -> RunPlan:
+    """The cache directory ``CACHE/BACKEND-KEY`` of ``model`` on these utterances, and its state."""
+    from voxproof.backends.registry import get_spec
+    from voxproof.options import build_options, options_dict
+    from voxproof.run.store import RunStore, store_path
+
+    options = build_options(get_spec(model.backend, kind="asr").options_class(), list(model.pairs))
+    key = cache_key(model.backend, options_dict(options), str(dataset.get("hash")),
+                    [c.to_spec() for c in conditions], seed, normalizer.label)
+    run_dir = Path(cache_dir) / f"{model.backend}-{key}"
+    if not store_path(run_dir).exists():
+        return RunPlan(run_dir, False, False)
+    with RunStore.open(run_dir) as store:
+        complete = (store.meta("status") == "complete"
+                    and store.count_rows() == len(utterances) * (1 + len(conditions)))
+    return RunPlan(run_dir, True, complete)
+
+
 def ensure_run(
     model: ModelSpec,
     utterances: Sequence[Utterance],
@@ -56,33 +93,26 @@ def ensure_run(
     """The run directory of ``model`` on ``utterances`` (evaluated now, resumed, or reused) and whether
     it was reused without evaluating anything."""
     from voxproof.backends.registry import get_spec, load_backend
-    from voxproof.options import build_options, options_dict
+    from voxproof.options import build_options
     from voxproof.run.runner import RunOptions, run_eval
-    from voxproof.run.store import RunStore, store_path
 
-    spec = get_spec(model.backend, kind="asr")
-    options = build_options(spec.options_class(), list(model.pairs))
-    key = cache_key(model.backend, options_dict(options), str(dataset.get("hash")),
-                    [c.to_spec() for c in conditions], seed, normalizer.label)
-    run_dir = Path(cache_dir) / f"{model.backend}-{key}"
-    exists = store_path(run_dir).exists()
-    if exists:
-        with RunStore.open(run_dir) as store:
-            status = store.meta("status")
-            complete = status == "complete" and store.count_rows() == len(utterances) * (1 + len(conditions))
-        if complete:
-            log.info("reusing the finished run %s for %s", run_dir, model.backend)
-            return run_dir, True
-        log.info("resuming the unfinished run %s (status %s)", run_dir, status)
+    plan = plan_run(model, utterances, cache_dir, dataset=dataset, conditions=conditions, normalizer=normalizer,
+                    seed=seed)
+    if plan.reusable:
+        log.debug("reusing the finished run %s for %s", plan.run_dir, model.backend)
+        return plan.run_dir, True
+    if plan.exists:
+        log.debug("resuming the unfinished run %s", plan.run_dir)
+    options = build_options(get_spec(model.backend, kind="asr").options_class(), list(model.pairs))
     run_eval(
         lambda: load_backend(model.backend, options, kind="asr"),
         list(utterances),
-        run_dir,
+        plan.run_dir,
         options=RunOptions(seed=seed, workers=workers),
         conditions=list(conditions),
         normalizer={"name": normalizer.name, "version": normalizer.version},
         dataset=dataset,
-        resume=exists,
+        resume=plan.exists,
         progress=progress,
     )
-    return run_dir, False
+    return plan.run_dir, False

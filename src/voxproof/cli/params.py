@@ -1,0 +1,56 @@
+"""Click parameter types for paths the user names: a path that is not there, or a folder that is not a
+run, is a usage mistake (exit 2) caught while parsing, before any work starts. A run whose store exists
+but cannot be read is a data error (exit 3), raised later by the store itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def require_run(value: str | Path, what: str = "RUN") -> Path:
+    """``value`` as a run directory (a ``run.sqlite`` file stands for its directory); raises
+    :class:`~voxproof.errors.UsageError` (exit 2) when it does not exist or holds no run store."""
+    from voxproof.errors import UsageError
+    from voxproof.run.store import STORE_NAME, store_path
+
+    path = Path(value)
+    if not path.exists():
+        raise UsageError(f"{what} {value} does not exist; give a run directory made by 'voxproof eval -o DIR'")
+    if path.is_file() and path.name == STORE_NAME:
+        return path.parent
+    if not store_path(path).is_file():
+        raise UsageError(f"{what} {value} is not a run directory (it has no {STORE_NAME}); give a directory "
+                         "made by 'voxproof eval -o DIR'")
+    return path
+
+
+class RunDir(click.ParamType):
+    """A run directory (holding ``run.sqlite``) or the ``run.sqlite`` file itself."""
+
+    name = "RUN"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from voxproof.errors import UsageError
+
+        try:
+            return require_run(value, "")
+        except UsageError as exc:
+            self.fail(str(exc).strip(), param, ctx)
+
+
+class ExistingPath(click.ParamType):
+    """A file or folder that must exist (a dataset, a manifest)."""
+
+    name = "PATH"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not Path(value).exists():
+            self.fail(f"{value} does not exist", param, ctx)
+        return str(value)
+
+
+RUN_DIR = RunDir()
+EXISTING_PATH = ExistingPath()
