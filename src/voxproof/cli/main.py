@@ -16,7 +16,7 @@ import traceback
 import click
 
 from voxproof import __version__
-from voxproof.errors import EXIT_USAGE, UsageError, VoxproofError
+from voxproof.errors import EXIT_CANNOT_EVALUATE, EXIT_USAGE, UsageError, VoxproofError
 
 # command name -> "module:function"; each module defines one click command.
 COMMANDS: dict[str, str] = {
@@ -98,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except KeyboardInterrupt as exc:  # outside click's own handling (while parsing, or re-raised)
         code = _interrupted(exc)
+    except Exception as exc:  # a bug: still one line and "could not evaluate", never 1 ("gate failed")
+        if debug:
+            traceback.print_exc()
+        click.echo(f"InternalError: {type(exc).__name__}: {exc} (a voxproof bug; --debug shows the traceback, "
+                   "please report it)", err=True)
+        code = EXIT_CANNOT_EVALUATE
     if argv is None:
         _exit(code)
     return code

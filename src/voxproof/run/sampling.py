@@ -23,20 +23,23 @@ _UNKNOWN = "\x00unknown"  # the stratum of utterances without a speaker (cannot 
 
 
 def _allocate(sizes: list[int], n: int, rng: np.random.Generator) -> list[int]:
-    """How many utterances each stratum gives: one each, then the rest in proportion to what is left
-    (largest remainder, ties to the earlier stratum); with fewer than one per stratum, ``n`` strata drawn
-    without replacement with probability proportional to their size."""
+    """How many utterances each stratum gives: ``n`` split in proportion to the strata's sizes (largest
+    remainder, ties to the earlier stratum), then every empty stratum given one, taken from the largest
+    allocation, so each speaker appears when ``n`` allows it. With fewer than one per stratum, ``n``
+    strata are drawn without replacement with probability proportional to their size."""
     k, total = len(sizes), sum(sizes)
     if n < k:
         chosen = set(rng.choice(k, size=n, replace=False, p=np.asarray(sizes, dtype=float) / total).tolist())
         return [1 if i in chosen else 0 for i in range(k)]
-    spare, rest = n - k, total - k
-    shares = [spare * (s - 1) / rest if rest else 0.0 for s in sizes]
-    alloc = [1 + math.floor(x) for x in shares]
-    left = n - sum(alloc)
-    order = sorted(range(k), key=lambda i: (-(shares[i] - math.floor(shares[i])), i))
-    for i in order[:left]:
+    shares = [n * size / total for size in sizes]
+    alloc = [math.floor(x) for x in shares]
+    for i in sorted(range(k), key=lambda i: (-(shares[i] - alloc[i]), i))[: n - sum(alloc)]:
         alloc[i] += 1
+    for i in range(k):
+        if alloc[i] == 0:
+            donor = max(range(k), key=lambda j: (alloc[j], -j))
+            alloc[donor] -= 1
+            alloc[i] = 1
     return alloc
 
 
