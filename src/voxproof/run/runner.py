@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import resource
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -229,28 +230,29 @@ class _Pool:
             for row in rows:
                 self.results.put((row, job.index))
 
-    def shutdown(self, commit: Callable[[ResultRow, int], None] | None) -> None:
+    def shutdown(self, commit: Callable[[ResultRow, int], None] | None, interrupts: _Interrupts | None = None) -> None:
         """Stop taking jobs, wait for every worker (committing their last rows with ``commit``, unless it
         is None or Ctrl-C is pressed again), wait for timed-out backend calls, then close the backends,
         which stops the model's own threads (CTranslate2's pool, ONNX sessions, HTTP clients)."""
         self.stop.set()
-        presses = 0
+        seen = interrupts.presses if interrupts else 0
         while self.alive() or not self.results.empty():
-            try:
-                item = self.results.get(timeout=0.2)
-                if commit is not None and not isinstance(item, BaseException):
-                    commit(*item)
-            except queue.Empty:
-                continue
-            except KeyboardInterrupt:
-                presses += 1
-                commit = None
-                if presses == 1:
+            presses = interrupts.presses if interrupts else 0
+            if presses > seen:
+                seen = presses
+                if presses == 2:
+                    commit = None
                     log.warning("dropping the utterances in progress; waiting for the model to return "
                                 "(Ctrl-C again to stop waiting)")
                 else:
                     log.warning("not waiting for the model any longer")
                     return
+            try:
+                item = self.results.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if commit is not None and not isinstance(item, BaseException):
+                commit(*item)
         for t in list(self.ctx.lingering):
             t.join(timeout=_LINGER_SECONDS)
             if t.is_alive():
@@ -263,6 +265,33 @@ class _Pool:
                     close()
                 except Exception as exc:  # closing is best effort: the rows are already stored
                     log.warning("closing the backend failed: %s", exc)
+
+
+class _Interrupts:
+    """Counts Ctrl-C presses while a run is in progress. A SIGINT handler (installed only in the main
+    thread) increments ``presses`` instead of raising KeyboardInterrupt at an arbitrary point, such as
+    inside a queue's lock or a store commit, which can leave a lock released twice."""
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.presses += 1
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._press)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            previous = self._previous if self._previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
+            self._installed = False
 
 
 _LINGER_SECONDS = 30.0  # how long a finished run waits for a backend call its timeout gave up on
@@ -371,23 +400,29 @@ def run_eval(
             progress(state)
 
     failure: BaseException | None = None
+    interrupts = _Interrupts()
     try:
-        while written < expected:
-            try:
-                item = pool.results.get(timeout=0.5)
-            except queue.Empty:
-                if not pool.alive() and pool.results.empty():
+        with interrupts:
+            while written < expected and not interrupts.presses:
+                try:
+                    item = pool.results.get(timeout=0.2)
+                except queue.Empty:
+                    if not pool.alive() and pool.results.empty():
+                        break
+                    continue
+                if isinstance(item, BaseException):
+                    failure = item
                     break
-                continue
-            if isinstance(item, BaseException):
-                failure = item
-                break
-            commit(*item)
+                commit(*item)
+            if interrupts.presses:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         # Ctrl-C: let every worker finish the utterance it is on and commit its rows, stop the model's
         # threads, close the store; the caller prints how to resume.
         log.warning("interrupted: finishing the utterances in progress (Ctrl-C again to drop them)")
-        pool.shutdown(commit)
+        with interrupts:
+            interrupts.presses = 1
+            pool.shutdown(commit, interrupts)
         store.set_meta("status", "interrupted")
         rows_done = store.count_rows()
         store.close()
