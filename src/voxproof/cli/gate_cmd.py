@@ -176,16 +176,14 @@ def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, su
     dirs = []
     for label, name, pairs in (("baseline", base_model, base_pairs), ("candidate", cand_model, cand_pairs)):
         spec = ModelSpec(name, tuple(pairs))
-        plan = plan_run(spec, inputs.utterances, cache, dataset=inputs.dataset, conditions=inputs.conditions,
-                        normalizer=norm, seed=seed)
+        plan = plan_run(spec, inputs, cache, normalizer=norm, seed=seed)
         if plan.reusable:
             click.echo(f"{label}: reused {plan.run_dir} (complete, {n_rows} rows)", err=True)
         else:
             verb = "resuming" if plan.exists else "evaluating"
             click.echo(f"{label}: {verb} {plan.run_dir} ({n_rows} rows)", err=True)
             bar = ProgressBar(f"{label} {name}")
-            ensure_run(spec, inputs.utterances, cache, dataset=inputs.dataset, conditions=inputs.conditions,
-                       normalizer=norm, seed=seed, progress=bar)
+            ensure_run(plan, progress=bar)
             click.echo(f"{label}: evaluated {plan.run_dir}", err=True)
         dirs.append(plan.run_dir)
     return evaluate_gate(dirs[0], dirs[1], policy)
