@@ -292,7 +292,8 @@ def test_a_real_asgi_server_in_process_through_a_ready_client(clip):
 def test_there_is_no_default_endpoint(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     sent = Recorder(lambda r: httpx.Response(200, json={"text": "x"}))
-    for cls, options in ((OpenAITranscriber, OpenAITranscriberOptions()), (OpenAISynthesizer, OpenAISynthesizerOptions())):
+    for cls, options in ((OpenAITranscriber, OpenAITranscriberOptions()),
+                         (OpenAISynthesizer, OpenAISynthesizerOptions())):
         assert options.base_url is None
         with pytest.raises(UsageError, match="base_url=URL"):
             cls(options, transport=httpx.MockTransport(sent))

@@ -71,8 +71,9 @@ class OpenAITranscriberOptions:
     ``http://127.0.0.1:8000`` or ``https://api.openai.com``). The API key is ``api_key`` or else the
     environment variable named by ``api_key_env`` (read once, when the backend is built); without a key
     only a loopback host is called, unless ``send_without_key=true`` (a keyless server on the network).
-    The key is never recorded in provenance. ``response_format="verbose_json"`` asks for word times (``timestamp_granularities[]=word``
-    when ``word_timestamps``); a server that rejects it with 400 is asked again with plain ``json``.
+    The key is never recorded in provenance. ``response_format="verbose_json"`` asks for word times
+    (``timestamp_granularities[]=word`` when ``word_timestamps``); a server that rejects it with 400 is
+    asked again with plain ``json``.
     ``backoff`` is the first retry delay in seconds, doubled on every retry.
     """
 

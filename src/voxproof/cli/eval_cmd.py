@@ -44,7 +44,9 @@ RUN_HELP = {
 @click.option("-m", "--model", default="whisper", show_default=True, help="Recogniser backend (see 'voxproof models').")
 @click.option("-O", "--option", "model_options", multiple=True, metavar="KEY=VALUE",
               help="Backend option, repeatable (e.g. -O beam_size=5); 'voxproof models --options' lists them.")
-@click.option("-d", "--data", default=None, type=EXISTING_PATH, help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. Default: the bundled LibriSpeech test-other sample.")
+@click.option("-d", "--data", default=None, type=EXISTING_PATH,
+              help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. "
+                   "Default: the bundled LibriSpeech test-other sample.")
 @click.option("--format", "data_format", default=None, help="Force the manifest format instead of detecting it.")
 @click.option("-o", "--out", default=None, help="Run directory (default: runs/MODEL-DATASET-TIME).")
 @click.option("--normalizer", default="whisper-en", show_default=True, help="Text normaliser for scoring (raw scores are kept too).")
