@@ -1,8 +1,9 @@
 """``voxproof`` entry point: a click group whose commands are imported only when invoked.
 
 Errors: a :class:`VoxproofError` prints one line ``ErrorType: message`` on stderr and exits with the
-error's code (2 usage, 3 could not evaluate); ``--debug`` shows the traceback. Commands that decide
-(gate, audit) exit 1 themselves when their verdict fails.
+error's code (2 usage, 3 could not evaluate); any other exception is a bug, printed as one
+``InternalError`` line with exit 3; ``--debug`` shows the traceback. Commands that decide (gate, audit)
+exit 1 themselves when their verdict fails. Ctrl-C exits 130 (a run says how to resume).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """voxproof: is this speech model good enough to ship? Evaluate, audit, gate, serve and watch.
 
     Exit codes: 0 done or gate passed, 1 gate failed or findings above the threshold,
-    2 usage error, 3 could not evaluate (data or backend error).
+    2 usage error, 3 could not evaluate (data or backend error), 130 interrupted (Ctrl-C; finished
+    rows are kept).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -230,7 +230,8 @@ class _Pool:
             for row in rows:
                 self.results.put((row, job.index))
 
-    def shutdown(self, commit: Callable[[ResultRow, int], None] | None, interrupts: _Interrupts | None = None) -> None:
+    def shutdown(self, commit: Callable[[ResultRow, int], None] | None,
+                 interrupts: _Interrupts | None = None) -> None:
         """Stop taking jobs, wait for every worker (committing their last rows with ``commit``, unless it
         is None or Ctrl-C is pressed again), wait for timed-out backend calls, then close the backends,
         which stops the model's own threads (CTranslate2's pool, ONNX sessions, HTTP clients)."""
@@ -382,9 +383,6 @@ def run_eval(
     for job in jobs:
         work.put(job)
     ctx = _Context(options, context, run_dir, level)
-    pool = _Pool(backend_factory, first_backend, work, ctx, max(1, min(options.workers, len(jobs))))
-    n_workers = len(pool.threads)
-
     written = 0
     expected = sum(len(j.conditions) for j in jobs)
 
@@ -401,8 +399,9 @@ def run_eval(
 
     failure: BaseException | None = None
     interrupts = _Interrupts()
-    try:
-        with interrupts:
+    with interrupts:  # from here on Ctrl-C is counted, never raised inside a lock or a commit
+        pool = _Pool(backend_factory, first_backend, work, ctx, max(1, min(options.workers, len(jobs))))
+        try:
             while written < expected and not interrupts.presses:
                 try:
                     item = pool.results.get(timeout=0.2)
@@ -416,22 +415,22 @@ def run_eval(
                 commit(*item)
             if interrupts.presses:
                 raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        # Ctrl-C: let every worker finish the utterance it is on and commit its rows, stop the model's
-        # threads, close the store; the caller prints how to resume.
-        log.warning("interrupted: finishing the utterances in progress (Ctrl-C again to drop them)")
-        with interrupts:
-            interrupts.presses = 1
+        except KeyboardInterrupt:
+            # Ctrl-C: let every worker finish the utterance it is on and commit its rows, stop the model's
+            # threads, close the store; the caller prints how to resume.
+            log.warning("interrupted: finishing the utterances in progress (Ctrl-C again to drop them)")
+            interrupts.presses = max(interrupts.presses, 1)
             pool.shutdown(commit, interrupts)
-        store.set_meta("status", "interrupted")
-        rows_done = store.count_rows()
-        store.close()
-        raise RunInterrupted(run_dir, rows_done, total_rows) from None
-    except BaseException:
+            store.set_meta("status", "interrupted")
+            rows_done = store.count_rows()
+            store.close()
+            raise RunInterrupted(run_dir, rows_done, total_rows) from None
+        except BaseException:
+            pool.shutdown(None)
+            store.close()
+            raise
         pool.shutdown(None)
-        store.close()
-        raise
-    pool.shutdown(None)
+    n_workers = len(pool.threads)
     if failure is None and written < expected:
         failure = RunError(f"the run stopped after {written} of {expected} rows without an error from any "
                            f"worker; the stored rows are kept: rerun with --resume -o {run_dir}")
