@@ -1,6 +1,7 @@
 """Click parameter types for paths the user names: a path that is not there, or a folder that is not a
-run, is a usage mistake (exit 2) caught while parsing, before any work starts. A run whose store exists
-but cannot be read is a data error (exit 3), raised later by the store itself."""
+run, is a usage mistake (exit 2) caught while parsing, before any work starts, and reported as one
+``UsageError: ...`` line like every other error. A run whose store exists but cannot be read is a data
+error (exit 3), raised later by the store itself."""
 
 from __future__ import annotations
 
@@ -33,12 +34,7 @@ class RunDir(click.ParamType):
     name = "RUN"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        from voxproof.errors import UsageError
-
-        try:
-            return require_run(value, "")
-        except UsageError as exc:
-            self.fail(str(exc).strip(), param, ctx)
+        return require_run(value, "RUN" if param is None else (param.human_readable_name or "RUN"))
 
 
 class ExistingPath(click.ParamType):
@@ -47,8 +43,11 @@ class ExistingPath(click.ParamType):
     name = "PATH"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from voxproof.errors import UsageError
+
         if not Path(value).exists():
-            self.fail(f"{value} does not exist", param, ctx)
+            flag = "" if param is None else f"{param.opts[0]} " if param.opts else ""
+            raise UsageError(f"{flag}{value} does not exist; give a dataset folder or manifest file")
         return str(value)
 
 
