@@ -101,3 +101,18 @@ def test_a_bug_is_one_line_and_exit_3_never_1(tmp_path, capsys, monkeypatch):
     assert main(["report", str(run)]) == 3
     err = capsys.readouterr().err
     assert err.startswith("InternalError: ZeroDivisionError: division by zero") and "Traceback" not in err
+
+
+def test_registry_and_audit_paths_that_are_not_there_are_usage_mistakes(tmp_path, capsys):
+    registry = str(tmp_path / "reg.sqlite")
+    (tmp_path / "plain").mkdir()
+    cases = [
+        (["registry", "--registry", registry, "register", "v1", "--from-run", str(tmp_path / "gone")], "--from-run"),
+        (["registry", "--registry", registry, "attach-run", "v1", str(tmp_path / "plain")], "is not a run directory"),
+        (["audit", str(tmp_path / "gone")], "DATA"),
+        (["audit", str(tmp_path / "plain"), "--against", str(tmp_path / "gone")], "--against"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("UsageError: ") and message in err and err.strip().count("\n") == 0, err

@@ -28,13 +28,22 @@ def require_run(value: str | Path, what: str = "RUN") -> Path:
     return path
 
 
+def _label(param: click.Parameter | None, default: str) -> str:
+    """How the command line names ``param``: ``--from-run`` for an option, ``RUN_A`` for an argument."""
+    if isinstance(param, click.Option) and param.opts:
+        return param.opts[0]
+    if param is not None and param.name:
+        return param.name.upper()
+    return default
+
+
 class RunDir(click.ParamType):
     """A run directory (holding ``run.sqlite``) or the ``run.sqlite`` file itself."""
 
     name = "RUN"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        return require_run(value, "RUN" if param is None else (param.human_readable_name or "RUN"))
+        return require_run(value, _label(param, "RUN"))
 
 
 class ExistingPath(click.ParamType):
@@ -46,8 +55,7 @@ class ExistingPath(click.ParamType):
         from voxproof.errors import UsageError
 
         if not Path(value).exists():
-            flag = "" if param is None else f"{param.opts[0]} " if param.opts else ""
-            raise UsageError(f"{flag}{value} does not exist; give a dataset folder or manifest file")
+            raise UsageError(f"{_label(param, 'PATH')} {value} does not exist; give a dataset folder or manifest file")
         return str(value)
 
 
