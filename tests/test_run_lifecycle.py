@@ -192,3 +192,24 @@ def test_sample_is_recorded_in_the_run_provenance(tmp_path):
     run_eval(lambda: ToneEcho(), tiny, tmp_path / "run", dataset=inputs.dataset, options=RunOptions(features="none"))
     with RunStore.open(tmp_path / "run") as store:
         assert store.provenance["dataset"]["sample"]["seed"] == 4
+
+
+def test_every_worker_backend_is_closed_once_after_its_last_call(tmp_path):
+    utts, _ = _corpus(tmp_path, [f"u{i}" for i in range(6)])
+    made = []
+
+    class Closable(ToneEcho):
+        def __init__(self):
+            super().__init__()
+            self.closed = 0
+            made.append(self)
+
+        def transcribe(self, audio):
+            assert not self.closed, "called after close()"
+            return super().transcribe(audio)
+
+        def close(self):
+            self.closed += 1
+
+    run_eval(Closable, utts, tmp_path / "run", options=RunOptions(workers=3, features="none"))
+    assert len(made) == 3 and [b.closed for b in made] == [1, 1, 1]
