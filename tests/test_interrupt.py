@@ -119,6 +119,7 @@ def test_ctrl_c_during_a_whisper_eval_exits_130_and_resumes_to_the_same_rows(tmp
     _check_interrupted_then_resumed("whisper", tmp_path, _uninterrupted(WhisperTranscriber(), tmp_path))
 
 
+@pytest.mark.slow  # ~25 s: PocketSphinx decodes the same 4 utterances three times
 def test_ctrl_c_during_a_pocketsphinx_eval_exits_130_and_resumes_to_the_same_rows(tmp_path):
     pytest.importorskip("pocketsphinx")
     from voxproof.backends.sphinx import SphinxTranscriber
