@@ -116,3 +116,18 @@ def test_registry_and_audit_paths_that_are_not_there_are_usage_mistakes(tmp_path
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("UsageError: ") and message in err and err.strip().count("\n") == 0, err
+
+
+def test_report_and_score_say_when_a_run_is_not_complete(tmp_path, capsys):
+    from voxproof.run.store import RunStore
+
+    run = tiny_run(tmp_path, "run")
+    assert main(["score", str(run)]) == 0
+    assert "not complete" not in capsys.readouterr().err
+    with RunStore.open(run) as store:
+        store.set_meta("status", "interrupted")
+        store.set_meta("provenance", {**store.provenance, "dataset": {"hash": "h1", "utterances": 10}})
+    for command in ("score", "report"):
+        assert main([command, str(run)]) == 0
+        err = capsys.readouterr().err
+        assert "the run is not complete (status interrupted): 4 of 10 rows are stored" in err

@@ -61,3 +61,20 @@ class ExistingPath(click.ParamType):
 
 RUN_DIR = RunDir()
 EXISTING_PATH = ExistingPath()
+
+
+def unfinished_run_note(run: str | Path) -> str | None:
+    """A warning for a run that is not complete (interrupted, stopped, killed): how many of the rows its
+    manifest and conditions call for are stored, since scores and coverage then cover only those."""
+    from voxproof.run.store import RunStore
+
+    with RunStore.open(run) as store:
+        status = store.meta("status")
+        if status == "complete":
+            return None
+        stored = store.count_rows()
+        utterances = (store.provenance.get("dataset") or {}).get("utterances")
+        conditions = len(store.conditions()) or 1
+    expected = f" of {utterances * conditions}" if isinstance(utterances, int) else ""
+    return (f"warning: the run is not complete (status {status}): {stored}{expected} rows are stored and "
+            f"the figures cover only those; finish it with 'voxproof eval ... --resume -o {run}'")

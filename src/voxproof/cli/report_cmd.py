@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from voxproof.cli.params import RUN_DIR
+from voxproof.cli.params import RUN_DIR, unfinished_run_note
 
 
 @click.command("report")
@@ -36,3 +36,6 @@ def report_command(run, normalizer, out, throughput_file) -> None:
     _, paths = write_reports(run, normalizer=normalizer, html_path=out)
     for label, path in paths.items():
         click.echo(f"{label}: {path}")
+    note = unfinished_run_note(run)
+    if note:
+        click.echo(note, err=True)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from voxproof.cli.params import RUN_DIR
+from voxproof.cli.params import RUN_DIR, unfinished_run_note
 
 
 @click.command("score")
@@ -33,3 +33,6 @@ def score_command(run, normalizer, alternates, n_resamples, as_json, write) -> N
         print_summary(summary)
     for label, path in paths.items():
         click.echo(f"{label}: {path}")
+    note = unfinished_run_note(run)
+    if note:
+        click.echo(note, err=True)
