@@ -578,7 +578,7 @@ def _transcribe(backend: Transcriber, audio: Audio, timeout: float | None, linge
     t.join(timeout)
     if t.is_alive():
         # The call cannot be interrupted; it finishes in the background and its result is dropped.
-        lingering[:] = [x for x in lingering if x.is_alive()] + [t]
+        lingering.append(t)  # list.append is atomic: several workers may time out at once
         raise Timeout(f"no result within {timeout:g} s")
     if "error" in box:
         raise box["error"]
