@@ -24,7 +24,7 @@ from voxproof.backends.openai import (
 from voxproof.errors import BackendError, UsageError
 from voxproof.options import build_options
 
-BASE = "http://asr.test"
+BASE = "http://127.0.0.1:8000"  # loopback: the backend calls it without a key (MockTransport answers)
 CLIP = "1688-142285-0002"
 
 
@@ -284,3 +284,111 @@ def test_a_real_asgi_server_in_process_through_a_ready_client(clip):
     direct = sphinx.transcribe(clip)
     assert tr.text == direct.text and tr.text
     assert [w.confidence for w in tr.words] == pytest.approx([w.confidence for w in direct.words])
+
+
+# -- privacy defaults: audio goes only where the user said, and a refused key stops at once -------------
+
+
+def test_there_is_no_default_endpoint(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    sent = Recorder(lambda r: httpx.Response(200, json={"text": "x"}))
+    for cls, options in ((OpenAITranscriber, OpenAITranscriberOptions()),
+                         (OpenAISynthesizer, OpenAISynthesizerOptions())):
+        assert options.base_url is None
+        with pytest.raises(UsageError, match="base_url=URL"):
+            cls(options, transport=httpx.MockTransport(sent))
+    assert sent.requests == []
+
+
+def test_no_key_means_loopback_only(monkeypatch):
+    from voxproof.backends.openai import is_loopback
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    sent = Recorder(lambda r: httpx.Response(200, json={"text": "hello"}))
+    for url in ("https://api.openai.com", "http://10.0.0.7:8000", "http://127.0.0.1.example.com"):
+        with pytest.raises(UsageError, match="without an API key"):
+            OpenAITranscriber(OpenAITranscriberOptions(base_url=url), transport=httpx.MockTransport(sent))
+    assert sent.requests == []
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "example.com", "localhost.example.com"))
+    # a key, or an explicit choice, lets a remote host be called
+    keyed = OpenAITranscriber(OpenAITranscriberOptions(base_url="https://asr.example.com", api_key="sk-1", backoff=0.0),
+                              transport=httpx.MockTransport(sent))
+    open_lan = OpenAITranscriber(OpenAITranscriberOptions(base_url="http://10.0.0.7:8000", send_without_key=True),
+                                 transport=httpx.MockTransport(sent))
+    clip = Audio(np.zeros(1600, dtype=np.float32), 16000)
+    assert keyed.transcribe(clip).text == open_lan.transcribe(clip).text == "hello"
+    assert [str(r.url.host) for r in sent.requests] == ["asr.example.com", "10.0.0.7"]
+    assert "authorization" not in sent.requests[1].headers
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_fails_at_once_and_stops_a_run(tmp_path, status):
+    from voxproof.backends.openai import EndpointUnauthorized
+    from voxproof.errors import EndpointRefused
+    from voxproof.manifest.utterance import Utterance
+    from voxproof.run.runner import RunOptions, run_eval
+    from voxproof.run.store import RunStore
+
+    handler = Recorder(lambda r: httpx.Response(status, json={"error": {"message": "Invalid API key"}}))
+    utts = []
+    for i in range(4):
+        sf.write(str(tmp_path / f"u{i}.wav"), np.full(8000, 0.1, dtype=np.float32), 16000)
+        utts.append(Utterance(f"u{i}", str(tmp_path / f"u{i}.wav"), "hello world"))
+    factory = lambda: transcriber(handler, api_key="sk-wrong", max_retries=3)  # noqa: E731
+    with pytest.raises(EndpointRefused, match=f"HTTP {status}.*Invalid API key") as caught:
+        run_eval(factory, utts, tmp_path / "run", options=RunOptions(workers=2))
+    assert isinstance(caught.value, EndpointUnauthorized) and caught.value.status == status
+    assert 1 <= len(handler.requests) <= 2  # one per worker at most, never retried, never the other utterances
+    with RunStore.open(tmp_path / "run") as store:
+        assert store.count_rows() == 0 and store.meta("status") == "incomplete"
+
+
+def test_redirects_are_not_followed(clip):
+    handler = Recorder(lambda r: httpx.Response(307, headers={"location": "https://elsewhere.example/v1/x"}))
+    with pytest.raises(BackendError, match="redirected.*elsewhere.example.*not followed"):
+        transcriber(handler).transcribe(clip)
+    assert len(handler.requests) == 1
+
+
+def test_cli_with_a_loopback_server_refusing_the_key_exits_3_after_one_request(tmp_path, monkeypatch, capsys):
+    """A real HTTP server on 127.0.0.1 answering 401: the whole eval sends one request and exits 3."""
+    import http.server
+    import threading
+
+    from voxproof.cli.main import main
+
+    hits = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server naming
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            hits.append(self.path)
+            body = b'{"error": {"message": "Incorrect API key provided"}}'
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("VOXPROOF_TEST_KEY", "sk-wrong")
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        code = main(["eval", "-m", "openai", "-O", f"base_url={base}", "-O", "api_key_env=VOXPROOF_TEST_KEY",
+                     "--limit", "5", "--features", "none", "-o", str(tmp_path / "run"), "--json-only"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "EndpointUnauthorized" in err and "401" in err and "Incorrect API key" in err
+    assert hits == ["/v1/audio/transcriptions"]
+    # and with no base_url at all nothing is sent and it is a usage mistake
+    assert main(["eval", "-m", "openai", "--limit", "1", "-o", str(tmp_path / "run2")]) == 2
+    assert "base_url=URL" in capsys.readouterr().err

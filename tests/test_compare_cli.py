@@ -103,4 +103,4 @@ def test_bad_settings_exit_2(two_runs, capsys):
     assert "level must be between 0 and 1" in capsys.readouterr().err
     assert main(["compare", str(a), str(b), "--alternates", str(a / "nope.txt")]) == 2
     assert "alternates file" in capsys.readouterr().err
-    assert main(["compare", str(a), str(b / "missing-run")]) == 3  # RunError: no run there
+    assert main(["compare", str(a), str(b / "missing-run")]) == 2  # a usage mistake: no run there

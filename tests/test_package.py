@@ -37,10 +37,15 @@ def test_usage_errors_exit_2(capsys):
     assert main(["eval", "--no-such-flag"]) == 2
 
 
-def test_unreadable_data_exits_3(tmp_path, capsys):
-    assert main(["eval", "-d", str(tmp_path / "nothing-here"), "-o", str(tmp_path / "run")]) == 3
+def test_unreadable_data_exits_3_and_missing_data_is_a_usage_mistake(tmp_path, capsys):
+    garbage = tmp_path / "m.jsonl"
+    garbage.write_text("{not json\n[1, 2\n")
+    assert main(["eval", "-d", str(garbage), "-o", str(tmp_path / "run")]) == 3
     err = capsys.readouterr().err
-    assert err.strip().count("\n") == 0 and ":" in err  # one line 'ErrorType: what happened'
+    assert err.strip().count("\n") == 0 and err.startswith("ManifestError: ")  # one line 'ErrorType: what happened'
+    assert main(["eval", "-d", str(tmp_path / "nothing-here"), "-o", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and err.startswith("UsageError: -d ") and "does not exist" in err
 
 
 def test_a_run_where_nothing_can_be_evaluated_exits_3(tmp_path, capsys):

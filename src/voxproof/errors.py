@@ -78,6 +78,11 @@ class BackendError(VoxproofError):
     """A model backend failed to load or to process an input."""
 
 
+class EndpointRefused(BackendError):
+    """A remote endpoint refuses every request (HTTP 401/403: missing or wrong credentials). A run stops
+    at the first one instead of sending every utterance to be refused."""
+
+
 class BackendUnavailable(BackendError):
     """A backend's optional dependencies are not installed. The message names the pip extra."""
 

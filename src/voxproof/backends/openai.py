@@ -1,5 +1,10 @@
 """Backend stage: any OpenAI-compatible HTTP endpoint, for speech to text and text to speech.
 
+Audio leaves the machine only to an endpoint the user named: ``base_url`` has no default, a host other
+than loopback (127.0.0.0/8, ::1, localhost) is refused without an API key unless ``send_without_key``
+says so, redirects are not followed, and a 401/403 answer stops at once (:class:`EndpointUnauthorized`,
+never retried; a run stops at the first one instead of uploading every utterance to be refused).
+
 ``OpenAITranscriber`` posts a 16-bit WAV to ``{base_url}/v1/audio/transcriptions`` (multipart) and reads
 text, word times and, when the server sends them, Whisper segment statistics. ``OpenAISynthesizer`` posts
 JSON to ``{base_url}/v1/audio/speech`` and decodes the WAV it returns. Both retry 429 and 5xx answers and
@@ -25,7 +30,7 @@ from voxproof.audio.signal import Audio
 from voxproof.backends._checksum import library_versions
 from voxproof.backends._wav import decode_wav
 from voxproof.backends.base import BackendInfo, Transcript, Word
-from voxproof.errors import BackendError, UsageError
+from voxproof.errors import BackendError, EndpointRefused, UsageError
 from voxproof.options import bounded, check_ranges, options_dict
 
 log = logging.getLogger("voxproof.backends.openai")
@@ -43,9 +48,13 @@ class EndpointError(BackendError):
         self.body = body
 
 
+class EndpointUnauthorized(EndpointError, EndpointRefused):
+    """The endpoint answered 401 or 403: the key is missing or wrong. Never retried; stops a run."""
+
+
 def _check_common(o: Any) -> None:
     check_ranges(o)
-    if not o.base_url.startswith(("http://", "https://")):
+    if o.base_url is not None and not o.base_url.startswith(("http://", "https://")):
         raise UsageError(f"option base_url={o.base_url!r} must start with http:// or https://")
     if o.timeout <= 0:
         raise UsageError(f"option timeout={o.timeout} must be positive (seconds)")
@@ -59,14 +68,17 @@ def _check_common(o: Any) -> None:
 class OpenAITranscriberOptions:
     """Where and how to call ``/v1/audio/transcriptions``.
 
-    The API key is ``api_key`` or else the environment variable named by ``api_key_env`` (read once,
-    when the backend is built); no key sends no Authorization header. The key is never recorded in
-    provenance. ``response_format="verbose_json"`` asks for word times (``timestamp_granularities[]=word``
-    when ``word_timestamps``); a server that rejects it with 400 is asked again with plain ``json``.
+    ``base_url`` is required (no default host: nothing is uploaded anywhere the user did not name, e.g.
+    ``http://127.0.0.1:8000`` or ``https://api.openai.com``). The API key is ``api_key`` or else the
+    environment variable named by ``api_key_env`` (read once, when the backend is built); without a key
+    only a loopback host is called, unless ``send_without_key=true`` (a keyless server on the network).
+    The key is never recorded in provenance. ``response_format="verbose_json"`` asks for word times
+    (``timestamp_granularities[]=word`` when ``word_timestamps``); a server that rejects it with 400 is
+    asked again with plain ``json``.
     ``backoff`` is the first retry delay in seconds, doubled on every retry.
     """
 
-    base_url: str = "https://api.openai.com"
+    base_url: str | None = None
     model: str = "whisper-1"
     language: str | None = "en"
     response_format: Literal["verbose_json", "json"] = "verbose_json"
@@ -75,6 +87,7 @@ class OpenAITranscriberOptions:
     prompt: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str = "OPENAI_API_KEY"
+    send_without_key: bool = False
     timeout: float = bounded(60.0, 0.0, 3600.0, open_low=True, unit="seconds")
     max_retries: int = bounded(3, 0, 10)
     backoff: float = bounded(0.5, 0.0, 60.0, unit="seconds")
@@ -86,14 +99,15 @@ class OpenAITranscriberOptions:
 @dataclass(frozen=True)
 class OpenAISynthesizerOptions:
     """Where and how to call ``/v1/audio/speech`` (always asking for WAV). ``speed`` 0.25-4.0.
-    API key, timeout and retries behave as in :class:`OpenAITranscriberOptions`."""
+    ``base_url`` (required), API key, timeout and retries behave as in :class:`OpenAITranscriberOptions`."""
 
-    base_url: str = "https://api.openai.com"
+    base_url: str | None = None
     model: str = "tts-1"
     voice: str = "alloy"
     speed: float = bounded(1.0, 0.25, 4.0)
     api_key: str | None = field(default=None, repr=False)
     api_key_env: str = "OPENAI_API_KEY"
+    send_without_key: bool = False
     timeout: float = bounded(60.0, 0.0, 3600.0, open_low=True, unit="seconds")
     max_retries: int = bounded(3, 0, 10)
     backoff: float = bounded(0.5, 0.0, 60.0, unit="seconds")
@@ -110,12 +124,25 @@ class _Endpoint:
         import httpx
 
         self.options = options
+        if not options.base_url:
+            raise UsageError(
+                "the openai backends upload audio or text to the server you name, and there is no default: "
+                "give -O base_url=URL (for example http://127.0.0.1:8000 for a local server, or "
+                "https://api.openai.com with an API key)"
+            )
         self.base_url = options.base_url.rstrip("/")
         key = options.api_key or (os.environ.get(options.api_key_env) if options.api_key_env else None)
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.has_key = bool(key)
+        host = httpx.URL(self.base_url).host
+        if not key and not options.send_without_key and not is_loopback(host):
+            raise UsageError(
+                f"refusing to send data to {host} without an API key: set -O api_key=KEY or the environment "
+                f"variable {options.api_key_env}, or -O send_without_key=true for a server that needs no key"
+            )
         self._own_client = client is None
-        self.client = client or httpx.Client(timeout=options.timeout, transport=transport, follow_redirects=True)
+        # No redirects: a POST must not carry audio to a host the user did not name.
+        self.client = client or httpx.Client(timeout=options.timeout, transport=transport, follow_redirects=False)
         # A client passed in may come from another httpx generation (Starlette's TestClient is an
         # httpx2.Client): retry that library's transport errors too.
         family = sys.modules.get(type(self.client).__module__.split(".")[0])
@@ -133,10 +160,23 @@ class _Endpoint:
             except self._transport_errors as exc:
                 last, last_status = f"{type(exc).__name__}: {exc}", None
             else:
-                if response.status_code < 400:
+                if response.status_code < 300:
                     return response
+                if response.status_code < 400:
+                    raise EndpointError(
+                        f"POST {url} was redirected (HTTP {response.status_code}) to "
+                        f"{response.headers.get('location', '(no location)')}; redirects are not followed, so "
+                        "that data goes only where you said: set base_url to the final address",
+                        response.status_code, _excerpt(response),
+                    )
                 last_status, last_body = response.status_code, _excerpt(response)
                 last = f"HTTP {last_status}: {last_body}"
+                if response.status_code in (401, 403):
+                    raise EndpointUnauthorized(
+                        _status_message(url, response, self.has_key, o.api_key_env),
+                        response.status_code,
+                        last_body,
+                    )
                 if response.status_code not in _RETRY_STATUS:
                     raise EndpointError(
                         _status_message(url, response, self.has_key, o.api_key_env),
@@ -157,6 +197,20 @@ class _Endpoint:
     def close(self) -> None:
         if self._own_client:
             self.client.close()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host: a name or an IP address) is this machine's loopback interface.
+    Names other than ``localhost`` are not resolved: a name that points at 127.0.0.1 still counts as
+    remote, which errs on the side of not sending."""
+    import ipaddress
+
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _excerpt(response: Any, limit: int = 300) -> str:

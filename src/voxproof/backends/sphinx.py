@@ -118,9 +118,20 @@ class SphinxTranscriber:
         self._model_files = [Path(config["lm"]), Path(config["dict"])] + sorted(
             p for p in Path(config["hmm"]).iterdir() if p.is_file()
         )
+        self._model_dir = str(Path(config["hmm"]).parent)
         self._lock = threading.Lock()
         self._checksum: str | None = None
         log.debug("loaded PocketSphinx in %.2f s", self.load_seconds)
+
+    def close(self) -> None:
+        """Free the decoder once the call in progress (if any) has returned; later calls raise."""
+        with self._lock:
+            self._decoder = None
+
+    def _open_decoder(self) -> Any:
+        if self._decoder is None:
+            raise BackendError("this PocketSphinx backend was closed")
+        return self._decoder
 
     # -- decoding ------------------------------------------------------------------------------
 
@@ -135,6 +146,7 @@ class SphinxTranscriber:
             # its state from earlier calls ("dog", "is"), which would make results depend on order.
             return Transcript("", (), None, {"skipped": "digital silence"})
         with self._lock:
+            self._open_decoder()
             try:
                 # The feature front end keeps state between utterances: without this reset the same
                 # clip gets different word posteriors depending on what was decoded before it.
@@ -181,6 +193,7 @@ class SphinxTranscriber:
         duration = len(pcm) / 2 / SAMPLE_RATE
         out: list[StreamPartial] = []
         with self._lock:
+            self._open_decoder()
             started = time.perf_counter()
             try:
                 self._decoder.reinit_feat()
@@ -207,7 +220,7 @@ class SphinxTranscriber:
         return BackendInfo(
             name="sphinx",
             kind="asr",
-            model=str(Path(self._decoder.config["hmm"]).parent),
+            model=self._model_dir,
             model_checksum=self._checksum,
             options=options_dict(self.options),
             library_versions=library_versions("pocketsphinx"),

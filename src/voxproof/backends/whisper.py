@@ -179,7 +179,19 @@ class WhisperTranscriber:
         self._checksum: str | None = None
         log.debug("loaded Whisper from %s in %.2f s", model_dir, self.load_seconds)
 
+    def close(self) -> None:
+        """Free the model, which stops CTranslate2's threads. Call it once no decode is running (the
+        runner joins its workers first); later calls raise :class:`BackendError`."""
+        with self._batched_lock:
+            self._batched = None
+            self._model = None
+
     # -- decoding ------------------------------------------------------------------------------
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            raise BackendError("this Whisper backend was closed")
+        return self._model
 
     def _common_kwargs(self) -> dict[str, Any]:
         o = self.options
@@ -204,8 +216,9 @@ class WhisperTranscriber:
         samples = self._samples(audio)
         if samples.size == 0:
             return Transcript("")
+        model = self._loaded()
         try:
-            segments, _info = self._model.transcribe(
+            segments, _info = model.transcribe(
                 samples,
                 condition_on_previous_text=self.options.condition_on_previous_text,
                 vad_filter=self.options.vad_filter,

@@ -12,6 +12,7 @@ import click
 
 from voxproof.audit.runner import AuditOptions
 from voxproof.cli.derive import dataclass_options, pop_dataclass
+from voxproof.cli.params import EXISTING_PATH
 from voxproof.errors import EXIT_FAILED
 
 AUDIT_HELP = {
@@ -40,8 +41,8 @@ AUDIT_HELP = {
 
 
 @click.command("audit")
-@click.argument("data")
-@click.option("--against", default=None, help="Second dataset (e.g. the test split) to check for contamination and leakage.")
+@click.argument("data", type=EXISTING_PATH)
+@click.option("--against", default=None, type=EXISTING_PATH, help="Second dataset (e.g. the test split) to check for contamination and leakage.")
 @click.option("--format", "data_format", default=None, help="Force the manifest format instead of detecting it.")
 @click.option("-o", "--out", default=None, help="Output directory (default: audits/NAME).")
 @click.option("--fix", "fix_out", default=None, metavar="OUT.jsonl", help="Write a cleaned manifest here (sources untouched) and OUT.log.jsonl.")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from voxproof.cli.params import RUN_DIR
+
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
@@ -17,8 +19,8 @@ def _p(x: float | None) -> str:
 
 
 @click.command("compare")
-@click.argument("run_a", type=click.Path(file_okay=False))
-@click.argument("run_b", type=click.Path(file_okay=False))
+@click.argument("run_a", type=RUN_DIR)
+@click.argument("run_b", type=RUN_DIR)
 @click.option("--normalizer", default=None, help="Normaliser to score both runs with (default: the runs' own, which must match).")
 @click.option("--alternates", default=None, help="Alternates file (okay|ok lines), 'default', or 'none'.")
 @click.option("--intersect", is_flag=True, help="Compare only the utterances both runs share instead of refusing.")

@@ -8,8 +8,26 @@ import time
 import click
 
 from voxproof.cli.derive import dataclass_options, pop_dataclass
+from voxproof.cli.params import EXISTING_PATH
 from voxproof.errors import EXIT_CANNOT_EVALUATE, UsageError
 from voxproof.run.runner import RunOptions
+
+def check_sample(limit: int | None, sample: int | None) -> None:
+    """``--limit`` and ``--sample`` choose utterances in two different ways: refuse both at once."""
+    if limit is not None and sample is not None:
+        raise UsageError("give either --limit N (the first N utterances) or --sample N (a stratified sample), "
+                         "not both")
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be at least 1, got {sample}")
+
+
+def sample_note(dataset: dict) -> str:
+    """`` (stratified sample: N of M, S speakers, seed X)`` for a sampled dataset, else ''."""
+    s = dataset.get("sample")
+    if not s:
+        return ""
+    return f" (stratified sample: {dataset['utterances']} of {s['of']}, {s['speakers']} speakers, seed {s['seed']})"
+
 
 RUN_HELP = {
     "workers": "Parallel workers, each with its own model instance.",
@@ -29,20 +47,24 @@ RUN_HELP = {
 @click.option("-m", "--model", default="whisper", show_default=True, help="Recogniser backend (see 'voxproof models').")
 @click.option("-O", "--option", "model_options", multiple=True, metavar="KEY=VALUE",
               help="Backend option, repeatable (e.g. -O beam_size=5); 'voxproof models --options' lists them.")
-@click.option("-d", "--data", default=None, help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. Default: the bundled LibriSpeech test-other sample.")
+@click.option("-d", "--data", default=None, type=EXISTING_PATH,
+              help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. "
+                   "Default: the bundled LibriSpeech test-other sample.")
 @click.option("--format", "data_format", default=None, help="Force the manifest format instead of detecting it.")
 @click.option("-o", "--out", default=None, help="Run directory (default: runs/MODEL-DATASET-TIME).")
 @click.option("--normalizer", default="whisper-en", show_default=True, help="Text normaliser for scoring (raw scores are kept too).")
 @click.option("--suite", "suites", multiple=True, help="Perturbation suite, repeatable (see 'voxproof suites').")
 @click.option("--perturb", "perturbs", multiple=True, metavar="SPEC", help="A perturbation condition, e.g. 'noise:snr=10' or 'codec:opus,bitrate=8k'.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N utterances.")
+@click.option("--sample", type=int, default=None, metavar="N",
+              help="Evaluate N utterances drawn with --seed, stratified by speaker (recorded in provenance).")
 @click.option("--wer-threshold", type=float, default=None,
               help="WER (0.2 = 20 %) at which robustness curves report the crossing severity.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
 @dataclass_options(RunOptions, RUN_HELP)
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
-def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, wer_threshold,
-                 resume, json_only, **kwargs) -> None:
+def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, sample,
+                 wer_threshold, resume, json_only, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -55,6 +77,7 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     from voxproof.report.build import write_reports
     from voxproof.run.inputs import resolve_inputs
     from voxproof.run.runner import run_eval
+    from voxproof.run.sampling import sample_inputs
 
     run_options = pop_dataclass(RunOptions, kwargs)
     if wer_threshold is not None and not (math.isfinite(wer_threshold) and 0 < wer_threshold <= 10):
@@ -62,12 +85,19 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     spec = get_spec(model, kind="asr")
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
+    if wer_threshold is not None and not 0 < wer_threshold < float("inf"):
+        raise UsageError(f"--wer-threshold must be a positive rate such as 0.2, got {wer_threshold}")
+    check_sample(limit, sample)
     inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs)
+    if sample is not None:
+        inputs = sample_inputs(inputs, sample, run_options.seed)
     if out is None:
         if resume:
             raise UsageError("--resume needs --out DIR naming the run to continue")
         out = f"runs/{model}-{inputs.source.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     bar = ProgressBar(f"{model}")
+    click.echo(f"evaluating {model} on {len(inputs.utterances)} utterances of {inputs.source}"
+               f"{sample_note(inputs.dataset)} -> {out}", err=True)
     result = run_eval(
         lambda: load_backend(model, backend_options, kind="asr"),
         inputs.utterances,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-# The gate's own exit codes (the issue's contract): 0 every rule holds, 1 a rule fails,
-# 2 unusable input (bad policy, missing or broken run, bad option), 3 the runs are not comparable.
-GATE_PASS, GATE_FAIL, GATE_UNUSABLE, GATE_NOT_COMPARABLE = 0, 1, 2, 3
+from voxproof.cli.params import EXISTING_PATH
+
+# The gate's exit codes are every command's: 0 every rule holds, 1 a rule fails, 2 a usage mistake (bad
+# policy or option, a path that is not a run, runs that are not comparable), 3 could not evaluate (a
+# corrupt run, a model that fails to load or stops a run).
+GATE_PASS, GATE_FAIL = 0, 1
+DEFAULT_CACHE = Path("~/.cache/voxproof/gate-runs")
 
 
 class _GateCommand(click.Command):
@@ -31,60 +34,70 @@ class _GateCommand(click.Command):
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Backend option of the model named just before it (repeatable): "
                    "--baseline-model whisper -O beam_size=1 --candidate-model whisper -O beam_size=5.")
-@click.option("-d", "--data", default=None, help="Dataset for model mode (default: the bundled sample).")
+@click.option("-d", "--data", default=None, type=EXISTING_PATH,
+              help="Dataset for model mode (default: the bundled sample).")
 @click.option("--suite", "suites", multiple=True, help="Perturbation suite for model mode (repeatable).")
 @click.option("--perturb", "perturbs", multiple=True, metavar="SPEC", help="Perturbation condition for model mode.")
 @click.option("--limit", type=int, default=None, help="Model mode: only the first N utterances.")
-@click.option("--cache", "cache_dir", default=None, metavar="DIR",
-              help="Model mode: where runs are kept and reused (default: ~/.cache/voxproof/gate-runs).")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Model mode: run seed.")
+@click.option("--sample", type=int, default=None, metavar="N",
+              help="Model mode: N utterances drawn with --seed, stratified by speaker.")
+@click.option("--cache-dir", "--cache", "cache_dir", default=None, metavar="DIR",
+              help=f"Model mode: where both runs are kept and reused (default: {DEFAULT_CACHE}); each run "
+                   "lives in DIR/BACKEND-KEY, printed as it starts.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Model mode: run seed (and sample seed).")
 @click.option("--allow-url-host", "allow_url_host", multiple=True, metavar="HOST",
               help="Model mode: fetch manifest audio URLs from HOST (repeatable; URLs are off by default).")
 @click.option("--show-policy", is_flag=True, help="Print the default policy (annotated TOML) and exit.")
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,
-                 suites, perturbs, limit, cache_dir, seed, show_policy, allow_url_host) -> None:
+                 suites, perturbs, limit, sample, cache_dir, seed, show_policy,
+                 allow_url_host) -> None:
     """Gate a CANDIDATE against a BASELINE: every policy rule, a table, gate.json and gate.html.
 
     \b
     Exit codes: 0 every rule holds, 1 a rule fails (named in the output),
-    2 unusable input, 3 the runs are not comparable (different data, normaliser or utterances).
+    2 usage mistake (bad policy or option, a path that is not a run, runs that are not comparable:
+    different data, normaliser or utterances), 3 could not evaluate (corrupt run, failing model).
     """
-    from voxproof.errors import NotComparable, VoxproofError
     from voxproof.gate.policy import default_policy_text
+    from voxproof.run.runner import RunInterrupted
 
     if show_policy:
         click.echo(default_policy_text(), nl=False)
         return
-    debug = bool((ctx.obj or {}).get("debug"))
     try:
         verdict = _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
                             ctx.meta.get("gate_argv", []) if options else [], data, suites, perturbs, limit,
-                            cache_dir, seed, allow_url_host)
-    except NotComparable as exc:
-        _report_error(exc, debug)
-        ctx.exit(GATE_NOT_COMPARABLE)
-    except VoxproofError as exc:
-        _report_error(exc, debug)
-        ctx.exit(GATE_UNUSABLE)
+                            sample, cache_dir, seed, allow_url_host)
+    except RunInterrupted as exc:
+        exc.resume_hint = ("run the same 'voxproof gate' command again: it resumes the cached run "
+                           f"{exc.run_dir} and reuses finished ones")
+        raise
     from voxproof.gate.html import write_html
     from voxproof.gate.verdict import format_table
 
     out_dir = Path(out) if out else Path("gate-" + verdict.created_at.replace(":", "").replace("-", ""))
     json_path = verdict.write_json(out_dir / "gate.json")
     html_path = write_html(verdict, out_dir / "gate.html")
+    click.echo(f"options that differ: {differing_options(verdict.baseline, verdict.candidate)}")
     click.echo(format_table(verdict))
     click.echo(f"verdict: {json_path}")
     click.echo(f"page:    {html_path}")
     ctx.exit(GATE_PASS if verdict.passed else GATE_FAIL)
 
 
-def _report_error(exc: Exception, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        traceback.print_exception(exc, file=sys.stderr)
-    click.echo(f"{type(exc).__name__}: {exc}", err=True)
+def differing_options(baseline: dict, candidate: dict) -> str:
+    """``cpu_threads 0 -> 1, vad_filter False -> True`` for the backend and options that differ between
+    the two sides of a verdict (all of them, not only those the table header shows), or ``none``."""
+    changes = []
+    if baseline.get("backend") != candidate.get("backend"):
+        changes.append(f"backend {baseline.get('backend')} -> {candidate.get('backend')}")
+    b_opts, c_opts = baseline.get("options") or {}, candidate.get("options") or {}
+    for key in sorted(set(b_opts) | set(c_opts)):
+        if b_opts.get(key, "(unset)") != c_opts.get(key, "(unset)"):
+            changes.append(f"{key} {b_opts.get(key, '(unset)')} -> {c_opts.get(key, '(unset)')}")
+    return ", ".join(changes) or "none"
 
 
 def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -114,7 +127,8 @@ def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model, argv, data, suites, perturbs,
-              limit, cache_dir, seed, allow_url_host=()):
+              limit, sample, cache_dir, seed, allow_url_host=()):
+    from voxproof.cli.params import require_run
     from voxproof.errors import UsageError
     from voxproof.gate.policy import load_policy
     from voxproof.gate.verdict import evaluate_gate
@@ -127,7 +141,7 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
     if run_mode:
         if baseline is None or candidate is None:
             raise UsageError("the gate needs both --baseline RUN and --candidate RUN")
-        return evaluate_gate(baseline, candidate, policy)
+        return evaluate_gate(require_run(baseline, "--baseline"), require_run(candidate, "--candidate"), policy)
     if not model_mode:
         raise UsageError("nothing to gate: give --baseline RUN --candidate RUN, or --baseline-model and "
                          "--candidate-model with --data")
@@ -137,28 +151,43 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
     if base_pairs == cand_pairs and baseline_model == candidate_model:
         raise UsageError("baseline and candidate models are identical (same backend and options)")
     return _model_mode(policy, baseline_model, base_pairs, candidate_model, cand_pairs, data, suites, perturbs,
-                       limit, cache_dir, seed, allow_url_host)
+                       limit, sample, cache_dir, seed, allow_url_host)
 
 
-def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, suites, perturbs, limit, cache_dir,
-                seed, allow_url_host=()):
+def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, suites, perturbs, limit, sample,
+                cache_dir, seed, allow_url_host=()):
     from voxproof.backends.registry import get_spec
-    from voxproof.gate.runs import ModelSpec, ensure_run
+    from voxproof.cli.eval_cmd import check_sample, sample_note
+    from voxproof.cli.progress import ProgressBar
+    from voxproof.gate.runs import ModelSpec, ensure_run, plan_run
     from voxproof.gate.verdict import evaluate_gate
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.options import build_options
     from voxproof.run.inputs import resolve_inputs
+    from voxproof.run.sampling import sample_inputs
 
     for name, pairs in ((base_model, base_pairs), (cand_model, cand_pairs)):  # fail fast, before any data
         build_options(get_spec(name, kind="asr").options_class(), list(pairs))
+    check_sample(limit, sample)
     inputs = resolve_inputs(data, limit=limit, suites=suites, perturbs=perturbs)
+    if sample is not None:
+        inputs = sample_inputs(inputs, sample, seed)
     norm = get_normalizer(policy.normalizer or "whisper-en")
-    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "voxproof" / "gate-runs"
+    cache = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE.expanduser()
+    n_rows = len(inputs.utterances) * (1 + len(inputs.conditions))
+    click.echo(f"data: {len(inputs.utterances)} utterances of {inputs.source}{sample_note(inputs.dataset)}, "
+               f"{1 + len(inputs.conditions)} condition(s); run cache: {cache}", err=True)
     dirs = []
     for label, name, pairs in (("baseline", base_model, base_pairs), ("candidate", cand_model, cand_pairs)):
-        run_dir, reused = ensure_run(ModelSpec(name, tuple(pairs)), inputs.utterances, cache,
-                                     dataset=inputs.dataset, conditions=inputs.conditions, normalizer=norm, seed=seed,
-                                     allow_url_host=tuple(allow_url_host))
-        click.echo(f"{label}: {'reused' if reused else 'evaluated'} {run_dir}", err=True)
-        dirs.append(run_dir)
+        spec = ModelSpec(name, tuple(pairs))
+        plan = plan_run(spec, inputs, cache, normalizer=norm, seed=seed)
+        if plan.reusable:
+            click.echo(f"{label}: reused {plan.run_dir} (complete, {n_rows} rows)", err=True)
+        else:
+            verb = "resuming" if plan.exists else "evaluating"
+            click.echo(f"{label}: {verb} {plan.run_dir} ({n_rows} rows)", err=True)
+            bar = ProgressBar(f"{label} {name}")
+            ensure_run(plan, progress=bar, allow_url_host=tuple(allow_url_host))
+            click.echo(f"{label}: evaluated {plan.run_dir}", err=True)
+        dirs.append(plan.run_dir)
     return evaluate_gate(dirs[0], dirs[1], policy)

@@ -1,15 +1,16 @@
 """``voxproof`` entry point: a click group whose commands are imported only when invoked.
 
 Errors: a :class:`VoxproofError` prints one line ``ErrorType: message`` on stderr and exits with the
-error's code (2 usage, 3 could not evaluate); ``--debug`` shows the traceback. Commands that decide
-(gate, audit) exit 1 themselves when their verdict fails. Any other exception (a full disk, a
-permission error, a bug) also prints one line and exits 3, never 1, which means "gate failed".
+error's code (2 usage, 3 could not evaluate); any other exception is a bug, printed as one
+``InternalError`` line with exit 3 (a full disk or out of memory says so); ``--debug`` shows the traceback. Commands that decide (gate, audit)
+exit 1 themselves when their verdict fails. Ctrl-C exits 130 (a run says how to resume).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import traceback
 
@@ -82,7 +83,8 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """voxproof: is this speech model good enough to ship? {capabilities}
 
     Exit codes: 0 done or gate passed, 1 gate failed or findings above the threshold,
-    2 usage error, 3 could not evaluate (data or backend error, full disk, internal error).
+    2 usage error, 3 could not evaluate (data or backend error, full disk, internal error),
+    130 interrupted (Ctrl-C; finished rows are kept).
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -112,24 +114,25 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        code = EXIT_CANNOT_EVALUATE
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort; the interrupt is its cause.
+        code = _interrupted(exc.__cause__) if isinstance(exc.__cause__, KeyboardInterrupt) else EXIT_USAGE
+        if code == EXIT_USAGE:
+            click.echo("Aborted.", err=True)
     except VoxproofError as exc:
         if debug:
             traceback.print_exc()
         click.echo(f"{type(exc).__name__}: {exc}", err=True)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("Interrupted: finished rows are kept; rerun with --resume to continue.", err=True)
-        code = 130
+    except KeyboardInterrupt as exc:  # outside click's own handling (while parsing, or re-raised)
+        code = _interrupted(exc)
     except Exception as exc:  # not raised on purpose: still one line, and never exit 1 ("gate failed")
         if debug:
             traceback.print_exc()
         click.echo(_unexpected(exc), err=True)
         code = EXIT_CANNOT_EVALUATE
     if argv is None:
-        sys.exit(code)
+        _exit(code)
     return code
 
 
@@ -147,6 +150,33 @@ def _unexpected(exc: Exception) -> str:
         return "MemoryError: out of memory; lower --workers, --max-seconds or the batch size"
     return (f"InternalError: {type(exc).__name__}: {text} (a bug in voxproof; rerun with --debug for the traceback "
             "and report it)")
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Report a Ctrl-C. A run stopped by the runner says how many rows it kept and how to continue."""
+    from voxproof.run.runner import RunInterrupted
+
+    if isinstance(exc, RunInterrupted):
+        click.echo(f"Interrupted: {exc}; {exc.resume_hint}", err=True)
+    else:
+        click.echo("Interrupted.", err=True)
+    return EXIT_INTERRUPTED
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``. If a backend call abandoned by a timeout still runs in a thread, leave without
+    running interpreter finalisation: tearing down a native model under a running call aborts the
+    process (SIGABRT) instead of exiting with ``code``."""
+    import threading
+
+    if any(t.name.startswith("vp-") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 __all__ = ["COMMANDS", "UsageError", "cli", "main"]

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from voxproof.cli.params import RUN_DIR
+
 DEFAULT_REGISTRY = Path.home() / ".local" / "share" / "voxproof" / "registry.sqlite"
 
 
@@ -67,7 +69,7 @@ def registry_group(ctx: click.Context, location: str | None, user: str | None) -
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Backend option (repeatable).")
 @click.option("--kind", type=click.Choice(["asr", "tts"]), default=None, help="asr or tts (default: from the backend).")
 @click.option("--checksum", default=None, help="Model checksum (default: from --from-run, else none).")
-@click.option("--from-run", "from_run", default=None, metavar="RUN",
+@click.option("--from-run", "from_run", default=None, metavar="RUN", type=RUN_DIR,
               help="Take backend, options and checksum from this run's provenance and attach the run.")
 @click.option("--notes", default="", help="Free notes (intended use, training data, known issues...).")
 @click.option("--reason", default="", help="Why it is registered (logged).")
@@ -124,7 +126,7 @@ def _run_snapshot(run_dir: str) -> tuple[dict[str, Any], dict[str, Any], str]:
 
 @registry_group.command("attach-run")
 @click.argument("version")
-@click.argument("run")
+@click.argument("run", type=RUN_DIR)
 @click.option("--role", default="eval", show_default=True, help="What the run is for (eval, robustness, canary...).")
 @click.pass_context
 def attach_run_cmd(ctx, version, run, role) -> None:

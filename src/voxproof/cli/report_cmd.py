@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
+from voxproof.cli.params import RUN_DIR, unfinished_run_note
+
 
 @click.command("report")
-@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("run", type=RUN_DIR)
 @click.option("--normalizer", default=None, help="Normaliser (default: the run's own).")
 @click.option("-o", "--out", default=None, help="HTML path (default: RUN/report.html).")
 @click.option("--throughput", "throughput_file", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -34,3 +36,6 @@ def report_command(run, normalizer, out, throughput_file) -> None:
     _, paths = write_reports(run, normalizer=normalizer, html_path=out)
     for label, path in paths.items():
         click.echo(f"{label}: {path}")
+    note = unfinished_run_note(run)
+    if note:
+        click.echo(note, err=True)

@@ -6,9 +6,11 @@ import json
 
 import click
 
+from voxproof.cli.params import RUN_DIR, unfinished_run_note
+
 
 @click.command("score")
-@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("run", type=RUN_DIR)
 @click.option("--normalizer", default=None, help="Normaliser to score with (default: the run's own).")
 @click.option("--alternates", default=None, help="Alternates file (okay|ok lines), or 'default', or 'none'.")
 @click.option("--resamples", "n_resamples", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Bootstrap resamples.")
@@ -31,3 +33,6 @@ def score_command(run, normalizer, alternates, n_resamples, as_json, write) -> N
         print_summary(summary)
     for label, path in paths.items():
         click.echo(f"{label}: {path}")
+    note = unfinished_run_note(run)
+    if note:
+        click.echo(note, err=True)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.gate")
 
@@ -41,49 +40,63 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def ensure_run(
-    model: ModelSpec,
-    utterances: Sequence[Utterance],
-    cache_dir: str | Path,
-    *,
-    dataset: dict[str, Any],
-    conditions: Sequence[Any] = (),
-    normalizer: Any,
-    seed: int = 0,
-    workers: int = 1,
-    progress: Callable[[Any], None] | None = None,
-    allow_url_host: tuple[str, ...] = (),
-) -> tuple[Path, bool]:
-    """The run directory of ``model`` on ``utterances`` (evaluated now, resumed, or reused) and whether
-    it was reused without evaluating anything."""
-    from voxproof.backends.registry import get_spec, load_backend
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a model's run lives in the cache (``CACHE/BACKEND-KEY``), what it evaluates, and what
+    :func:`ensure_run` will do with it: reuse a complete run (``reusable``), resume an unfinished one
+    (``exists``), or evaluate from scratch. ``inputs`` is a :class:`~voxproof.run.inputs.RunInputs`."""
+
+    model: ModelSpec
+    options: Any
+    inputs: Any
+    normalizer: Any
+    seed: int
+    run_dir: Path
+    exists: bool
+    reusable: bool
+
+
+def plan_run(model: ModelSpec, inputs: Any, cache_dir: str | Path, *, normalizer: Any, seed: int = 0) -> RunPlan:
+    """The cache directory of ``model`` on ``inputs`` (utterances, conditions, dataset record) and its state."""
+    from voxproof.backends.registry import get_spec
     from voxproof.options import build_options, options_dict
-    from voxproof.run.runner import RunOptions, run_eval
     from voxproof.run.store import RunStore, store_path
 
-    spec = get_spec(model.backend, kind="asr")
-    options = build_options(spec.options_class(), list(model.pairs))
-    key = cache_key(model.backend, options_dict(options), str(dataset.get("hash")),
+    options = build_options(get_spec(model.backend, kind="asr").options_class(), list(model.pairs))
+    conditions = inputs.conditions
+    key = cache_key(model.backend, options_dict(options), str(inputs.dataset.get("hash")),
                     [c.to_spec() for c in conditions], seed, normalizer.label)
     run_dir = Path(cache_dir) / f"{model.backend}-{key}"
     exists = store_path(run_dir).exists()
+    complete = False
     if exists:
         with RunStore.open(run_dir) as store:
-            status = store.meta("status")
-            complete = status == "complete" and store.count_rows() == len(utterances) * (1 + len(conditions))
-        if complete:
-            log.info("reusing the finished run %s for %s", run_dir, model.backend)
-            return run_dir, True
-        log.info("resuming the unfinished run %s (status %s)", run_dir, status)
+            complete = (store.meta("status") == "complete"
+                        and store.count_rows() == len(inputs.utterances) * (1 + len(conditions)))
+    return RunPlan(model, options, inputs, normalizer, seed, run_dir, exists, complete)
+
+
+def ensure_run(plan: RunPlan, *, workers: int = 1, progress: Callable[[Any], None] | None = None,
+               allow_url_host: tuple[str, ...] = ()) -> bool:
+    """Make ``plan.run_dir`` hold the complete run (evaluated now, resumed, or reused as is); returns
+    whether it was reused without evaluating anything."""
+    from voxproof.backends.registry import load_backend
+    from voxproof.run.runner import RunOptions, run_eval
+
+    if plan.reusable:
+        log.debug("reusing the finished run %s for %s", plan.run_dir, plan.model.backend)
+        return True
+    if plan.exists:
+        log.debug("resuming the unfinished run %s", plan.run_dir)
     run_eval(
-        lambda: load_backend(model.backend, options, kind="asr"),
-        list(utterances),
-        run_dir,
-        options=RunOptions(seed=seed, workers=workers, allow_url_host=tuple(allow_url_host)),
-        conditions=list(conditions),
-        normalizer={"name": normalizer.name, "version": normalizer.version},
-        dataset=dataset,
-        resume=exists,
+        lambda: load_backend(plan.model.backend, plan.options, kind="asr"),
+        list(plan.inputs.utterances),
+        plan.run_dir,
+        options=RunOptions(seed=plan.seed, workers=workers, allow_url_host=tuple(allow_url_host)),
+        conditions=list(plan.inputs.conditions),
+        normalizer={"name": plan.normalizer.name, "version": plan.normalizer.version},
+        dataset=plan.inputs.dataset,
+        resume=plan.exists,
         progress=progress,
     )
-    return run_dir, False
+    return False

@@ -1,7 +1,9 @@
-"""The per-utterance result row a run stores, and the condition it was produced under."""
+"""The per-utterance result row a run stores, the condition it was produced under, and the one way an
+id (utterance, condition, item) becomes a file name."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,3 +47,29 @@ class ResultRow:
     @property
     def ok(self) -> bool:
         return self.status == STATUS_OK
+
+
+# Bytes kept as they are in a file name; everything else is percent-encoded (UTF-8, lone surrogates kept).
+_PLAIN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+")
+_MAX_NAME = 120  # characters of encoded id; longer names end in a hash (file systems allow 255 bytes)
+
+
+def id_filename(identifier: str, suffix: str = "") -> str:
+    """A file name for ``identifier`` that stays inside the directory it is joined to: one path
+    component, never ``.``/``..``, no separators, NUL or control characters, at most ~140 bytes.
+
+    Percent-encoding (``%2F`` for ``/``, ``%00`` for NUL, UTF-8 bytes for non-ASCII) keeps distinct ids
+    distinct and readable; a leading dot is encoded too, so no id makes a hidden file. An encoded name
+    over 120 characters keeps its first 100 and ends in ``~`` plus 16 hex digits of the id's SHA-256.
+    ``suffix`` (such as ``.wav``) is appended as is.
+    """
+    raw = identifier.encode("utf-8", "surrogatepass")
+    encoded = "".join(chr(b) if b in _PLAIN else f"%{b:02X}" for b in raw)
+    if encoded.startswith("."):
+        encoded = "%2E" + encoded[1:]
+    if not encoded:
+        encoded = "%"  # the empty id; "%" alone cannot come from encoding anything else
+    if len(encoded) > _MAX_NAME:
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        encoded = f"{encoded[:100]}~{digest}"
+    return encoded + suffix

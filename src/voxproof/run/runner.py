@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import resource
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,11 +24,11 @@ from typing import Any, Literal, Protocol
 from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audio.signal import Audio
 from voxproof.backends.base import Transcriber
-from voxproof.errors import BackendError, RunError, UsageError, VoxproofError
+from voxproof.errors import BackendError, EndpointRefused, RunError, UsageError, VoxproofError
 from voxproof.manifest.utterance import Utterance
 from voxproof.options import bounded, check_ranges, options_dict
 from voxproof.run.provenance import build_provenance, identity
-from voxproof.run.records import CLEAN, STATUS_ERROR, STATUS_OK, ResultRow
+from voxproof.run.records import CLEAN, STATUS_ERROR, STATUS_OK, ResultRow, id_filename
 from voxproof.run.store import RunStore, store_path
 
 log = logging.getLogger("voxproof.run")
@@ -166,6 +167,153 @@ class _Job:
         self.conditions = conditions
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run cleanly: the utterances in progress were finished (or dropped on a second
+    Ctrl-C), the model's threads stopped, the store closed. ``rows_done`` of ``total_rows`` are stored;
+    ``resume_hint`` is how to continue (set by the command that started the run)."""
+
+    def __init__(self, run_dir: Path, rows_done: int, total_rows: int):
+        super().__init__(f"{rows_done} of {total_rows} rows of {run_dir} are stored")
+        self.run_dir = run_dir
+        self.rows_done = rows_done
+        self.total_rows = total_rows
+        self.resume_hint = f"continue with --resume -o {run_dir}"
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every worker shares: options, the perturbation context, where kept audio goes, the feature
+    level, and the backend calls left running by a timeout (joined before the model is closed)."""
+
+    options: RunOptions
+    perturb: Any
+    run_dir: Path
+    level: str
+    lingering: list[threading.Thread] = field(default_factory=list)
+
+
+class _Pool:
+    """Worker threads, each with its own backend, taking jobs from ``work`` and putting
+    ``(row, position)`` or a fatal exception on ``results``. Any unexpected exception while evaluating an
+    utterance becomes one ``InternalError`` row per pending condition: a worker never dies silently."""
+
+    def __init__(self, factory: Callable[[], Transcriber], first: Transcriber, work: queue.Queue, ctx: _Context,
+                 n_workers: int):
+        self.factory = factory
+        self.work = work
+        self.ctx = ctx
+        self.results: queue.Queue[tuple[ResultRow, int] | BaseException] = queue.Queue()
+        self.stop = threading.Event()
+        self.backends: list[Transcriber] = [first]
+        self._lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, args=(first if i == 0 else None,), daemon=True, name=f"vp-worker-{i}")
+            for i in range(n_workers)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def _run(self, backend: Transcriber | None) -> None:
+        try:
+            if backend is None:
+                backend = self.factory()
+                with self._lock:
+                    self.backends.append(backend)
+        except BaseException as exc:  # a worker that cannot load its model stops the run cleanly
+            self.results.put(exc)
+            return
+        while not self.stop.is_set():
+            try:
+                job = self.work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                rows = _evaluate(backend, job, self.ctx)
+            except EndpointRefused as exc:  # every further request would be refused too
+                self.results.put(exc)
+                return
+            except Exception as exc:  # a bug or an unforeseen library failure: this utterance's error rows
+                log.error("unexpected %s while evaluating %r; recorded as InternalError rows",
+                          type(exc).__name__, job.utt.id, exc_info=True)
+                message = f"{type(exc).__name__}: {exc} (a voxproof bug: please report it)"
+                rows = [_error_row(job.utt, _name(c), "InternalError", message=message) for c in job.conditions]
+            except BaseException as exc:
+                self.results.put(exc)
+                return
+            for row in rows:
+                self.results.put((row, job.index))
+
+    def shutdown(self, commit: Callable[[ResultRow, int], None] | None,
+                 interrupts: _Interrupts | None = None) -> None:
+        """Stop taking jobs, wait for every worker (committing their last rows with ``commit``, unless it
+        is None or Ctrl-C is pressed again), wait for timed-out backend calls, then close the backends,
+        which stops the model's own threads (CTranslate2's pool, ONNX sessions, HTTP clients)."""
+        self.stop.set()
+        seen = interrupts.presses if interrupts else 0
+        while self.alive() or not self.results.empty():
+            presses = interrupts.presses if interrupts else 0
+            if presses > seen:
+                seen = presses
+                if presses == 2:
+                    commit = None
+                    log.warning("dropping the utterances in progress; waiting for the model to return "
+                                "(Ctrl-C again to stop waiting)")
+                else:
+                    log.warning("not waiting for the model any longer")
+                    return
+            try:
+                item = self.results.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if commit is not None and not isinstance(item, BaseException):
+                commit(*item)
+        for t in list(self.ctx.lingering):
+            t.join(timeout=_LINGER_SECONDS)
+            if t.is_alive():
+                log.warning("a timed-out backend call is still running; the model is left open")
+                return
+        for backend in self.backends:
+            close = getattr(backend, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # closing is best effort: the rows are already stored
+                    log.warning("closing the backend failed: %s", exc)
+
+
+class _Interrupts:
+    """Counts Ctrl-C presses while a run is in progress. A SIGINT handler (installed only in the main
+    thread) increments ``presses`` instead of raising KeyboardInterrupt at an arbitrary point, such as
+    inside a queue's lock or a store commit, which can leave a lock released twice."""
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.presses += 1
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._press)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            previous = self._previous if self._previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
+            self._installed = False
+
+
+_LINGER_SECONDS = 30.0  # how long a finished run waits for a backend call its timeout gave up on
+
+
 def run_eval(
     backend_factory: Callable[[], Transcriber],
     utterances: Sequence[Utterance],
@@ -250,68 +398,64 @@ def run_eval(
     work: queue.Queue[_Job | None] = queue.Queue()
     for job in jobs:
         work.put(job)
-    results: queue.Queue[tuple[ResultRow, int] | BaseException] = queue.Queue()
-    stop = threading.Event()
-
-    def worker(backend: Transcriber | None) -> None:
-        try:
-            if backend is None:
-                backend = backend_factory()
-        except BaseException as exc:  # a worker that cannot load its model stops the run cleanly
-            results.put(exc)
-            return
-        while not stop.is_set():
-            try:
-                job = work.get_nowait()
-            except queue.Empty:
-                return
-            for row in _evaluate(backend, job, options, context, run_dir, level):
-                results.put((row, job.index))
-
-    n_workers = max(1, min(options.workers, len(jobs)))
-    threads = [
-        threading.Thread(target=worker, args=(first_backend if i == 0 else None,), daemon=True, name=f"vp-{i}")
-        for i in range(n_workers)
-    ]
-    for t in threads:
-        t.start()
-
+    ctx = _Context(options, context, run_dir, level)
     written = 0
     expected = sum(len(j.conditions) for j in jobs)
+
+    def commit(row: ResultRow, position: int) -> None:
+        nonlocal written
+        store.add_row(row, position)
+        written += 1
+        state.done += 1
+        if not row.ok:
+            state.errors += 1
+        state.audio_seconds += row.audio_duration or 0.0
+        if progress is not None:
+            progress(state)
+
     failure: BaseException | None = None
-    try:
-        while written < expected:
-            try:
-                item = results.get(timeout=0.5)
-            except queue.Empty:
-                if not any(t.is_alive() for t in threads) and results.empty():
+    interrupts = _Interrupts()
+    with interrupts:  # from here on Ctrl-C is counted, never raised inside a lock or a commit
+        pool = _Pool(backend_factory, first_backend, work, ctx, max(1, min(options.workers, len(jobs))))
+        try:
+            while written < expected and not interrupts.presses:
+                try:
+                    item = pool.results.get(timeout=0.2)
+                except queue.Empty:
+                    if not pool.alive() and pool.results.empty():
+                        break
+                    continue
+                if isinstance(item, BaseException):
+                    failure = item
                     break
-                continue
-            if isinstance(item, BaseException):
-                failure = item
-                stop.set()
-                break
-            row, position = item
-            store.add_row(row, position)
-            written += 1
-            state.done += 1
-            if not row.ok:
-                state.errors += 1
-            state.audio_seconds += row.audio_duration or 0.0
-            if progress is not None:
-                progress(state)
-    except BaseException:
-        stop.set()
-        store.close()
-        raise
-    stop.set()
-    for t in threads:
-        t.join(timeout=0.1)
+                commit(*item)
+            if interrupts.presses:
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            # Ctrl-C: let every worker finish the utterance it is on and commit its rows, stop the model's
+            # threads, close the store; the caller prints how to resume.
+            log.warning("interrupted: finishing the utterances in progress (Ctrl-C again to drop them)")
+            interrupts.presses = max(interrupts.presses, 1)
+            pool.shutdown(commit, interrupts)
+            store.set_meta("status", "interrupted")
+            rows_done = store.count_rows()
+            store.close()
+            raise RunInterrupted(run_dir, rows_done, total_rows) from None
+        except BaseException:
+            pool.shutdown(None)
+            store.close()
+            raise
+        pool.shutdown(None)
+    n_workers = len(pool.threads)
+    if failure is None and written < expected:
+        failure = RunError(f"the run stopped after {written} of {expected} rows without an error from any "
+                           f"worker; the stored rows are kept: rerun with --resume -o {run_dir}")
     if failure is not None:
+        store.set_meta("status", "incomplete")
         store.close()
         if isinstance(failure, VoxproofError):
             raise failure
-        raise BackendError(f"a worker could not load the backend: {failure}") from failure
+        raise BackendError(f"a worker stopped with {type(failure).__name__}: {failure}") from failure
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     resources = {
@@ -339,11 +483,10 @@ def info_rate(backend: Transcriber) -> int:
     return int(getattr(backend, "sample_rate", 16000))
 
 
-def _evaluate(
-    backend: Transcriber, job: _Job, options: RunOptions, context: Any, run_dir: Path, level: str
-) -> list[ResultRow]:
+def _evaluate(backend: Transcriber, job: _Job, ctx: _Context) -> list[ResultRow]:
     """Rows for one utterance: decode it once, then each pending condition."""
     utt = job.utt
+    options = ctx.options
     prep_start = time.monotonic()
     if utt.text is not None and len(utt.text) > options.max_text_chars:
         message = (f"the reference is {len(utt.text):,} characters, over the {options.max_text_chars:,}-character "
@@ -359,7 +502,7 @@ def _evaluate(
     load_time = time.monotonic() - prep_start
     rows = []
     for condition in job.conditions:
-        rows.append(_evaluate_condition(backend, utt, clean, condition, options, context, run_dir, load_time, level))
+        rows.append(_evaluate_condition(backend, utt, clean, condition, ctx, load_time))
     return rows
 
 
@@ -372,12 +515,10 @@ def _evaluate_condition(
     utt: Utterance,
     clean: Audio,
     condition: ConditionLike | None,
-    options: RunOptions,
-    context: Any,
-    run_dir: Path,
+    ctx: _Context,
     load_time: float,
-    level: str,
 ) -> ResultRow:
+    options, context, level = ctx.options, ctx.perturb, ctx.level
     name = _name(condition)
     chain: tuple[dict[str, Any], ...] = ()
     prep_start = time.monotonic()
@@ -394,7 +535,7 @@ def _evaluate_condition(
             return _error_row(utt, name, "PerturbationError", message=f"{type(exc).__name__}: {exc}",
                               perturbation=chain)
         if options.keep_audio:
-            _keep(run_dir, name, utt.id, audio)
+            _keep(ctx.run_dir, name, utt.id, audio)
     if len(audio.samples) == 0:
         return _error_row(utt, name, "EmptyAudio", message="the audio has no samples", perturbation=chain)
     features: dict[str, float] = {}
@@ -407,9 +548,11 @@ def _evaluate_condition(
     try:
         cpu_start = time.process_time()
         start = time.perf_counter()
-        transcript = _transcribe(backend, audio, options.timeout)
+        transcript = _transcribe(backend, audio, options.timeout, ctx.lingering)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
+    except EndpointRefused:
+        raise
     except VoxproofError as exc:
         return _error_row(utt, name, exc, perturbation=chain, audio_duration=audio.duration, features=features)
     except Exception as exc:
@@ -444,7 +587,7 @@ class Timeout(BackendError):
     """The backend took longer than the run's per-utterance timeout."""
 
 
-def _transcribe(backend: Transcriber, audio: Audio, timeout: float | None):
+def _transcribe(backend: Transcriber, audio: Audio, timeout: float | None, lingering: list[threading.Thread]):
     if timeout is None:
         return backend.transcribe(audio)
     box: dict[str, Any] = {}
@@ -455,24 +598,33 @@ def _transcribe(backend: Transcriber, audio: Audio, timeout: float | None):
         except BaseException as exc:
             box["error"] = exc
 
-    t = threading.Thread(target=call, daemon=True)
+    t = threading.Thread(target=call, daemon=True, name="vp-call")
     t.start()
     t.join(timeout)
     if t.is_alive():
         # The call cannot be interrupted; it finishes in the background and its result is dropped.
+        lingering.append(t)  # list.append is atomic: several workers may time out at once
         raise Timeout(f"no result within {timeout:g} s")
     if "error" in box:
         raise box["error"]
     return box["value"]
 
 
+def kept_audio_path(run_dir: Path, condition: str, utt_id: str) -> Path:
+    """Where ``--keep-audio`` writes an utterance's audio: ``RUN/audio/CONDITION/ID.wav``, both names
+    encoded by :func:`~voxproof.run.records.id_filename`, so no id leaves ``RUN/audio``."""
+    return run_dir / "audio" / id_filename(condition) / id_filename(utt_id, ".wav")
+
+
 def _keep(run_dir: Path, condition: str, utt_id: str, audio: Audio) -> None:
     import soundfile as sf
 
-    safe = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in condition)
-    out = run_dir / "audio" / safe
-    out.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out / f"{utt_id}.wav"), audio.samples, audio.sample_rate, subtype="PCM_16")
+    path = kept_audio_path(run_dir, condition, utt_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), audio.samples, audio.sample_rate, subtype="PCM_16")
+    except (OSError, RuntimeError) as exc:  # a full disk must not cost the row; say so loudly
+        log.warning("could not keep the audio of %r (%s) at %s: %s", utt_id, condition, path, exc)
 
 
 def default_workers() -> int:

@@ -446,8 +446,10 @@ def _keep(run_dir: Path, item_id: str, audio: Audio) -> str | None:
 
     if audio.samples.size == 0:
         return None
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item_id)
+    from voxproof.run.records import id_filename
+
+    name = id_filename(item_id, ".wav")  # one path component whatever the id holds
     out = run_dir / "audio"
     out.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out / f"{safe}.wav"), audio.samples, audio.sample_rate, subtype="FLOAT")
-    return f"audio/{safe}.wav"
+    sf.write(str(out / name), audio.samples, audio.sample_rate, subtype="FLOAT")
+    return f"audio/{name}"
