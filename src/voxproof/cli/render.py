@@ -32,7 +32,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     scores = summary["scores"]
     prov = summary.get("provenance") or {}
     backend = prov.get("backend") or {}
-    level = int(round(100 * scores["intervals"]["level"]))
+    level = round(100 * scores["intervals"]["level"])
     click.echo(
         f"model {backend.get('name', '?')} ({backend.get('model', '?')})  normaliser "
         f"{scores['normalizer'].get('name')}@{scores['normalizer'].get('version')}  "

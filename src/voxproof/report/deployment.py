@@ -11,10 +11,9 @@ figures embedded (:func:`deployment_html`). matplotlib is imported only when a f
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +122,7 @@ def deployment_to_dict(section: DeploymentSection) -> dict[str, Any]:
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:
-    return "n/a" if x is None or x != x else format(x, spec)
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
 def deployment_lines(section: DeploymentSection) -> list[str]:

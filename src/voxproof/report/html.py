@@ -17,6 +17,7 @@ import base64
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,11 @@ def fmt_interval(iv: Mapping[str, Any] | None, *, digits: int = 2, space: str = 
     low = fmt_num(scale * iv["low"], f".{ci_digits}f", minus=minus)
     high = fmt_num(scale * iv["high"], f".{ci_digits}f", minus=minus)
     return f"{point} [{low}, {high}]"
+
+
+def typographic(text: str) -> str:
+    """Escaped text whose negative numbers carry a typographic minus (``[−3.1, −0.4]``)."""
+    return re.sub(r"(^|[\s\[(,])-(?=\d)", lambda m: m.group(1) + MINUS, esc(text))
 
 
 def plain(value: Any) -> str:
@@ -223,7 +229,7 @@ def alignment_html(ops: Sequence[tuple[str, str | None, str | None]]) -> str:
 
 def interval_bar(point: float, low: float, high: float, scale: float) -> str:
     """A horizontal interval bar on [0, scale]."""
-    if scale <= 0 or point != point:
+    if scale <= 0 or not defined(point):
         return ""
 
     def pos(x: float) -> float:
@@ -238,7 +244,7 @@ def interval_bar(point: float, low: float, high: float, scale: float) -> str:
 def histogram_svg(values: Sequence[float], *, bins: int = 20, upper: float | None = None,
                   label: str = "") -> str:
     """An inline SVG histogram of ``values`` over [0, upper]."""
-    vals = [v for v in values if v == v]
+    vals = [v for v in values if defined(v)]
     if not vals:
         return "<p>no values</p>"
     top = upper if upper is not None else max(vals) or 1.0

@@ -43,7 +43,7 @@ def _headline(summary: dict[str, Any]) -> str:
     if not scores["conditions"]:
         return "<p class='err'>No rows were stored.</p>"
     first = scores["conditions"][0]
-    level = int(round(100 * scores["intervals"]["level"]))
+    level = round(100 * scores["intervals"]["level"])
     lat = (summary.get("latency") or {}).get(first["condition"]) or {}
     cov = first["coverage"]
     items = [
