@@ -55,6 +55,7 @@ details{margin:6px 0}details summary{cursor:pointer;color:var(--accent);font-wei
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px;background:var(--soft);padding:8px;border-radius:4px}
 code{font-size:12px;background:var(--soft);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
 ul{margin:6px 0;padding-left:22px}
+td code{overflow-wrap:normal;white-space:nowrap}
 audio{max-width:260px}
 footer{padding:0 28px 24px;font-size:12px;color:var(--muted)}
 """

@@ -75,7 +75,7 @@ def _json_default(value: Any) -> Any:
 
 # -- console ---------------------------------------------------------------------------------------
 NO_WER = "no item recognised"
-NO_MOS = "MOS not run"
+NO_MOS = "MOS not run: --no-mos, or the DNSMOS models are missing"
 NOT_TIMED = "not timed"
 
 
@@ -214,25 +214,30 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
         "intelligibility": f"{asr.get('name')} ({asr.get('model')}) against the expected spoken forms, normaliser "
                            f"{judges['normalizer']['name']}@{judges['normalizer']['version']}",
         "MOS predictor": f"{mos['name']} ({mos['version']}, models {mos['model_checksum']})" if mos else
-                         "n/a (not run: pass --mos or install the MOS models)",
+                         _why(NO_MOS),
         "voice activity": judges.get("vad"),
         "intervals": "95% percentile bootstrap over prompts",
     }), "judges")]
     rows = list(summary["systems"].values()) + ([summary["floor"]] if summary.get("floor") else [])
     no_mos = NO_MOS if not mos else "no item in the predictor's domain"
+    mos_heads = ["OVRL", "P.808", "SIG", "BAK", "OVRL (failures at 1.0)"] if mos else []
     sys_rows = []
     for s in rows:
         t = s["timing"]
+        mos_cells = [_mos(s["mos"].get("ovrl"), no_mos), _mos(s["mos"].get("p808"), no_mos),
+                     _fmt(s["mos"].get("sig"), no_mos), _fmt(s["mos"].get("bak"), no_mos),
+                     _val(s.get("ovrl_penalised"), 1, no_mos)] if mos else []
         sys_rows.append([
-            s["system"], s["n_items"], _pct(s["wer"], NO_WER), _pct(s["cer"], NO_WER),
-            _mos(s["mos"].get("ovrl"), no_mos), _mos(s["mos"].get("p808"), no_mos), _fmt(s["mos"].get("sig"), no_mos),
-            _fmt(s["mos"].get("bak"), no_mos), _val(s.get("ovrl_penalised"), 1, no_mos), s["any_failure"]["count"],
-            _val(t.get("median_words_per_second"), 1, NO_WER), _val(t.get("median_duration_ratio"), 1, NO_WER),
-            _val(t.get("rtf"), 1, NOT_TIMED), _val(t.get("cpu_rtf"), 1, NOT_TIMED),
+            s["system"], s["n_items"], _pct(s["wer"], NO_WER), _pct(s["cer"], NO_WER), *mos_cells,
+            s["any_failure"]["count"], _val(t.get("median_words_per_second"), 1, NO_WER),
+            _val(t.get("median_duration_ratio"), 1, NO_WER), _val(t.get("rtf"), 1, NOT_TIMED),
+            _val(t.get("cpu_rtf"), 1, NOT_TIMED),
         ])
-    body = table(["system", "items", "WER [95% CI]", "CER", "OVRL", "P.808", "SIG", "BAK", "OVRL (failures at 1.0)",
-                  "items with a failure", "words/s", "duration ratio", "RTF (wall)", "RTF (CPU)"], sys_rows,
-                 sortable=False, numeric=range(1, 14))
+    heads = ["system", "items", "WER [95% CI]", "CER", *mos_heads, "items with a failure", "words/s", "duration ratio",
+             "RTF (wall)", "RTF (CPU)"]
+    body = table(heads, sys_rows, sortable=False, numeric=range(1, len(heads)))
+    if not mos:
+        body += paragraph("MOS columns left out: " + _why(NO_MOS) + ".", "muted")
     if summary.get("floor"):
         body += paragraph("The floor row is real recorded speech scored the same way: its WER is the recogniser's "
                           "own error on human speech, its MOS what the predictor gives real recordings.", "muted")
