@@ -39,7 +39,8 @@ def _deployment(store: RunStore, scores: Any, normalizer: str) -> Any:
     from voxproof.report.deployment import build_deployment
 
     name = scores.conditions[0].condition if scores.conditions else "clean"
-    prices = (store.meta("report_settings") or {}).get("prices") or None
+    pairs = (store.meta("report_settings") or {}).get("prices") or []
+    prices = {str(name): float(price) for name, price in pairs} or None  # a list keeps the user's order
     return build_deployment(store, normalizer=normalizer, condition=name, prices=prices,
                             throughput=store.meta("throughput") or ())
 
@@ -49,7 +50,7 @@ def record_prices(run: str | Path, prices: dict[str, float]) -> None:
     prices the same machines."""
     with RunStore.open(run) as store:
         settings = dict(store.meta("report_settings") or {})
-        settings["prices"] = dict(prices)
+        settings["prices"] = [[name, price] for name, price in prices.items()]
         store.set_meta("report_settings", settings)
 
 
