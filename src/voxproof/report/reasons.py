@@ -62,19 +62,22 @@ def _explain_condition(cond: MutableMapping[str, Any]) -> None:
         explain_interval(g.get("gap"))
 
 
+def ranking_reason(name: str, n: int, error_rate: float | None) -> str:
+    """Why AUROC/AUPRC of wrong items is undefined at one calibration level (``word``, ``utterance``)."""
+    if not n:
+        return f"no {name}s with a confidence"
+    if error_rate == 0:
+        return f"every {name} is right, so there is no wrong {name} to find"
+    if error_rate == 1:
+        return f"every {name} is wrong, so there is no right {name} to rank against"
+    return "not computable from these confidences"
+
+
 def _explain_scores(level: MutableMapping[str, Any]) -> None:
     """One calibration level (word or utterance)."""
     name = level.get("level", "item")
     n = level.get("n") or 0
-    err = level.get("error_rate")
-    if not n:
-        one_class = f"no {name}s with a confidence"
-    elif err == 0:
-        one_class = f"every {name} is right, so there is no wrong {name} to find"
-    elif err == 1:
-        one_class = f"every {name} is wrong, so there is no right {name} to rank against"
-    else:
-        one_class = "not computable from these confidences"
+    one_class = ranking_reason(name, n, level.get("error_rate"))
     for key in ("auroc_error", "auprc_error"):
         if _null(level, key):
             level[key] = None
