@@ -401,7 +401,7 @@ def deployment_html(section: DeploymentSection, figures: Mapping[str, bytes] | N
     else:
         body.append("<h3>Calibration</h3>" + h.table(
             ["level", "n", "accuracy", "mean confidence", "ECE [95% CI]", "ECE (equal mass)", "Brier",
-             "AUROC (wrong)", "AUPRC (wrong)", "AUPRC chance"], _cal_rows(cal), sortable=False, numeric=range(1, 10)))
+             "AUROC (wrong)", "AUPRC (wrong)", "AUPRC chance"], _cal_rows(cal), sortable=False, numeric=(1, 2, 3, 4, 5, 6, 9)))
         if cal.review is not None:
             needed = ", ".join(f"WER ≤ {100 * t:g} %: review {h.fmt_pct(v, 0, 'unreachable')} "
                                f"(oracle {h.fmt_pct(cal.review.needed_oracle[t], 0, 'unreachable')})"
