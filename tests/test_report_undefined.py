@@ -183,7 +183,7 @@ def test_price_option_of_report_and_eval(tmp_path, capsys):
 
 # -- audit VAD ------------------------------------------------------------------------------------
 def test_audit_records_the_energy_detector_when_silero_is_missing(tmp_path, monkeypatch, caplog):
-    import voxproof.audit.signal as signal
+    from voxproof.audit import signal
     from voxproof.audit.datasheet import render_datasheet
     from voxproof.audit.report import render_html
     from voxproof.audit.runner import AuditOptions, run_audit

@@ -304,10 +304,10 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
                 ((f"{esc(it['text'])}<br><span class='muted'>expected:</span> {esc(it['reference'])}"
                  f"<br><span class='muted'>heard:</span> {esc(heard) if heard is not None else '–'}"), it["text"] or ""),
                 _val(it["wer"], 100, "not recognised") + ("%" if it["wer"] is not None else ""),
-                _val(it["mos_ovrl"], 1, no_mos), (flags, ""),
+                *([_val(it["mos_ovrl"], 1, no_mos)] if mos else []), (flags, ""),
             ])
-        body = table(["id", "audio", "text / expected / heard", "WER", "OVRL", "failures"], item_rows, sortable=False,
-                     numeric=(3, 4))
+        body = table(["id", "audio", "text / expected / heard", "WER", *(["OVRL"] if mos else []), "failures"],
+                     item_rows, sortable=False, numeric=(3, 4) if mos else (3,))
         sections.append(Section(f"Worst items: {name}", body if n == 0 else details(f"{len(items)} items", body)))
     path.write_text(page("voxproof TTS evaluation", sections,
                          subtitle=f"voxproof {summary.get('voxproof_version')} · {len(summary['systems'])} system(s)"),
