@@ -108,7 +108,7 @@ def _slice_table(c: dict[str, Any]) -> str:
             s.get("warning") or "",
         ])
     gaps = "".join(paragraph(gap_sentence(g)) for g in c["gaps"])
-    return gaps + table(["slice by", "value", "utterances", "words", "WER", "interval", "note"], rows, numeric=(2, 3))
+    return gaps + table(["slice by", "value", "utterances", "words", "WER", "interval", "note"], rows, numeric=(2, 3, 4))
 
 
 def _slices(summary: dict[str, Any]) -> str:
