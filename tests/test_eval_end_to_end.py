@@ -99,6 +99,7 @@ def test_report_takes_measured_throughput_points(whisper_run, tmp_path):
     assert main(["report", str(whisper_run), "--throughput", str(points)]) == 0
     summary = json.loads((whisper_run / "summary.json").read_text())
     assert [p["label"] for p in summary["deployment"]["throughput"]] == ["sequential", "2 workers"]
-    assert "throughput.png" in (whisper_run / "report.html").read_text()
+    assert "Throughput (RTFx, audio seconds per processing second) of each measured configuration" in (
+        whisper_run / "report.html").read_text()
     points.write_text('{"not": "a list"}')
     assert main(["report", str(whisper_run), "--throughput", str(points)]) == 2

@@ -44,6 +44,10 @@ def render_datasheet(result: AuditResult) -> str:
     lines += ["", "## Quality", ""]
     for k, v in (sig.get("medians") or {}).items():
         lines.append(f"- median {t(k)}: {t(v)}")
+    vad = d["stats"].get("vad") or {}
+    if vad:
+        lines.append(f"- speech detector: {t(vad['used'])}" + (f" ({t(vad['requested'])} was asked for: {t(vad['reason'])})"
+                                                              if vad.get("reason") else ""))
     rate = d["stats"].get("transcript_rate") or {}
     if "median_cps" in rate:
         lines.append(f"- median characters per second: {rate['median_cps']:.1f} over {rate['items']} transcripts")

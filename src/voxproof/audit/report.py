@@ -4,7 +4,6 @@ assets from elsewhere) listing findings by severity with their items and evidenc
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from voxproof.audit.findings import SEVERITIES
 from voxproof.audit.runner import AuditResult
 
 MAX_ROWS = 3000  # the page stays light; findings.json has every finding
-_COLOURS = {"info": "#6b7280", "low": "#2563eb", "medium": "#d97706", "high": "#dc2626", "critical": "#7f1d1d"}
 
 
 def write_json(result: AuditResult, path: str | Path) -> Path:
@@ -31,11 +29,17 @@ def write_json(result: AuditResult, path: str | Path) -> Path:
     return path
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
+def _balance(t: dict[str, Any], key: str, spec: str) -> str:
+    from voxproof.report.html import fmt_num
+
+    why = "one value only" if t["distinct_values"] < 2 else "no audio duration"
+    return fmt_num(t.get(key), spec, why)
 
 
 def render_html(result: AuditResult) -> str:
+    """The audit page, built from the shared report components (no scripts)."""
+    from voxproof.report.html import Section, badge, card, esc, fmt_pct, page, paragraph, plain, table
+
     data = result.to_dict(findings=False)
     counts = data["counts"]
     rows = []
@@ -43,50 +47,47 @@ def render_html(result: AuditResult) -> str:
     for f in (f.to_dict() for f in result.findings.by_severity(limit=MAX_ROWS)):
         items = f["items"]
         shown = ", ".join(items[:12]) + (f" … (+{len(items) - 12})" if len(items) > 12 else "")
-        evidence = json.dumps(f["evidence"], ensure_ascii=False)
+        evidence = plain(f["evidence"])
         if len(evidence) > 600:
             evidence = evidence[:600] + " …"
-        rows.append(
-            f"<tr><td><span class='sev' style='background:{_COLOURS[f['severity']]}'>{_esc(f['severity'])}</span></td>"
-            f"<td><code>{_esc(f['kind'])}</code></td><td>{_esc(f['message'])}</td>"
-            f"<td class='items'>{_esc(shown) or '<i>dataset</i>'}</td><td>{_esc(f['action'])}</td>"
-            f"<td class='ev'><code>{_esc(evidence)}</code></td></tr>"
-        )
-    badges = " ".join(
-        f"<span class='sev' style='background:{_COLOURS[s]}'>{s}: {counts[s]}</span>" for s in reversed(SEVERITIES)
-    )
+        rows.append([
+            (badge(f["severity"], f["severity"]), SEVERITIES.index(f["severity"])),
+            (f"<code>{esc(f['kind'])}</code>", f["kind"]), f["message"],
+            (esc(shown) if shown else "<i>dataset</i>", shown), f["action"] or "none",
+            (f"<span class='muted'>{esc(evidence)}</span>", evidence),
+        ])
     cov_rows = []
     for t in data["coverage"]["tags"]:
         top = ", ".join(f"{k} ({v['utterances']}, {v['hours'] * 60:.1f} min)" for k, v in list(t["values"].items())[:8])
-        cov_rows.append(
-            f"<tr><td>{_esc(t['tag'])}</td><td>{t['distinct_values']}</td><td>{t['missing_share']:.0%}</td>"
-            f"<td>{_esc(t['normalised_entropy'])}</td><td>{_esc(t['max_min_ratio'])}</td><td>{_esc(top)}</td></tr>"
-        )
+        cov_rows.append([t["tag"], t["distinct_values"], fmt_pct(t["missing_share"], 0),
+                         _balance(t, "normalised_entropy", ".3f"), _balance(t, "max_min_ratio", ".2f"), top])
     an = data["stats"].get("analysis") or {}
-    verdict = "FAILED" if data["failed"] else "passed"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>voxproof audit: {_esc(data['source'])}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em;color:#111}} table{{border-collapse:collapse;width:100%;margin:1em 0}}
-td,th{{border-bottom:1px solid #ddd;padding:4px 6px;vertical-align:top;text-align:left;font-size:13px}}
-.sev{{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px}} .items{{max-width:22em}}
-.ev code{{font-size:11px;word-break:break-all}}
-</style></head><body>
-<h1>Dataset audit</h1>
-<p><b>{_esc(data['source'])}</b>{' against <b>' + _esc(data['against']) + '</b>' if data['against'] else ''}:
-{data['stats']['items']} items, {data['coverage']['hours']:.3f} h; decoded {_esc(an.get('items', 0) - an.get('failed', 0))},
-failed {_esc(an.get('failed', 0))}. Gate at <b>{_esc(data['fail_on'])}</b>: {verdict}.</p>
-<p>{badges}</p>
-<h2>Findings</h2>
-<table><tr><th>severity</th><th>kind</th><th>what</th><th>items</th><th>fix</th><th>evidence</th></tr>
-{''.join(rows)}</table>
-{f"<p>{hidden} more finding(s) of lower severity are in findings.json.</p>" if hidden else ""}
-<h2>Coverage</h2>
-<table><tr><th>tag</th><th>values</th><th>missing</th><th>normalised entropy</th><th>max/min</th><th>largest values (items, minutes)</th></tr>
-{''.join(cov_rows)}</table>
-<p style="color:#666">voxproof {_esc(data['voxproof_version'])}; personal data is masked in evidence.</p>
-</body></html>
-"""
+    vad = data["stats"].get("vad") or {}
+    failed = data["failed"]
+    summary_cards = "<div class='cards'>" + "".join([
+        card("items", str(data["stats"]["items"]), f"{data['coverage']['hours']:.3f} h of audio"),
+        card("decoded", str(an.get("items", 0) - an.get("failed", 0)), f"{an.get('failed', 0)} failed"),
+        card("gate", "FAILED" if failed else "passed", f"fails at {data['fail_on']} or worse"),
+        card("speech detector", str(vad.get("used", data["options"].get("vad"))),
+             f"{vad['requested']} was asked for: {vad['reason']}" if vad.get("reason") else "speech ratio, SNR, level"),
+    ]) + "</div>"
+    badges = " ".join(badge(f"{s}: {counts[s]}", s) for s in reversed(SEVERITIES))
+    against = f" against {data['against']}" if data["against"] else ""
+    findings_body = paragraph("Worst first; the evidence is masked where it holds personal data.", "muted") + table(
+        ["severity", "kind", "what", "items", "fix", "evidence"], rows, sortable=False)
+    if hidden:
+        findings_body += paragraph(f"{hidden} more finding(s) of lower severity are in findings.json.", "muted")
+    sections = [
+        Section("Summary", summary_cards + f"<p>{badges}</p>", "summary"),
+        Section("Findings", findings_body if rows else paragraph("No findings."), "findings"),
+        Section("Coverage", table(["tag", "values", "missing", "normalised entropy", "largest / smallest",
+                                   "largest values (items, minutes)"], cov_rows, sortable=False, numeric=(1, 2, 3, 4))
+                if cov_rows else paragraph("No tags on the items."), "coverage"),
+    ]
+    return page(f"voxproof audit: {data['source']}", sections,
+                subtitle=f"{data['source']}{against} · voxproof {data['voxproof_version']} · personal data is "
+                         "masked in evidence",
+                badge_html=badge("FAILED" if failed else "passed", "fail" if failed else "pass"))
 
 
 def write_html(result: AuditResult, path: str | Path) -> Path:

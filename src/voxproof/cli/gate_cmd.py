@@ -49,10 +49,13 @@ class _GateCommand(click.Command):
 @click.option("--allow-url-host", "allow_url_host", multiple=True, metavar="HOST",
               help="Model mode: fetch manifest audio URLs from HOST (repeatable; URLs are off by default).")
 @click.option("--show-policy", is_flag=True, help="Print the default policy (annotated TOML) and exit.")
+@click.option("--price", default=None, metavar="NAME=USD_PER_HOUR",
+              help="Price of the machine per hour for the policy's cost rule (overrides [cost] "
+                   "price_per_machine_hour), e.g. --price my-vm=0.05.")
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,
                  suites, perturbs, limit, sample, cache_dir, seed, show_policy,
-                 allow_url_host) -> None:
+                 allow_url_host, price) -> None:
     """Gate a CANDIDATE against a BASELINE: every policy rule, a table, gate.json and gate.html.
 
     \b
@@ -69,7 +72,7 @@ def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, can
     try:
         verdict = _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
                             ctx.meta.get("gate_argv", []) if options else [], data, suites, perturbs, limit,
-                            sample, cache_dir, seed, allow_url_host)
+                            sample, cache_dir, seed, allow_url_host, price)
     except RunInterrupted as exc:
         exc.resume_hint = ("run the same 'voxproof gate' command again: it resumes the cached run "
                            f"{exc.run_dir} and reuses finished ones")
@@ -126,14 +129,30 @@ def _split_options(argv: list[str]) -> tuple[list[str], list[str]]:
     return out["baseline"], out["candidate"]
 
 
+def _priced(policy, price: str | None):
+    """The policy with ``--price NAME=USD_PER_HOUR`` as its cost rule's price (checked: finite, >= 0)."""
+    if price is None:
+        return policy
+    import dataclasses
+
+    from voxproof.errors import UsageError
+    from voxproof.metrics.cost import parse_prices
+
+    ((_, value),) = parse_prices([price]).items()
+    if policy.max_cost_per_audio_hour is None:
+        raise UsageError("--price sets the price of the policy's cost rule, but the policy has no [cost] "
+                         "max_per_audio_hour; add one ('voxproof gate --show-policy' shows the format)")
+    return dataclasses.replace(policy, price_per_machine_hour=value)
+
+
 def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model, argv, data, suites, perturbs,
-              limit, sample, cache_dir, seed, allow_url_host=()):
+              limit, sample, cache_dir, seed, allow_url_host=(), price=None):
     from voxproof.cli.params import require_run
     from voxproof.errors import UsageError
     from voxproof.gate.policy import load_policy
     from voxproof.gate.verdict import evaluate_gate
 
-    policy = load_policy(policy_path)
+    policy = _priced(load_policy(policy_path), price)
     run_mode = baseline is not None or candidate is not None
     model_mode = baseline_model is not None or candidate_model is not None
     if run_mode and model_mode:

@@ -1,4 +1,7 @@
-"""Console rendering of a run summary: one table row per condition, then slices and warnings."""
+"""Console rendering of a run summary: one table row per condition, then slices and warnings.
+
+Every figure that can be undefined prints ``n/a (why)``, the why read from summary.json's ``reasons``.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,30 @@ from typing import Any
 
 import click
 
-from voxproof.report.html import fmt_interval
+from voxproof.report.html import fmt_interval, fmt_num, fmt_pct, na, reason_of
 
 MAX_WARNINGS = 6
 
 
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}%"
+def pct(value: float | None, reason: str | None = None) -> str:
+    return fmt_pct(value, 2, reason, minus="-", space="")
 
 
-def pct_interval(iv: dict[str, Any]) -> str:
-    return fmt_interval(iv, sep=", ", space="")
+def pct_interval(iv: dict[str, Any] | None) -> str:
+    return fmt_interval(iv, space="", minus="-")
+
+
+def num(obj: dict[str, Any] | None, key: str, spec: str = ".3f") -> str:
+    """``obj[key]`` formatted, or ``n/a (why)``."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return fmt_num(value, spec, reason_of(obj, key), minus="-")
 
 
 def print_summary(summary: dict[str, Any]) -> None:
     scores = summary["scores"]
     prov = summary.get("provenance") or {}
     backend = prov.get("backend") or {}
-    level = int(round(100 * scores["intervals"]["level"]))
+    level = round(100 * scores["intervals"]["level"])
     click.echo(
         f"model {backend.get('name', '?')} ({backend.get('model', '?')})  normaliser "
         f"{scores['normalizer'].get('name')}@{scores['normalizer'].get('version')}  "
@@ -40,24 +49,27 @@ def print_summary(summary: dict[str, Any]) -> None:
     for cond in scores["conditions"]:
         cov = cond["coverage"]
         lat = latency.get(cond["condition"]) if isinstance(latency, dict) else None
-        rtf = f"{lat['rtf']:.3f}" if isinstance(lat, dict) and lat.get("rtf") is not None else "-"
+        rtf = num(lat, "rtf") if isinstance(lat, dict) and lat.get("available") is not False else "n/a"
         line = [
-            cond["condition"], pct_interval(cond["wer"]), pct_interval(cond["cer"]), pct(cond["raw_wer"]),
+            cond["condition"], pct_interval(cond["wer"]), pct_interval(cond["cer"]),
+            pct(cond["raw_wer"], reason_of(cond, "raw_wer")),
             f"{cov['ok']}/{cov['total']}", str(cond["utterances"]), str(cond["ref_words"]),
             f"{cond['audio_hours']:.3f}", rtf,
         ]
         if deltas:
             delta = deltas.get(cond["condition"])
             text = pct_interval(delta) if isinstance(delta, dict) else "-"
-            line.insert(2, "+" + text if text[0].isdigit() else text)
+            line.insert(2, "+" + text if text[:1].isdigit() else text)
         lines.append(line)
     _table(headers, lines)
     first = latency.get(scores["conditions"][0]["condition"]) if scores["conditions"] and isinstance(latency, dict) else None
-    if isinstance(first, dict) and first.get("rtfx"):
-        p = first.get("latency_seconds", {})
+    if isinstance(first, dict) and first.get("available") is False:
+        click.echo(f"speed: {na(first.get('reason'))}")
+    elif isinstance(first, dict):
+        p = first.get("latency_seconds") or {}
         click.echo(
-            f"speed: RTFx {first['rtfx']:.1f} (audio s / processing s), latency p50 {p.get('p50', 0):.3f} s "
-            f"p90 {p.get('p90', 0):.3f} s, model load {first.get('model_load_seconds') or 0:.2f} s"
+            f"speed: RTFx {num(first, 'rtfx', '.1f')} (audio s / processing s), latency p50 {num(p, 'p50')} s "
+            f"p90 {num(p, 'p90')} s, model load {num(first, 'model_load_seconds', '.2f')} s"
         )
     _print_deployment(summary)
     for index, cond in enumerate(scores["conditions"]):
@@ -67,13 +79,12 @@ def print_summary(summary: dict[str, Any]) -> None:
             click.echo(f"errors in {cond['condition']}: {listed}")
         # slice gaps of the first (clean) condition; the others are in the report and summary.json
         for gap in cond.get("gaps", [])[:3] if index == 0 else ():
-            g = gap["gap"]
-            click.echo(
-                f"slice gap by {gap['key']} ({cond['condition']}): worst {gap['worst']} vs best {gap['best']}: "
-                f"{pct_interval(g)}"
-            )
+            click.echo(f"slice gap by {gap['key']} ({cond['condition']}): {gap_text(gap)}")
     for suite in rob.get("suites", []):
         crossing = [f"{c['family']} at {c['crossing']:g}" for c in suite.get("curves", []) if c.get("crossing") is not None]
+        if suite.get("worst_condition") is None or not isinstance(suite.get("score"), dict):
+            click.echo(f"robustness {suite.get('suite')}: {na(suite.get('reason') or 'no scored condition')}")
+            continue
         click.echo(
             f"robustness {suite['suite']}: score {pct_interval(suite['score'])} ({suite['score_definition']}); "
             f"worst {suite['worst_condition']}" + (f"; WER crosses {pct(rob['threshold'])} {', '.join(crossing)}"
@@ -96,26 +107,38 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
+def gap_text(gap: dict[str, Any]) -> str:
+    """``worst A vs best B: 12.3% [..]`` for a rankable gap, else why no slice is named."""
+    if gap.get("worst") is None:
+        return na(gap.get("reason") or "no slice large enough to rank")
+    return f"worst {gap['worst']} vs best {gap['best']}: {pct_interval(gap['gap'])}"
+
+
 def _print_deployment(summary: dict[str, Any]) -> None:
     """One line each: word calibration, cost per audio hour, model size (the report has the figures)."""
     cal = summary.get("calibration") or {}
     word = cal.get("word") if isinstance(cal, dict) else None
-    if isinstance(word, dict) and word.get("ece") is not None:
-        def f3(x: Any) -> str:
-            return "n/a (undefined: all words right or all wrong)" if x is None else f"{x:.3f}"
-
+    if isinstance(word, dict):
         click.echo(
-            f"calibration: word ECE {word['ece']:.3f} ({word['ece_binning']}), Brier {f3(word['brier'])}, "
-            f"AUROC for wrong words {f3(word['auroc_error'])} (n={word['n']})"
+            f"calibration: word ECE {num(word, 'ece')} ({word.get('ece_binning')}), Brier {num(word, 'brier')}, "
+            f"AUROC for wrong words {num(word, 'auroc_error')} (n={word.get('n')})"
         )
     elif isinstance(cal, dict) and cal.get("available") is False:
-        click.echo(f"calibration: {cal.get('reason')}")
+        click.echo(f"calibration: {na(cal.get('reason'))}")
+    elif isinstance(cal, dict) and reason_of(cal, "word"):
+        click.echo(f"calibration: word {na(reason_of(cal, 'word'))}")
     dep = summary.get("deployment") or {}
-    lines = ((dep.get("cost") or {}).get("lines") or []) if isinstance(dep, dict) else []
+    cost = dep.get("cost") if isinstance(dep, dict) else None
+    lines = (cost or {}).get("lines") or []
     if lines:
-        costs = "; ".join(f"{c['cost_per_audio_hour']:.4f} {c['currency']} per audio hour on {c['machine']} at "
-                          f"{c['price_per_machine_hour']:g}/h" for c in lines[:2])
-        click.echo(f"cost (example prices, not quotes): {costs}")
+        label = "example prices, not quotes" if any(c.get("is_example") for c in lines) else "your prices"
+        costs = "; ".join(f"{num(c, 'cost_per_audio_hour', '.4f')} {c['currency']} per audio hour on {c['machine']} "
+                          f"at {c['price_per_machine_hour']:g}/h" for c in lines[:2])
+        click.echo(f"cost ({label}; {cost.get('basis', 'total machine time / total audio')}): {costs}")
+        if any(c.get("is_example") for c in lines):
+            click.echo(f"  {cost.get('note')}")
+    elif isinstance(dep, dict) and reason_of(dep, "cost"):
+        click.echo(f"cost: {na(reason_of(dep, 'cost'))}")
     eff = dep.get("efficiency") if isinstance(dep, dict) else None
     if isinstance(eff, dict) and eff.get("parameters"):
-        click.echo(f"model: {eff['parameters']:,} parameters, {eff.get('disk_bytes', 0) / 1e6:.1f} MB on disk")
+        click.echo(f"model: {eff['parameters']:,} parameters, {(eff.get('disk_bytes') or 0) / 1e6:.1f} MB on disk")

@@ -13,9 +13,15 @@ from voxproof.cli.params import RUN_DIR, unfinished_run_note
 @click.option("-o", "--out", default=None, help="HTML path (default: RUN/report.html).")
 @click.option("--throughput", "throughput_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSON list of throughput points (label, rtfx) from benchmarks/throughput.py --json; kept in the run.")
-def report_command(run, normalizer, out, throughput_file) -> None:
+@click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
+              help="Price of a machine per hour for the cost per audio hour, repeatable (e.g. --price my-vm=0.05); "
+                   "kept in the run. Default: labelled example prices.")
+def report_command(run, normalizer, out, throughput_file, prices) -> None:
     """Write RUN's HTML report (opens offline: styles, scripts and images are inline)."""
-    from voxproof.report.build import write_reports
+    from voxproof.metrics.cost import parse_prices
+    from voxproof.report.build import record_prices, write_reports
+
+    parsed = parse_prices(prices)
 
     if throughput_file:
         import json
@@ -33,6 +39,8 @@ def report_command(run, normalizer, out, throughput_file) -> None:
         with RunStore.open(run) as store:
             store.set_meta("throughput", points)
 
+    if parsed:
+        record_prices(run, parsed)
     _, paths = write_reports(run, normalizer=normalizer, html_path=out)
     for label, path in paths.items():
         click.echo(f"{label}: {path}")

@@ -6,12 +6,15 @@ money with a price per machine-hour *given by the user*. voxproof knows no price
 they are printed, never facts about any provider.
 
 cost per audio hour = price per machine-hour x (machine seconds used / audio seconds processed),
-where machine seconds = wall seconds of the run (all workers share the one machine). The figure
-assumes the machine does nothing else and is billed only while the run lasts.
+where machine seconds = wall seconds of the run (all workers share the one machine) and audio seconds
+are those of every condition the run decoded (total over total: a run with six noise conditions
+decodes each utterance seven times, and its wall clock covers all seven). The figure assumes the
+machine does nothing else and is billed only while the run lasts.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -25,7 +28,9 @@ EXAMPLE_PRICES: dict[str, float] = {
     "example small 2-vCPU VM": 0.10,
     "example 8-vCPU VM": 0.40,
 }
-EXAMPLE_NOTE = "example prices, not quotes: pass --price NAME=USD_PER_HOUR for your own machines"
+EXAMPLE_NOTE = ("example prices, not quotes: pass --price NAME=USD_PER_MACHINE_HOUR (e.g. --price my-vm=0.05) "
+                "to 'voxproof eval' or 'voxproof report' for your own machines")
+MAX_PRICE = 1e6  # per machine-hour; anything above is a typo, not a machine
 
 
 @dataclass(frozen=True)
@@ -40,14 +45,20 @@ class CostLine:
     cost_per_audio_hour: float
     audio_hours_per_machine_hour: float
     is_example: bool
+    conditions: int = 1  # conditions whose audio (and machine time) the figure covers
+
+    @property
+    def basis(self) -> str:
+        return ("total machine time / total audio of the run" if self.conditions == 1 else
+                f"total machine time / total audio of all {self.conditions} conditions")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "basis": self.basis}
 
 
 def cost_per_audio_hour(price_per_machine_hour: float, machine_seconds: float, audio_seconds: float) -> float:
     """Money per hour of audio: price x machine seconds / audio seconds."""
-    if price_per_machine_hour < 0:
+    if not math.isfinite(price_per_machine_hour) or price_per_machine_hour < 0:
         raise UsageError(f"price per machine-hour {price_per_machine_hour} must not be negative")
     if audio_seconds <= 0 or machine_seconds < 0:
         raise UsageError(f"need positive audio seconds (got {audio_seconds}) and machine seconds >= 0")
@@ -59,8 +70,12 @@ def cost_table(
     audio_seconds: float,
     prices: Mapping[str, float] | None = None,
     currency: str = "USD",
+    *,
+    conditions: int = 1,
 ) -> list[CostLine]:
-    """One :class:`CostLine` per priced machine; ``prices=None`` uses :data:`EXAMPLE_PRICES` (marked)."""
+    """One :class:`CostLine` per priced machine; ``prices=None`` (or empty) uses :data:`EXAMPLE_PRICES`
+    (marked). ``audio_seconds`` must be the audio of every condition ``machine_seconds`` covers."""
+    prices = prices or None
     is_example = prices is None
     table = EXAMPLE_PRICES if prices is None else prices
     out = []
@@ -70,23 +85,40 @@ def cost_table(
             CostLine(
                 name, float(price), currency, machine_seconds, audio_seconds, c,
                 audio_seconds / machine_seconds if machine_seconds > 0 else float("inf"), is_example,
+                conditions,
             )
         )
     return out
 
 
 def parse_prices(pairs: list[str] | tuple[str, ...]) -> dict[str, float]:
-    """``["vm=0.12", ...]`` -> ``{"vm": 0.12}``; bad pairs raise :class:`UsageError`."""
+    """``["my-vm=0.12", ...]`` -> ``{"my-vm": 0.12}`` (USD per machine-hour); a pair without a name, a
+    price that is not a finite number in [0, 1e6], or a name given twice raises :class:`UsageError`."""
     out: dict[str, float] = {}
     for pair in pairs:
         name, sep, value = pair.rpartition("=")
+        name = name.strip()
         try:
-            if not sep or not name:
+            if not sep or not name or "\x00" in name or len(name) > 100:
                 raise ValueError
-            out[name.strip()] = float(value)
+            price = float(value)
         except ValueError:
-            raise UsageError(f"price {pair!r} must look like NAME=USD_PER_MACHINE_HOUR, e.g. vm=0.12") from None
+            raise UsageError(f"--price {pair!r} must look like NAME=USD_PER_MACHINE_HOUR, e.g. my-vm=0.12") from None
+        if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
+            raise UsageError(f"--price {pair!r}: the price must be a number from 0 to {MAX_PRICE:g} per machine-hour")
+        if name in out:
+            raise UsageError(f"--price names {name!r} twice; give each machine once")
+        out[name] = price
     return out
+
+
+def run_audio_seconds(store: Any) -> tuple[float, int]:
+    """Audio seconds of every row of a run store (all conditions) and the number of conditions."""
+    total, conditions = 0.0, set()
+    for row in store.rows():
+        conditions.add(row.condition)
+        total += row.audio_duration or 0.0
+    return total, max(1, len(conditions))
 
 
 def disk_size_bytes(path: str | os.PathLike[str]) -> int:
@@ -104,5 +136,6 @@ def cost_to_dict(lines: list[CostLine]) -> dict[str, Any]:
     return {
         "lines": [line.to_dict() for line in lines],
         "formula": "price per machine-hour x machine seconds / audio seconds",
+        "basis": lines[0].basis if lines else None,
         "note": EXAMPLE_NOTE if any(line.is_example for line in lines) else "prices given by the user",
     }

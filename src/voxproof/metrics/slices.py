@@ -62,16 +62,31 @@ class SliceScore:
 
 @dataclass(frozen=True)
 class SliceGap:
-    """Worst slice WER minus best slice WER for one key (slices picked on their point estimates),
-    with a stratified bootstrap interval."""
+    """Worst slice WER minus best slice WER for one key, with a stratified bootstrap interval. Only
+    slices large enough to rank (not ``small``) are candidates; with fewer than two of them no slice
+    is named: ``best``/``worst``/``gap`` are ``None`` and ``reason`` says which criterion failed."""
 
     key: str
-    best: str
-    worst: str
-    gap: Interval
+    best: str | None
+    worst: str | None
+    gap: Interval | None
+    ranked: int = 0  # slices large enough to rank
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "best": self.best, "worst": self.worst, "gap": self.gap.to_dict()}
+        return {"key": self.key, "best": self.best, "worst": self.worst,
+                "gap": None if self.gap is None else self.gap.to_dict(), "ranked": self.ranked,
+                "reason": self.reason}
+
+
+def small_reason(utterances: int, words: int, min_utterances: int, min_words: int) -> str | None:
+    """Which size criterion a slice fails (``None`` when it is large enough to rank)."""
+    failed = []
+    if utterances < min_utterances:
+        failed.append(f"{utterances} utterance{'' if utterances == 1 else 's'}, fewer than {min_utterances}")
+    if words < min_words:
+        failed.append(f"{words} reference words, fewer than {min_words}")
+    return "; ".join(failed) or None
 
 
 def speaker_groups(utts: Sequence[ScoredUtterance]) -> list[str] | None:
@@ -133,22 +148,23 @@ def score_slices(
             members = groups[value]
             counts = total(u.words for u in members)
             interval = rate_interval(members, method=method, **boot)
-            small = len(members) < min_utterances or counts.ref_len < min_words
-            warning = (
-                f"{key}={value}: {len(members)} utterances, {counts.ref_len} reference words; too small to "
-                f"rank (needs {min_utterances} utterances and {min_words} words)"
-                if small else None
-            )
+            why_small = small_reason(len(members), counts.ref_len, min_utterances, min_words)
+            small = why_small is not None
+            warning = f"{key}={value}: too small to rank: {why_small}" if small else None
             n_spk = len({u.speaker for u in members if u.speaker is not None})
             if warning is None and interval.blocked_by == "speaker" and n_spk < FEW_SPEAKERS:
                 warning = (f"{key}={value}: only {n_spk} speakers; the interval says little about other "
                            f"speakers of this {key} (needs {FEW_SPEAKERS})")
             key_slices.append(SliceScore(key, value, len(members), n_spk, counts, interval, small, warning))
         slices.extend(key_slices)
-        rated = [s for s in key_slices if s.counts.ref_len > 0]
+        rated = [s for s in key_slices if s.counts.ref_len > 0 and not s.small]
         if len(rated) >= 2:
             best = min(rated, key=lambda s: s.wer.estimate)
             worst = max(rated, key=lambda s: s.wer.estimate)
             diff = bootstrap_difference(_sample(groups[worst.value]), _sample(groups[best.value]), **boot)
-            gaps.append(SliceGap(key, best.value, worst.value, diff))
+            gaps.append(SliceGap(key, best.value, worst.value, diff, ranked=len(rated)))
+        elif len(key_slices) >= 2:
+            gaps.append(SliceGap(key, None, None, None, ranked=len(rated), reason=(
+                f"{len(rated)} of {len(key_slices)} {key} slices have {min_utterances} utterances and "
+                f"{min_words} reference words; too few to name a worst and a best")))
     return slices, gaps, notes

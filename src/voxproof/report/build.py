@@ -34,11 +34,24 @@ def _latency(store: RunStore, scores: Any) -> dict[str, Any]:
 
 
 def _deployment(store: RunStore, scores: Any, normalizer: str) -> Any:
-    """Calibration, latency, resources, cost and model efficiency of the first (clean) condition."""
+    """Calibration, latency, resources and model efficiency of the first (clean) condition; cost of the
+    whole run at the prices recorded with ``--price`` (``report_settings`` meta), else example prices."""
     from voxproof.report.deployment import build_deployment
 
     name = scores.conditions[0].condition if scores.conditions else "clean"
-    return build_deployment(store, normalizer=normalizer, condition=name, throughput=store.meta("throughput") or ())
+    pairs = (store.meta("report_settings") or {}).get("prices") or []
+    prices = {str(name): float(price) for name, price in pairs} or None  # a list keeps the user's order
+    return build_deployment(store, normalizer=normalizer, condition=name, prices=prices,
+                            throughput=store.meta("throughput") or ())
+
+
+def record_prices(run: str | Path, prices: dict[str, float]) -> None:
+    """Keep ``--price`` figures (name -> USD per machine-hour) in the run, so every later report of it
+    prices the same machines."""
+    with RunStore.open(run) as store:
+        settings = dict(store.meta("report_settings") or {})
+        settings["prices"] = [[name, price] for name, price in prices.items()]
+        store.set_meta("report_settings", settings)
 
 
 def _robustness(store: RunStore, scores: Any, normalizer: str, threshold: float | None) -> dict[str, Any] | None:
@@ -82,6 +95,7 @@ def _build(
     """The summary and the deployment section object (its figures are drawn from the object)."""
     from voxproof.metrics.scoring import score_run
     from voxproof.report.deployment import deployment_to_dict
+    from voxproof.report.reasons import explain_summary
 
     with RunStore.open(run) as store:
         provenance = store.provenance
@@ -104,6 +118,7 @@ def _build(
             "deployment": {k: v for k, v in deployment_dict.items() if k not in ("calibration", "latency")},
             "robustness": _section("robustness", lambda: _robustness(store, scores, norm, wer_threshold)),
         }
+    explain_summary(summary)
     return summary, (None if isinstance(deployment, dict) else deployment)
 
 

@@ -8,7 +8,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from voxproof.report.html import Page, esc, fmt_interval, fmt_pct, json_block, png_img, table
+from voxproof.report.html import (
+    Page,
+    esc,
+    figure,
+    fmt_interval,
+    fmt_num,
+    fmt_pct,
+    json_block,
+    na,
+    paragraph,
+    table,
+)
 
 log = logging.getLogger("voxproof.report")
 
@@ -49,25 +60,45 @@ def _comparisons(data: dict[str, Any]) -> str:
         rows.append([
             c["condition"], c["utterances"], c["ref_words"], fmt_pct(c["wer_a"]), fmt_pct(c["wer_b"]),
             (esc(fmt_interval(d)), d.get("estimate") or 0), (_difference_bar(d, scale), d.get("estimate") or 0),
-            "n/a" if c["prob_b_better"] is None else f"{c['prob_b_better']:.3f}",
+            fmt_num(c["prob_b_better"], reason="no resample"),
         ])
     head = table(["condition", "utterances", "words", "WER A", "WER B", "B − A (paired)",
                   "interval (0 in the middle; left: B better)", "P(B better)"], rows, numeric=(1, 2))
     tests = []
     for c in data["comparisons"]:
         for t in c["tests"]:
-            p = t["p_value"]
-            tests.append([c["condition"], t["name"], "" if t["statistic"] is None else f"{t['statistic']:.4g}",
-                          "n/a" if p is None else f"{p:.3g}", t["method"], t["n"]])
+            why = _test_reason(t)
+            tests.append([c["condition"], t["name"], fmt_num(t["statistic"], ".4g", why),
+                          fmt_num(t["p_value"], ".3g", why), t["method"], t["n"]])
         for w in c["warnings"]:
             tests.append([c["condition"], "warning", "", "", w, ""])
     return head + "<h3>Significance tests</h3>" + table(
         ["condition", "test", "statistic", "p", "method", "n"], tests, numeric=(5,))
 
 
+def _test_reason(t: dict[str, Any]) -> str:
+    """Why a paired test has no statistic or p-value."""
+    details = t.get("details") or {}
+    if details.get("reason"):
+        return str(details["reason"])
+    if details.get("sd") == 0.0:
+        return "every utterance differs by the same amount" if details.get("mean_difference") else "no differences"
+    return "too few utterances" if (t.get("n") or 0) < 2 else "not computable"
+
+
+def _dropped_text(dropped: Any) -> str:
+    """``3 only in B`` from compare's dropped counts."""
+    if not isinstance(dropped, dict):
+        return str(dropped)
+    labels = {"only_in_a": "only in A", "only_in_b": "only in B", "reference_differs": "reference differs",
+              "error_rows": "error rows"}
+    parts = [f"{v} {labels.get(k, k.replace('_', ' '))}" for k, v in dropped.items() if v]
+    return ", ".join(parts) or "none"
+
+
 def _slices(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
     if a is None or b is None:
-        return "<p>Slices need both runs' summary.json (run 'voxproof report RUN').</p>"
+        return paragraph("Slices need both runs' summary.json (run 'voxproof report RUN').")
     rows = []
     conds_b = {c["condition"]: c for c in b["scores"]["conditions"]}
     for ca in a["scores"]["conditions"]:
@@ -84,7 +115,8 @@ def _slices(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
             rows.append([
                 ca["condition"], s["key"], s["value"], s["utterances"], esc(fmt_interval(s["wer"])),
                 esc(fmt_interval(other["wer"])),
-                ("n/a" if change is None else f"{100 * change:+.2f} pts", change if change is not None else 0),
+                (esc(na("a run has no reference words here") if change is None else
+                     ("+" if change >= 0 else "") + fmt_num(100 * change, ".2f") + " pts"), change or 0),
             ])
     note = ("<p>Per-slice WER of each run with its own interval; the paired test of a slice is the gate's job "
             "('voxproof gate' checks every slice against a margin).</p>")
@@ -111,7 +143,8 @@ def _speed(a: dict[str, Any] | None, b: dict[str, Any] | None, labels: tuple[str
     try:
         from voxproof.report.deployment import wer_rtfx_scatter_png
 
-        html += png_img(wer_rtfx_scatter_png(points, "WER vs RTFx"), "WER against RTFx")
+        html += figure(wer_rtfx_scatter_png(points, "WER vs RTFx"),
+                       "WER of the first condition against speed (RTFx, log scale) for each run, with its interval.")
     except Exception as exc:  # the figure is optional; the table above has the numbers
         log.warning("scatter failed: %s", exc)
     return html
@@ -123,9 +156,10 @@ def render_compare_page(data: dict[str, Any], run_a: str | Path, run_b: str | Pa
     norm = data["normalizer"]
     hashes = data.get("dataset_hash")
     dataset = hashes.get("a") if isinstance(hashes, dict) else hashes
+    intersect = "only shared utterances (--intersect)" if data.get("intersect") else "every utterance"
     page = Page(f"voxproof compare: {Path(str(run_a)).name} (A) vs {Path(str(run_b)).name} (B)",
                 f"normaliser {norm.get('name')}@{norm.get('version')} · dataset {str(dataset)[:12]} · "
-                f"intersect {data.get('intersect')} · dropped {data.get('dropped')}")
+                f"compared: {intersect} · left out: {_dropped_text(data.get('dropped'))}")
     page.add("Paired WER difference", _comparisons(data), "difference")
     speed = _speed(a, b, ("A: " + Path(str(run_a)).name, "B: " + Path(str(run_b)).name))
     if speed:

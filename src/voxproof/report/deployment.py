@@ -11,10 +11,9 @@ figures embedded (:func:`deployment_html`). matplotlib is imported only when a f
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +57,7 @@ def build_deployment(
     labelled examples; ``streaming``/``throughput`` are measurements made outside the run."""
     from voxproof.efficiency import inspect_model
     from voxproof.metrics.calibration import calibrate_store
-    from voxproof.metrics.cost import cost_table
+    from voxproof.metrics.cost import cost_table, run_audio_seconds
     from voxproof.metrics.latency import latency_from_store
 
     prov = store.provenance
@@ -74,11 +73,16 @@ def build_deployment(
         latency, notes["latency"] = None, str(exc)
     resources = dict(store.meta("resources") or {})
     cost = []
-    if latency is not None and resources.get("wall_seconds"):
-        # machine time of the run's rows: the run's wall clock minus model load (paid once per process)
+    if resources.get("wall_seconds"):
+        # The run's wall clock covers every condition, so it is divided by the audio of every condition
+        # (total over total); model load is paid once per process and left out.
         machine = max(0.0, resources["wall_seconds"] - (resources.get("model_load_seconds") or 0.0))
-        cost = cost_table(machine, latency.audio_seconds, prices)
-    elif latency is not None:
+        audio, n_conditions = run_audio_seconds(store)
+        if audio > 0:
+            cost = cost_table(machine, audio, prices, conditions=n_conditions)
+        else:
+            notes["cost"] = "no row recorded an audio duration; cost per audio hour needs it"
+    else:
         notes["cost"] = "the run recorded no wall time; cost per audio hour needs it"
     efficiency = None
     model_path = (prov.get("backend") or {}).get("model")
@@ -118,7 +122,7 @@ def deployment_to_dict(section: DeploymentSection) -> dict[str, Any]:
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:
-    return "n/a" if x is None else format(x, spec)
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
 def deployment_lines(section: DeploymentSection) -> list[str]:
@@ -134,10 +138,10 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
             ci = s.intervals.get("ece")
             ci_txt = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
             out.append(
-                f"  {s.level:<9} n={s.n:<5} acc={s.accuracy:.3f} conf={s.mean_confidence:.3f} "
-                f"ECE={s.ece:.3f}{ci_txt} (equal-width {s.equal_width.n_bins} bins; equal-mass "
-                f"{s.equal_mass.ece:.3f}) MCE={s.equal_width.mce:.3f} Brier={s.brier:.3f} "
-                f"AUROC(wrong)={_fmt(s.auroc_error)} AUPRC(wrong)={_fmt(s.auprc_error)} (chance {s.error_rate:.3f})"
+                f"  {s.level:<9} n={s.n:<5} acc={_fmt(s.accuracy)} conf={_fmt(s.mean_confidence)} "
+                f"ECE={_fmt(s.ece)}{ci_txt} (equal-width {s.equal_width.n_bins} bins; equal-mass "
+                f"{_fmt(s.equal_mass.ece)}) MCE={_fmt(s.equal_width.mce)} Brier={_fmt(s.brier)} "
+                f"AUROC(wrong)={_fmt(s.auroc_error)} AUPRC(wrong)={_fmt(s.auprc_error)} (chance {_fmt(s.error_rate)})"
             )
         if cal.utterance_spearman is not None:
             out.append(
@@ -183,7 +187,7 @@ def deployment_lines(section: DeploymentSection) -> list[str]:
         tag = " (example price)" if line.is_example else ""
         out.append(
             f"  cost: {line.machine} at {line.price_per_machine_hour:.2f} {line.currency}/h{tag} -> "
-            f"{line.cost_per_audio_hour:.4f} {line.currency} per audio hour"
+            f"{line.cost_per_audio_hour:.4f} {line.currency} per audio hour ({line.basis})"
         )
     eff = section.efficiency
     if eff is not None:
@@ -333,13 +337,142 @@ def deployment_figures(section: DeploymentSection) -> dict[str, bytes]:
     return figs
 
 
+FIGURE_CAPTIONS = {
+    "reliability_word.png": "Word reliability: share of words right in each confidence bin against the "
+                            "bin's mean confidence; bars on the dashed diagonal are well calibrated.",
+    "reliability_utterance.png": "Utterance reliability: share of utterances without an error in each "
+                                 "confidence bin; the bottom panel counts utterances per bin.",
+    "review_budget.png": "Review budget: WER left after a person corrects the lowest-confidence utterances "
+                         "first, against the best possible order (oracle) and a random one.",
+    "latency_histogram.png": "Processing time per utterance, with the 50th, 90th and 99th percentiles marked.",
+    "throughput.png": "Throughput (RTFx, audio seconds per processing second) of each measured configuration.",
+}
+
+
+def _cal_rows(cal: Any) -> list[list[Any]]:
+    from voxproof.report.html import fmt_num, na
+    from voxproof.report.reasons import ranking_reason
+
+    rows = []
+    for s in (cal.word, cal.utterance):
+        if s is None:
+            continue
+        one_class = ranking_reason(s.level, s.n, s.error_rate)
+        ci = s.intervals.get("ece")
+        rows.append([
+            s.level, s.n, fmt_num(s.accuracy), fmt_num(s.mean_confidence),
+            fmt_num(s.ece) + (f" [{fmt_num(ci[0])}, {fmt_num(ci[1])}]" if ci else ""),
+            fmt_num(s.equal_mass.ece), fmt_num(s.brier),
+            fmt_num(s.auroc_error, reason=one_class), fmt_num(s.auprc_error, reason=one_class),
+            fmt_num(s.error_rate) if s.n else na("no items"),
+        ])
+    return rows
+
+
 def deployment_html(section: DeploymentSection, figures: Mapping[str, bytes] | None = None) -> str:
-    """A self-contained HTML fragment (``<section>``) with the console lines and embedded PNGs."""
+    """The deployment section as HTML (``<section>`` with its heading): headline cards, calibration and
+    speed tables, cost, model size and the figures with captions (PNGs embedded)."""
+    from voxproof.report import html as h
+    from voxproof.report.reasons import ranking_reason
+
     figs = deployment_figures(section) if figures is None else figures
-    lines = "\n".join(html.escape(line) for line in deployment_lines(section))
-    imgs = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-        f"<figcaption>{html.escape(name)}</figcaption></figure>"
-        for name, data in figs.items()
-    )
-    return f'<section class="deployment"><h2>Deployment</h2><pre>{lines}</pre>{imgs}</section>'
+    cal, lat, r = section.calibration, section.latency, section.resources
+    items = []
+    if cal is not None and cal.available and cal.word is not None:
+        w = cal.word
+        items.append(("word ECE", h.fmt_num(w.ece), f"equal-width {w.equal_width.n_bins} bins, n={w.n}"))
+        auroc = h.fmt_num(w.auroc_error)
+        items.append(("AUROC for wrong words", auroc, "how well low confidence finds errors" if auroc != "n/a" else
+                      ranking_reason("word", w.n, w.error_rate)))
+    if lat is not None:
+        items.append(("RTFx", h.fmt_num(lat.rtfx, ".1f"), "audio seconds per processing second"))
+        items.append(("latency p90", h.fmt_num(lat.latency_percentiles.get(90), ".2f") + " s", f"n={lat.n}"))
+    for line in section.cost[:2]:
+        items.append((f"cost per audio hour on {line.machine}",
+                      f"{h.fmt_num(line.cost_per_audio_hour, '.4f')} {line.currency}",
+                      f"at {line.price_per_machine_hour:g}/h" + (" (example price)" if line.is_example else "")))
+    eff = section.efficiency
+    if eff is not None:
+        items.append(("parameters", f"{eff.parameters:,}", f"{(eff.disk_bytes or 0) / 1e6:.1f} MB on disk"))
+    body = [h.cards(items)] if items else []
+    if cal is None or not cal.available:
+        body.append(h.paragraph("Calibration: " + h.na(section.notes.get("calibration") or (
+            cal.reason if cal is not None else "not computed")), "warn"))
+    else:
+        body.append("<h3>Calibration</h3>" + h.table(
+            ["level", "n", "accuracy", "mean confidence", "ECE [95% CI]", "ECE (equal mass)", "Brier",
+             "AUROC (wrong)", "AUPRC (wrong)", "AUPRC chance"], _cal_rows(cal), sortable=False, numeric=(1, 2, 3, 4, 5, 6, 9)))
+        if cal.review is not None:
+            needed = ", ".join(f"WER ≤ {100 * t:g} %: review {h.fmt_pct(v, 0, 'unreachable')} "
+                               f"(oracle {h.fmt_pct(cal.review.needed_oracle[t], 0, 'unreachable')})"
+                               for t, v in cal.review.needed.items())
+            body.append(h.paragraph(f"Review budget, lowest utterance confidence first: {needed}."))
+        spearman = cal.utterance_spearman
+        body.append(h.paragraph(
+            "Utterance confidence against utterance word accuracy: Spearman "
+            + h.fmt_num(spearman, reason="needs 3 utterances whose confidence and accuracy vary")
+            + " (a mean token probability, not the probability that the whole utterance is right)."))
+    if lat is not None:
+        c = lat.conditions
+        body.append("<h3>Speed</h3>" + h.kv({
+            "RTFx [95% CI]": f"{h.fmt_num(lat.rtfx, '.1f')} [{h.fmt_num(lat.rtfx_interval[0], '.1f')}, "
+                             f"{h.fmt_num(lat.rtfx_interval[1], '.1f')}]" if lat.n > 1 else
+                             f"{h.fmt_num(lat.rtfx, '.1f')} [{h.na('one timed utterance')}]",
+            "RTF": f"{h.fmt_num(lat.rtf)} (per-utterance IQR {h.fmt_num(lat.rtf_iqr)})",
+            "latency per utterance": ", ".join(f"p{q} {h.fmt_num(lat.latency_percentiles.get(q))} s" for q in (50, 90, 99))
+                                     + f" (n={lat.n})",
+            "CPU-time RTFx": h.fmt_num(lat.cpu_rtfx, ".1f", "no CPU time recorded per utterance"),
+            "cold start (model load)": h.fmt_num(lat.model_load_seconds, ".2f", "not reported") + " s"
+                                       if lat.model_load_seconds is not None else h.na("not reported"),
+            "measured with": f"{'library default' if c.threads == 0 else c.threads} threads, {c.workers} worker(s), "
+                             f"batch {c.batch_size}, {c.precision}, warm-up {c.warmup}, {c.cpu_model} "
+                             f"({c.logical_cpus} logical CPUs)",
+            "load average (1, 5, 15 min)": _load_text(c.load_average),
+        }))
+    elif "latency" in section.notes:
+        body.append(h.paragraph("Speed: " + h.na(section.notes["latency"]), "warn"))
+    if r:
+        body.append(h.paragraph(
+            f"Resources: peak RSS {h.fmt_num(r.get('peak_rss_mb'), '.0f', 'not recorded')} MB, CPU "
+            f"{h.fmt_num(r.get('cpu_seconds'), '.1f', 'not recorded')} s, wall "
+            f"{h.fmt_num(r.get('wall_seconds'), '.1f', 'not recorded')} s."))
+    if section.cost:
+        first = section.cost[0]
+        body.append("<h3>Cost</h3>" + h.table(
+            ["machine", "price per machine-hour", "cost per audio hour", "audio hours per machine-hour"],
+            [[line.machine, f"{line.price_per_machine_hour:g} {line.currency}" + (" (example)" if line.is_example else ""),
+              f"{h.fmt_num(line.cost_per_audio_hour, '.4f')} {line.currency}",
+              h.fmt_num(line.audio_hours_per_machine_hour, ".1f", "no machine time")] for line in section.cost],
+            sortable=False, numeric=(1, 2, 3)) + h.paragraph(
+            f"Basis: {first.basis} ({first.machine_seconds:.1f} machine seconds / {first.audio_seconds:.1f} "
+            "audio seconds, model load excluded)." + (
+                " Example prices, not quotes: pass --price NAME=USD_PER_HOUR to 'voxproof eval' or "
+                "'voxproof report'." if first.is_example else ""), "muted"))
+    elif "cost" in section.notes:
+        body.append(h.paragraph("Cost: " + h.na(section.notes["cost"]), "warn"))
+    if eff is None and "efficiency" in section.notes:
+        body.append(h.paragraph("Model size: " + h.na(section.notes["efficiency"]), "muted"))
+    elif eff is not None:
+        flops = ("" if eff.flops_per_audio_second is None else
+                 f", about {eff.flops_per_audio_second / 1e9:.2f} GFLOP per audio second")
+        active = "" if not eff.is_moe else f", {eff.active_parameters:,} active per token"
+        body.append(h.paragraph(f"Model: {eff.architecture}, {eff.parameters:,} parameters{active}{flops}."))
+    for st in section.streaming:
+        body.append(h.paragraph(
+            f"Streaming {st.chunk_seconds * 1000:.0f} ms chunks ({st.mode}): first partial p50 "
+            f"{h.fmt_num(st.first_partial.get('p50'), reason='no partial')} s, final delay p50 "
+            f"{h.fmt_num(st.final_delay.get('p50'))} s, p90 {h.fmt_num(st.final_delay.get('p90'))} s; keeps up on "
+            f"{h.fmt_pct(st.keeps_up_share, 0)} of clips."))
+    if figs:
+        body.append(h.figures(h.figure(data, FIGURE_CAPTIONS.get(name, name.rsplit(".", 1)[0].replace("_", " ")))
+                              for name, data in figs.items()))
+    return f'<section id="deployment" class="deployment"><h2>Deployment</h2>{"".join(body)}</section>'
+
+
+def _load_text(load: Any) -> str:
+    """``start 2.63, 0.86, 0.32; end 2.74, 0.91, 0.34`` from the recorded load averages."""
+    if not load:
+        return "not recorded"
+    if isinstance(load, Mapping):
+        return "; ".join(f"{k} " + ", ".join(f"{v:.2f}" for v in vals) for k, vals in load.items())
+    return ", ".join(f"{v:.2f}" for v in load)

@@ -1,7 +1,14 @@
-"""A self-contained HTML report (inline CSS, JS and images; opens offline) from plain view data.
+"""The components of every voxproof HTML page: one stylesheet, one page frame, cards, tables, figures
+with captions, and the formatting of numbers, intervals and undefined figures.
 
-The page is assembled from a :class:`Page` of sections; each section is HTML built here from records,
-never from user strings without escaping.
+Stage: report output. The run, compare, gate, audit and TTS pages are built from these, so they look
+the same and share their fixes (an undefined figure reads "n/a (why)", a negative interval reads
+``[−53.7, −34.9]``, a missing value is never printed as ``None``). Pages are self-contained (inline CSS
+and images; a script only when a table is sortable). Every string from a record is escaped here.
+
+The API is deliberately small: :func:`page` (title, sections), :func:`card`/:func:`cards`,
+:func:`table`, :func:`figure`, :func:`kv`, :func:`details`, :func:`badge`, :func:`fmt_interval`,
+:func:`fmt_pct`, :func:`fmt_num`, :func:`na`.
 """
 
 from __future__ import annotations
@@ -9,100 +16,180 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Iterable, Sequence
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
-header{background:#17324d;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
-header p{margin:4px 0 0;opacity:.85;font-size:13px}
-main{padding:18px 28px;max-width:1400px}
-section{background:#fff;border:1px solid #dde2e8;border-radius:8px;padding:14px 18px;margin:0 0 16px}
-h2{font-size:17px;margin:0 0 10px}
-.cards{display:flex;flex-wrap:wrap;gap:10px}
-.card{border:1px solid #dde2e8;border-radius:6px;padding:8px 12px;min-width:120px}
-.card .v{font-size:20px;font-weight:600}.card .l{font-size:12px;color:#5b6672}.card .s{font-size:11px;color:#5b6672}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{border-bottom:1px solid #e7ebef;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f0f3f6;cursor:pointer;user-select:none;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.ali span{padding:0 2px;border-radius:3px}
-.S{background:#ffe08a}.D{background:#ffb3b3;text-decoration:line-through}.I{background:#a8d8ff}
-.err{color:#a40000}.warn{color:#8a5a00}
-.bar{display:inline-block;height:10px;background:#4f7cac;vertical-align:middle}
-.ival{position:relative;height:14px;background:#eef1f4;border-radius:3px;min-width:160px}
-.ival .r{position:absolute;top:3px;height:8px;background:#9bb7d4;border-radius:2px}
-.ival .p{position:absolute;top:0;width:2px;height:14px;background:#17324d}
-img{max-width:100%}
-details summary{cursor:pointer}
-code{font-size:12px}
-"""
+from voxproof.report.style import CSS, SORT_JS
 
-_JS = """
-document.querySelectorAll('table.sortable').forEach(function(t){
-  t.querySelectorAll('th').forEach(function(th,i){
-    th.addEventListener('click',function(){
-      var body=t.tBodies[0],rows=Array.from(body.rows),asc=th.dataset.asc!=='1';
-      rows.sort(function(a,b){
-        var x=a.cells[i].dataset.v!==undefined?a.cells[i].dataset.v:a.cells[i].textContent;
-        var y=b.cells[i].dataset.v!==undefined?b.cells[i].dataset.v:b.cells[i].textContent;
-        var nx=parseFloat(x),ny=parseFloat(y);
-        var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:String(x).localeCompare(String(y));
-        return asc?c:-c;});
-      rows.forEach(function(r){body.appendChild(r);});
-      t.querySelectorAll('th').forEach(function(h){delete h.dataset.asc;});
-      th.dataset.asc=asc?'1':'0';});});});
-"""
+MINUS = "\u2212"  # typographic minus: "−53.7", so "[−53.7, −34.9]" never reads as a range "-53.7--34.9"
 
 
 def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def fmt_pct(value: float | None, digits: int = 2) -> str:
-    if value is None or value != value:
-        return "n/a"
-    return f"{100 * value:.{digits}f} %"
+# -- numbers ----------------------------------------------------------------------------------------
+def defined(value: Any) -> bool:
+    """True for a finite number (None, nan and inf are undefined figures)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def fmt_interval(iv: dict[str, Any], *, digits: int = 2, sep: str = "–", space: str = " ") -> str:
-    """``12.08 % [7.7–16.1]`` from an interval dict (``estimate``, ``low``, ``high`` as rates)."""
-    if iv.get("estimate") is None:
-        return "n/a"
-    point = f"{100 * iv['estimate']:.{digits}f}{space}%"
-    if iv.get("low") is None:
-        return point
-    return f"{point} [{100 * iv['low']:.1f}{sep}{100 * iv['high']:.1f}]"
+def na(reason: str | None = None) -> str:
+    """The text of an undefined figure: ``n/a (why)``."""
+    return f"n/a ({reason})" if reason else "n/a"
+
+
+def fmt_num(value: Any, spec: str = ".3f", reason: str | None = None, *, minus: str = MINUS) -> str:
+    """``value`` formatted with ``spec``, or ``n/a (reason)``; negatives use ``minus``."""
+    if not defined(value):
+        return na(reason)
+    text = format(value, spec)
+    return text.replace("-", minus, 1) if text.startswith("-") else text
+
+
+def fmt_pct(value: Any, digits: int = 2, reason: str | None = None, *, minus: str = MINUS, space: str = " ") -> str:
+    """A rate as a percentage (``0.1208`` -> ``12.08 %``), or ``n/a (reason)``."""
+    if not defined(value):
+        return na(reason)
+    return fmt_num(100 * value, f".{digits}f", minus=minus) + space + "%"
+
+
+def reason_of(obj: Mapping[str, Any] | None, key: str) -> str | None:
+    """Why ``obj[key]`` is undefined, from the ``reasons`` map summary.json records beside null figures."""
+    if not isinstance(obj, Mapping):
+        return None
+    reasons = obj.get("reasons")
+    return reasons.get(key) if isinstance(reasons, Mapping) else None
+
+
+def fmt_interval(iv: Mapping[str, Any] | None, *, digits: int = 2, space: str = " ", minus: str = MINUS,
+                 scale: float = 100.0, unit: str = "%", ci_digits: int = 1) -> str:
+    """``12.08 % [7.7, 16.1]`` from an interval dict (``estimate``, ``low``, ``high`` as rates); a
+    difference reads ``−4.10 % [−53.7, −34.9]``. Undefined parts read ``n/a (why)`` from ``reasons``."""
+    if not isinstance(iv, Mapping) or not defined(iv.get("estimate")):
+        return na(reason_of(iv, "estimate"))
+    suffix = (space + unit) if unit else ""
+    point = fmt_num(scale * iv["estimate"], f".{digits}f", minus=minus) + suffix
+    if not (defined(iv.get("low")) and defined(iv.get("high"))):
+        why = reason_of(iv, "interval")
+        return f"{point} [{na(why)}]" if why else point
+    low = fmt_num(scale * iv["low"], f".{ci_digits}f", minus=minus)
+    high = fmt_num(scale * iv["high"], f".{ci_digits}f", minus=minus)
+    return f"{point} [{low}, {high}]"
+
+
+def typographic(text: str) -> str:
+    """Escaped text whose negative numbers carry a typographic minus (``[−3.1, −0.4]``)."""
+    return re.sub(r"(^|[\s\[(,])-(?=\d)", lambda m: m.group(1) + MINUS, esc(text))
+
+
+def plain(value: Any) -> str:
+    """Any record value as readable text (never a Python repr): None -> "not set", dicts as
+    ``key: value`` pairs, lists joined with commas, floats to 4 significant digits."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return fmt_num(value, ".4g", "not a number", minus="-")
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value) or "none"
+    return str(value)
+
+
+# -- page frame ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Section:
+    title: str
+    body: str
+    anchor: str | None = None
+
+    def render(self) -> str:
+        ident = f' id="{esc(self.anchor)}"' if self.anchor else ""
+        return f"<section{ident}><h2>{esc(self.title)}</h2>{self.body}</section>"
+
+
+def page(title: str, sections: Iterable[Section | tuple[str, ...] | str], *,
+         subtitle: str = "", badge_html: str = "", footer: str = "") -> str:
+    """A whole self-contained page: header (title, optional badge, subtitle), the sections as cards
+    (:class:`Section`, ``(title, body[, anchor])``, or an already rendered ``<section>`` string), an
+    optional footer (trusted HTML). The sorting script is included only when a table is sortable."""
+    body = "".join(s if isinstance(s, str) else (s if isinstance(s, Section) else Section(*s)).render()
+                   for s in sections)
+    script = f"<script>{SORT_JS}</script>" if "class='sortable'" in body else ""
+    foot = f"<footer>{footer}</footer>" if footer else ""
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{esc(title)}</title>"
+        f"<style>{CSS}</style></head><body><header><h1>{esc(title)}{(' ' + badge_html) if badge_html else ''}</h1>"
+        f"<p>{esc(subtitle)}</p></header><main>{body}</main>{foot}{script}</body></html>"
+    )
 
 
 @dataclass
 class Page:
+    """A page assembled section by section (``add``), rendered by :func:`page`."""
+
     title: str
     subtitle: str = ""
-    sections: list[str] = field(default_factory=list)
+    sections: list[Section | str] = field(default_factory=list)
+    badge_html: str = ""
 
     def add(self, title: str, body: str, anchor: str | None = None) -> None:
-        ident = f' id="{esc(anchor)}"' if anchor else ""
-        self.sections.append(f"<section{ident}><h2>{esc(title)}</h2>{body}</section>")
+        self.sections.append(Section(title, body, anchor))
 
     def render(self) -> str:
-        return (
-            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{esc(self.title)}</title>"
-            f"<style>{_CSS}</style></head><body><header><h1>{esc(self.title)}</h1>"
-            f"<p>{esc(self.subtitle)}</p></header><main>{''.join(self.sections)}</main>"
-            f"<script>{_JS}</script></body></html>"
-        )
+        return page(self.title, self.sections, subtitle=self.subtitle, badge_html=self.badge_html)
+
+
+# -- components -----------------------------------------------------------------------------------
+def badge(text: str, kind: str = "info") -> str:
+    """A coloured label; ``kind`` is pass, fail, warn, info, muted or an audit severity."""
+    return f"<span class='badge b-{esc(kind)}'>{esc(text)}</span>"
+
+
+def card(label: str, value: str, note: str = "") -> str:
+    """One headline figure: the value big, its label and small print under it."""
+    return (f"<div class='card'><div class='v'>{esc(value)}</div><div class='l'>{esc(label)}</div>"
+            f"<div class='s'>{esc(note)}</div></div>")
+
+
+def figure(png: bytes, caption: str, alt: str | None = None) -> str:
+    """An embedded PNG with a sentence saying what it shows."""
+    return f"<figure>{png_img(png, alt or caption)}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def figures(items: Iterable[str]) -> str:
+    return "<div class='figures'>" + "".join(items) + "</div>"
+
+
+def details(summary: str, body: str, *, open_: bool = False) -> str:
+    """A folded block (``<details>``): ``summary`` is text, ``body`` trusted HTML."""
+    return f"<details{' open' if open_ else ''}><summary>{esc(summary)}</summary>{body}</details>"
+
+
+def kv(data: Mapping[str, Any]) -> str:
+    """A definition list of ``label: value``; values are shown with :func:`plain` (HTML-escaped) unless
+    they are ``(html,)`` one-tuples of trusted HTML."""
+    rows = []
+    for key, value in data.items():
+        shown = value[0] if isinstance(value, tuple) and len(value) == 1 else esc(plain(value))
+        rows.append(f"<dt>{esc(key)}</dt><dd>{shown}</dd>")
+    return "<dl class='kv'>" + "".join(rows) + "</dl>"
+
+
+def paragraph(text: str, cls: str = "") -> str:
+    return f"<p{f' class={chr(39)}{cls}{chr(39)}' if cls else ''}>{esc(text)}</p>"
 
 
 def cards(items: Iterable[tuple[str, str, str]]) -> str:
     """Headline cards: (label, value, small print)."""
-    return "<div class='cards'>" + "".join(
-        f"<div class='card'><div class='v'>{esc(v)}</div><div class='l'>{esc(label)}</div>"
-        f"<div class='s'>{esc(s)}</div></div>"
-        for label, v, s in items
-    ) + "</div>"
+    return "<div class='cards'>" + "".join(card(label, v, s) for label, v, s in items) + "</div>"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, sortable: bool = True,
@@ -118,7 +205,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, sortable: bo
                 shown, key = cell
                 cells.append(f"<td{cls} data-v='{esc(key)}'>{shown}</td>")
             else:
-                cells.append(f"<td{cls}>{esc(cell)}</td>")
+                cells.append(f"<td{cls}>{esc(cell if cell is None or isinstance(cell, (str, int)) else plain(cell))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls = " class='sortable'" if sortable else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -142,7 +229,7 @@ def alignment_html(ops: Sequence[tuple[str, str | None, str | None]]) -> str:
 
 def interval_bar(point: float, low: float, high: float, scale: float) -> str:
     """A horizontal interval bar on [0, scale]."""
-    if scale <= 0 or point != point:
+    if scale <= 0 or not defined(point):
         return ""
 
     def pos(x: float) -> float:
@@ -157,7 +244,7 @@ def interval_bar(point: float, low: float, high: float, scale: float) -> str:
 def histogram_svg(values: Sequence[float], *, bins: int = 20, upper: float | None = None,
                   label: str = "") -> str:
     """An inline SVG histogram of ``values`` over [0, upper]."""
-    vals = [v for v in values if v == v]
+    vals = [v for v in values if defined(v)]
     if not vals:
         return "<p>no values</p>"
     top = upper if upper is not None else max(vals) or 1.0
@@ -186,13 +273,17 @@ def wav_player(data: bytes) -> str:
     return f"<audio controls preload='none' src='data:audio/wav;base64,{base64.b64encode(data).decode()}'></audio>"
 
 
-def json_block(value: Any) -> str:
-    return f"<details><summary>JSON</summary><pre><code>{esc(json.dumps(value, indent=2, default=str))}</code></pre></details>"
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
-def kv_table(data: dict[str, Any]) -> str:
-    rows = []
-    for key, value in data.items():
-        shown = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
-        rows.append((key, shown))
-    return table(["field", "value"], rows, sortable=False)
+def json_block(value: Any, summary: str = "the same figures as JSON") -> str:
+    """The record as indented JSON (null for undefined figures), folded."""
+    text = json.dumps(_json_safe(value), indent=2, default=str, allow_nan=False)
+    return details(summary, f"<pre><code>{esc(text)}</code></pre>")

@@ -11,13 +11,17 @@ from voxproof.report.html import (
     Page,
     alignment_html,
     cards,
+    details,
     esc,
+    figure,
     fmt_interval,
     fmt_pct,
     interval_bar,
     json_block,
-    kv_table,
-    png_img,
+    kv,
+    na,
+    paragraph,
+    reason_of,
     table,
 )
 from voxproof.run.store import RunStore
@@ -25,6 +29,13 @@ from voxproof.run.store import RunStore
 log = logging.getLogger("voxproof.report")
 
 MAX_UTTERANCE_ROWS = 2000
+WORST_CONDITIONS_SHOWN = 2  # slice tables shown open besides clean; the others are folded
+
+
+def _ci_text(iv: dict[str, Any], level: int) -> str:
+    if iv.get("low") is None or iv.get("high") is None:
+        return f"{level}% CI " + na(reason_of(iv, "interval") or reason_of(iv, "estimate"))
+    return f"{level}% CI {fmt_pct(iv['low'], 1)} – {fmt_pct(iv['high'], 1)}"
 
 
 def _headline(summary: dict[str, Any]) -> str:
@@ -32,21 +43,33 @@ def _headline(summary: dict[str, Any]) -> str:
     if not scores["conditions"]:
         return "<p class='err'>No rows were stored.</p>"
     first = scores["conditions"][0]
-    level = int(round(100 * scores["intervals"]["level"]))
+    level = round(100 * scores["intervals"]["level"])
     lat = (summary.get("latency") or {}).get(first["condition"]) or {}
     cov = first["coverage"]
     items = [
-        ("WER (" + first["condition"] + ")", fmt_pct(first["wer"]["estimate"]),
-         f"{level}% CI {fmt_pct(first['wer']['low'], 1)} – {fmt_pct(first['wer']['high'], 1)}"),
-        ("CER", fmt_pct(first["cer"]["estimate"]), f"{level}% CI {fmt_pct(first['cer']['low'], 1)} – {fmt_pct(first['cer']['high'], 1)}"),
-        ("raw WER (no normaliser)", fmt_pct(first["raw_wer"]), "case and punctuation count"),
+        ("WER (" + first["condition"] + ")", fmt_pct(first["wer"]["estimate"], 2, reason_of(first["wer"], "estimate")),
+         _ci_text(first["wer"], level)),
+        ("CER", fmt_pct(first["cer"]["estimate"], 2, reason_of(first["cer"], "estimate")), _ci_text(first["cer"], level)),
+        ("raw WER (no normaliser)", fmt_pct(first["raw_wer"], 2, reason_of(first, "raw_wer")),
+         "case and punctuation count"),
         ("coverage", f"{cov['ok']}/{cov['total']}", f"{cov['total'] - cov['ok']} error rows"),
         ("reference words", str(first["ref_words"]), f"{first['utterances']} utterances, {first['speakers']} speakers"),
-        ("audio", f"{first['audio_hours'] * 60:.1f} min", ""),
+        ("audio", f"{first['audio_hours'] * 60:.1f} min", f"{first['condition']} condition"),
     ]
     if isinstance(lat, dict) and lat.get("rtfx"):
-        items.append(("RTFx", f"{lat['rtfx']:.1f}", f"latency p90 {lat['latency_seconds'].get('p90', 0):.2f} s"))
+        p90 = (lat.get("latency_seconds") or {}).get("p90")
+        items.append(("RTFx", f"{lat['rtfx']:.1f}", "latency p90 " + (f"{p90:.2f} s" if p90 is not None else na())))
+    elif isinstance(lat, dict) and lat.get("available") is False:
+        items.append(("RTFx", na(), str(lat.get("reason") or "")))
     return cards(items)
+
+
+def _wer_bar(w: dict[str, Any], scale: float) -> str:
+    if w.get("estimate") is None:
+        return ""
+    low, high = w.get("low"), w.get("high")
+    return interval_bar(w["estimate"], w["estimate"] if low is None else low, w["estimate"] if high is None else high,
+                        scale)
 
 
 def _conditions(summary: dict[str, Any]) -> str:
@@ -55,39 +78,58 @@ def _conditions(summary: dict[str, Any]) -> str:
     rows = []
     for c in conds:
         w = c["wer"]
-        bar = interval_bar(w["estimate"] or 0, w["low"] or 0, w["high"] or 0, scale) if w["estimate"] is not None else ""
         errors = ", ".join(f"{k} {v}" for k, v in sorted(c["coverage"]["by_error_type"].items())) or "none"
         rows.append([
-            c["condition"], (esc(fmt_interval(w)), w["estimate"] or 0), (bar, w["estimate"] or 0), fmt_interval(c["cer"]),
-            fmt_pct(c["raw_wer"]), fmt_pct(c["mean_utterance_wer"]),
+            c["condition"], (esc(fmt_interval(w)), w["estimate"] or 0), (_wer_bar(w, scale), w["estimate"] or 0),
+            fmt_interval(c["cer"]), fmt_pct(c["raw_wer"], 2, reason_of(c, "raw_wer")),
+            fmt_pct(c["mean_utterance_wer"], 2, reason_of(c, "mean_utterance_wer")),
             f"{c['coverage']['ok']}/{c['coverage']['total']}", errors,
         ])
     return table(["condition", "WER (corpus)", "interval", "CER", "raw WER", "mean utterance WER (not corpus)",
                   "coverage", "error rows"], rows)
 
 
+def gap_sentence(g: dict[str, Any]) -> str:
+    """``gap by speaker: worst 2033 vs best 1688: 12.1 % [..]``, or why no slice is named."""
+    if g.get("worst") is None:
+        return f"gap by {g['key']}: " + na(g.get("reason") or "no slice large enough to rank")
+    return f"gap by {g['key']}: worst {g['worst']} vs best {g['best']}: {fmt_interval(g.get('gap'))}"
+
+
+def _slice_table(c: dict[str, Any]) -> str:
+    scale = max([s["wer"]["high"] or s["wer"]["estimate"] or 0 for s in c["slices"]] + [0.01]) * 1.05
+    rows = []
+    for s in sorted(c["slices"], key=lambda s: (s["key"], -(s["wer"]["estimate"] or 0))):
+        w = s["wer"]
+        rows.append([
+            s["key"], s["value"], s["utterances"], s.get("ref_words", s["counts"]["hits"] + s["counts"]["substitutions"]
+                                                     + s["counts"]["deletions"]),
+            (esc(fmt_interval(w)), w["estimate"] or 0), (_wer_bar(w, scale), w["estimate"] or 0),
+            s.get("warning") or "",
+        ])
+    gaps = "".join(paragraph(gap_sentence(g)) for g in c["gaps"])
+    return gaps + table(["slice by", "value", "utterances", "words", "WER", "interval", "note"], rows, numeric=(2, 3, 4))
+
+
 def _slices(summary: dict[str, Any]) -> str:
+    """Slices of the first (clean) condition and of the worst conditions; the rest folded."""
+    conds = [c for c in summary["scores"]["conditions"] if c["slices"]]
+    if not conds:
+        return "<p>No speaker or tag metadata on the rows.</p>"
+    first, rest = conds[0], conds[1:]
+    worst = sorted(rest, key=lambda c: -(c["wer"]["estimate"] or 0))[:WORST_CONDITIONS_SHOWN]
+    shown = [first] + [c for c in rest if c in worst]
+    folded = [c for c in rest if c not in worst]
     parts = []
-    for c in summary["scores"]["conditions"]:
-        if not c["slices"]:
-            continue
-        scale = max([s["wer"]["high"] or s["wer"]["estimate"] or 0 for s in c["slices"]] + [0.01]) * 1.05
-        rows = []
-        for s in sorted(c["slices"], key=lambda s: (s["key"], -(s["wer"]["estimate"] or 0))):
-            w = s["wer"]
-            rows.append([
-                s["key"], s["value"], s["utterances"], s["counts"]["hits"] + s["counts"]["substitutions"] + s["counts"]["deletions"],
-                (esc(fmt_interval(w)), w["estimate"] or 0),
-                (interval_bar(w["estimate"] or 0, w["low"] or 0, w["high"] or 0, scale), w["estimate"] or 0),
-                s.get("warning") or "",
-            ])
-        gaps = "".join(
-            f"<p>gap by <b>{esc(g['key'])}</b>: worst {esc(g['worst'])} vs best {esc(g['best'])}: {esc(fmt_interval(g['gap']))}</p>"
-            for g in c["gaps"]
-        )
-        parts.append(f"<h3>{esc(c['condition'])}</h3>{gaps}" + table(
-            ["slice by", "value", "utterances", "words", "WER", "interval", "note"], rows, numeric=(2, 3)))
-    return "".join(parts) or "<p>No speaker or tag metadata on the rows.</p>"
+    for c in shown:
+        label = c["condition"] + ("" if c is first else " (among the worst conditions by WER)")
+        parts.append(f"<h3>{esc(label)}</h3>" + _slice_table(c))
+    for c in folded:
+        parts.append(details(f"{c['condition']}: WER {fmt_interval(c['wer'])}, {len(c['slices'])} slices",
+                             _slice_table(c)))
+    if folded:
+        parts.insert(len(shown), paragraph(f"{len(folded)} more condition(s), folded: click to open.", "muted"))
+    return "".join(parts)
 
 
 def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
@@ -129,7 +171,7 @@ def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
 
 def _distribution(summary: dict[str, Any]) -> str:
     parts = []
-    for c in summary["scores"]["conditions"]:
+    for index, c in enumerate(summary["scores"]["conditions"]):
         d = c["error_distribution"]
         bins, counts = d.get("wer_bins") or [], d.get("wer_bin_counts") or []
         rows = []
@@ -137,11 +179,10 @@ def _distribution(summary: dict[str, Any]) -> str:
             lo, hi = bins[i], bins[i + 1]
             label = f"{100 * lo:.0f}–{'∞' if hi is None else f'{100 * hi:.0f}'} %"
             rows.append([label, (f"<span class='bar' style='width:{4 * n}px'></span> {n}", n)])
-        parts.append(
-            f"<h3>{esc(c['condition'])}</h3><p>substitutions {d['substitutions']}, deletions {d['deletions']}, "
-            f"insertions {d['insertions']}; {d['correct_utterances']} utterances without an error.</p>"
-            + table(["utterance WER", "utterances"], rows, sortable=False)
-        )
+        body = (f"<p>substitutions {d['substitutions']}, deletions {d['deletions']}, insertions {d['insertions']}; "
+                f"{d['correct_utterances']} utterances without an error.</p>"
+                + table(["utterance WER", "utterances"], rows, sortable=False))
+        parts.append(f"<h3>{esc(c['condition'])}</h3>{body}" if index == 0 else details(c["condition"], body))
     return "".join(parts)
 
 
@@ -150,15 +191,31 @@ def _robustness(summary: dict[str, Any], run: Path) -> str | None:
     if not isinstance(rob, dict) or not rob:
         return None
     if rob.get("available") is False:
-        return f"<p class='warn'>{esc(rob.get('reason'))}</p>"
+        return paragraph(na(rob.get("reason")), "muted")
     body = ""
     try:
         from voxproof.metrics.robustness import robustness_curves_png
 
-        body += png_img(robustness_curves_png(rob), "WER against severity per condition family")
+        body += figure(robustness_curves_png(rob), "WER against severity, one line per condition family, "
+                       "with the paired interval of each rung; the dashed line is the clean WER.")
     except Exception as exc:  # the figure is optional; the numbers below are not
         log.warning("robustness figure failed: %s", exc)
-    return body + json_block(rob)
+    suites = [[s["suite"], (esc(fmt_interval(s.get("score"))), (s.get("score") or {}).get("estimate") or 0),
+               s.get("worst_condition") or na("no scored condition"), len(s.get("conditions") or ())]
+              for s in rob.get("suites") or ()]
+    if suites:
+        body += table(["suite", "robustness score (retained accuracy) [CI]", "worst condition", "conditions"],
+                      suites, numeric=(3,))
+    conds = [[c["condition"], c.get("axis") or "", c.get("severity"),
+              (esc(fmt_interval(c.get("wer"))), (c.get("wer") or {}).get("estimate") or 0),
+              (esc(fmt_interval(c.get("delta"))), (c.get("delta") or {}).get("estimate") or 0), c.get("paired")]
+             for c in rob.get("conditions") or ()]
+    if conds:
+        body += table(["condition", "axis", "severity", "WER", "Δ WER vs clean (paired)", "paired utterances"],
+                      conds, numeric=(2, 5))
+    for flag in rob.get("ood_flags") or ():
+        body += paragraph("Out of distribution: " + str(flag.get("message")), "warn")
+    return body + json_block(rob, "robustness figures as JSON")
 
 
 def _add_deployment(page: Page, summary: dict[str, Any], section: Any) -> None:
@@ -166,7 +223,7 @@ def _add_deployment(page: Page, summary: dict[str, Any], section: Any) -> None:
     if section is None:
         reason = (summary.get("deployment") or {}).get("reason")
         if reason:
-            page.add("Deployment", f"<p class='warn'>{esc(reason)}</p>", "deployment")
+            page.add("Deployment", paragraph(na(reason), "warn"), "deployment")
         return
     from voxproof.report.deployment import deployment_html
 
@@ -174,7 +231,7 @@ def _add_deployment(page: Page, summary: dict[str, Any], section: Any) -> None:
         page.sections.append(deployment_html(section))  # a complete section with its own heading
     except Exception as exc:  # figures are optional; summary.json keeps the numbers
         log.warning("deployment section failed: %s", exc)
-        page.add("Deployment", f"<p class='warn'>deployment figures failed: {esc(exc)}</p>", "deployment")
+        page.add("Deployment", paragraph(f"deployment figures failed: {exc}", "warn"), "deployment")
 
 
 def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = None) -> str:
@@ -200,9 +257,15 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     page.add("Utterances", utt_html, "utterances")
     page.add("Error distribution", _distribution(summary), "distribution")
     page.add("Most frequent confusions", conf_html, "confusions")
-    page.add("Provenance", kv_table({
-        "backend": backend, "dataset": prov.get("dataset"), "normaliser": norm, "seed": prov.get("seed"),
-        "run options": prov.get("run_options"), "conditions": prov.get("conditions"),
-        "machine": prov.get("machine"), "resources": summary.get("resources"), "status": summary.get("status"),
-    }), "provenance")
+    options = {k: v for k, v in (backend.get("options") or {}).items() if v is not None}
+    conditions = [c.get("name") if isinstance(c, dict) else c for c in prov.get("conditions") or ()]
+    page.add("Provenance", kv({
+        "backend": f"{backend.get('name')} {backend.get('version') or ''}".strip(),
+        "model": backend.get("model"), "model checksum": backend.get("model_checksum"),
+        "backend options (set)": options or "library defaults",
+        "dataset": prov.get("dataset"), "normaliser": f"{norm.get('name')}@{norm.get('version')}",
+        "seed": prov.get("seed"), "run options": {k: v for k, v in (prov.get("run_options") or {}).items() if v is not None},
+        "conditions": conditions, "machine": prov.get("machine"), "resources": summary.get("resources"),
+        "status": summary.get("status"),
+    }) + json_block(prov, "provenance as JSON"), "provenance")
     return page.render()

@@ -7,7 +7,6 @@ for each system's worst items.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -75,17 +74,26 @@ def _json_default(value: Any) -> Any:
 
 
 # -- console ---------------------------------------------------------------------------------------
-def _pct(iv: dict[str, Any] | None) -> str:
+NO_WER = "no item recognised"
+NO_MOS = "MOS not run: --no-mos, or the DNSMOS models are missing"
+NOT_TIMED = "not timed"
+
+
+def _why(reason: str | None) -> str:
+    return f"n/a ({reason})" if reason else "n/a"
+
+
+def _pct(iv: dict[str, Any] | None, reason: str | None = None) -> str:
     if not iv or iv.get("estimate") is None:
-        return "n/a"
+        return _why(reason)
     low, high = iv.get("low"), iv.get("high")
     ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
     return f"{100 * iv['estimate']:.1f}%{ci}"
 
 
-def _mos(iv: dict[str, Any] | None) -> str:
+def _mos(iv: dict[str, Any] | None, reason: str | None = None) -> str:
     if not iv or iv.get("estimate") is None:
-        return "n/a"
+        return _why(reason)
     low, high = iv.get("low"), iv.get("high")
     ci = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
     return f"{iv['estimate']:.2f}{ci}"
@@ -113,6 +121,12 @@ def console_table(summary: dict[str, Any]) -> str:
             f"{_fmt(s['mos'].get('sig')):>5} {_fmt(s['mos'].get('bak')):>5} "
             f"{s['any_failure']['count']:>5} {f'{rtf:.3f}' if rtf else 'n/a':>6} {f'{cpu:.3f}' if cpu else 'n/a':>6}"
         )
+    missing = sorted({why for s in rows for why, gone in (
+        (f"WER: {NO_WER}", s["wer"].get("estimate") is None if s.get("wer") else True),
+        (f"MOS: {NO_MOS if not mos else 'no item in the predictor domain'}", not (s["mos"].get("ovrl") or {}).get("estimate")),
+        (f"RTF: {NOT_TIMED}", not s["timing"].get("rtf"))) if gone})
+    if missing:
+        lines.append("n/a: " + "; ".join(missing))
     lines.append("")
     names = [s["system"] for s in rows]
     lines.append("Failures (count of items flagged)  " + "  ".join(f"{n:>10}" for n in names))
@@ -136,12 +150,12 @@ def console_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(iv: dict[str, Any] | None) -> str:
-    return "n/a" if not iv or iv.get("estimate") is None else f"{iv['estimate']:.2f}"
+def _fmt(iv: dict[str, Any] | None, reason: str | None = None) -> str:
+    return _why(reason) if not iv or iv.get("estimate") is None else f"{iv['estimate']:.2f}"
 
 
-def _val(x: float | None, scale: float) -> str:
-    return "n/a" if x is None else f"{x * scale:.2f}"
+def _val(x: float | None, scale: float, reason: str | None = None) -> str:
+    return _why(reason) if x is None or not math.isfinite(x) else f"{x * scale:.2f}"
 
 
 def _p(p: float | None) -> str:
@@ -156,18 +170,6 @@ def _num(x: float | None) -> float | None:
 
 
 # -- HTML ------------------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
-vertical-align:top}th{background:#f3f3f3}td.txt{overflow-wrap:anywhere;max-width:560px}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.flag{color:#b00;font-weight:600}.muted{color:#777}code{background:#f6f6f6;padding:0 3px}
-"""
-
-
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
-
-
 def _clip(text: str | None, limit: int = 400) -> str | None:
     """Long transcripts (a looping recogniser) shortened for display; the JSON keeps them whole."""
     if text is None or len(text) <= limit:
@@ -189,103 +191,125 @@ def _wav_data_uri(path: Path) -> str | None:
     return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _cell(text: str) -> tuple[str, str]:
+    """A table cell of already formatted text, escaped, negatives with a typographic minus."""
+    from voxproof.report.html import typographic
+
+    return typographic(text), text
+
+
 def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[str, Path] | None = None) -> Path:
-    """A self-contained HTML report. ``audio_roots`` maps each system to its run directory, where the
-    worst items' clips (``audio/<id>.wav``) are read and embedded."""
+    """A self-contained HTML report from the shared report components. ``audio_roots`` maps each system
+    to its run directory, where the worst items' clips (``audio/<id>.wav``) are read and embedded."""
+    from voxproof.report.html import Section, badge, details, esc, kv, page, paragraph, table
+
     path = Path(path)
     audio_roots = audio_roots or {}
     judges = summary["judges"]
     mos = judges.get("mos")
     asr = judges.get("asr") or {}
-    head = ("<!doctype html><html><head><meta charset='utf-8'><title>voxproof TTS evaluation</title>"
-            f"<style>{_CSS}</style></head><body><h1>TTS evaluation</h1>")
-    out = [head]
-    out.append(
-        f"<p>Prompts: <code>{_e(summary['prompts'].get('source'))}</code> ({summary['prompts'].get('count')} prompts, "
-        f"hash {_e(summary['prompts'].get('hash'))}). Intelligibility: {_e(asr.get('name'))} "
-        f"(<code>{_e(asr.get('model'))}</code>) against the expected spoken forms, normaliser "
-        f"<code>{_e(judges['normalizer']['name'])}@{_e(judges['normalizer']['version'])}</code>. "
-        f"MOS: {_e(mos['name'] + ' (' + mos['version'] + ', models ' + mos['model_checksum'] + ')') if mos else 'not run'}"
-        f"; voice activity: {_e(judges.get('vad'))}. Intervals: 95% percentile bootstrap over prompts.</p>"
-    )
+    prompts = summary["prompts"]
+    sections = [Section("Judges", kv({
+        "prompts": f"{prompts.get('source')} ({prompts.get('count')} prompts, hash {prompts.get('hash')})",
+        "intelligibility": f"{asr.get('name')} ({asr.get('model')}) against the expected spoken forms, normaliser "
+                           f"{judges['normalizer']['name']}@{judges['normalizer']['version']}",
+        "MOS predictor": f"{mos['name']} ({mos['version']}, models {mos['model_checksum']})" if mos else
+                         _why(NO_MOS),
+        "voice activity": judges.get("vad"),
+        "intervals": "95% percentile bootstrap over prompts",
+    }), "judges")]
     rows = list(summary["systems"].values()) + ([summary["floor"]] if summary.get("floor") else [])
-    out.append("<h2>Systems</h2><table><tr><th>system</th><th>items</th><th>WER [95% CI]</th><th>CER</th>"
-               "<th>OVRL</th><th>P.808</th><th>SIG</th><th>BAK</th><th>OVRL (failures at 1.0)</th>"
-               "<th>items with a failure</th><th>words/s</th><th>duration ratio</th><th>RTF (wall)</th><th>RTF (CPU)</th></tr>")
+    no_mos = NO_MOS if not mos else "no item in the predictor's domain"
+    mos_heads = ["OVRL", "P.808", "SIG", "BAK", "OVRL (failures at 1.0)"] if mos else []
+    sys_rows = []
     for s in rows:
         t = s["timing"]
-        out.append(
-            f"<tr><td>{_e(s['system'])}</td><td class=n>{s['n_items']}</td><td class=n>{_pct(s['wer'])}</td>"
-            f"<td class=n>{_pct(s['cer'])}</td><td class=n>{_mos(s['mos'].get('ovrl'))}</td>"
-            f"<td class=n>{_mos(s['mos'].get('p808'))}</td><td class=n>{_fmt(s['mos'].get('sig'))}</td>"
-            f"<td class=n>{_fmt(s['mos'].get('bak'))}</td><td class=n>{_val(s.get('ovrl_penalised'), 1)}</td>"
-            f"<td class=n>{s['any_failure']['count']}</td><td class=n>{_val(t.get('median_words_per_second'), 1)}</td>"
-            f"<td class=n>{_val(t.get('median_duration_ratio'), 1)}</td><td class=n>{_val(t.get('rtf'), 1)}</td><td class=n>{_val(t.get('cpu_rtf'), 1)}</td></tr>"
-        )
-    out.append("</table>")
+        mos_cells = [_mos(s["mos"].get("ovrl"), no_mos), _mos(s["mos"].get("p808"), no_mos),
+                     _fmt(s["mos"].get("sig"), no_mos), _fmt(s["mos"].get("bak"), no_mos),
+                     _val(s.get("ovrl_penalised"), 1, no_mos)] if mos else []
+        sys_rows.append([
+            s["system"], s["n_items"], _pct(s["wer"], NO_WER), _pct(s["cer"], NO_WER), *mos_cells,
+            s["any_failure"]["count"], _val(t.get("median_words_per_second"), 1, NO_WER),
+            _val(t.get("median_duration_ratio"), 1, NO_WER), _val(t.get("rtf"), 1, NOT_TIMED),
+            _val(t.get("cpu_rtf"), 1, NOT_TIMED),
+        ])
+    heads = ["system", "items", "WER [95% CI]", "CER", *mos_heads, "items with a failure", "words/s", "duration ratio",
+             "RTF (wall)", "RTF (CPU)"]
+    body = table(heads, sys_rows, sortable=False, numeric=range(1, len(heads)))
+    if not mos:
+        body += paragraph("MOS columns left out: " + _why(NO_MOS) + ".", "muted")
     if summary.get("floor"):
-        out.append("<p class=muted>The <b>floor</b> row is real recorded speech scored the same way: its WER is "
-                   "the recogniser's own error on human speech, its MOS what the predictor gives real recordings.</p>")
+        body += paragraph("The floor row is real recorded speech scored the same way: its WER is the recogniser's "
+                          "own error on human speech, its MOS what the predictor gives real recordings.", "muted")
     for s in rows:
         for w in s.get("warnings") or []:
-            out.append(f"<p class=muted>{_e(s['system'])}: {_e(w)}</p>")
+            body += paragraph(f"{s['system']}: {w}", "muted")
         if s.get("mos_warnings"):
-            out.append(f"<p class=muted>{_e(s['system'])}: {s['mos_warnings']} item(s) outside the MOS predictor's "
-                       "domain (too short, upsampled, little speech or not English): see mos_warnings per row</p>")
-    out.append("<h2>Failures</h2><table><tr><th>detector</th>" + "".join(f"<th>{_e(s['system'])}</th>" for s in rows) + "</tr>")
+            body += paragraph(f"{s['system']}: {s['mos_warnings']} item(s) outside the MOS predictor's domain (too "
+                              "short, upsampled, little speech or not English): see mos_warnings per row", "muted")
+    sections.append(Section("Systems", body, "systems"))
+    fail_rows = []
     for kind in FAILURE_KINDS:
-        cells = "".join(
-            f"<td class=n title='{_e(', '.join(s['failures'][kind]['ids']))}'>"
-            f"{'<span class=flag>' if s['failures'][kind]['count'] else ''}{s['failures'][kind]['count']}"
-            f"{'</span>' if s['failures'][kind]['count'] else ''}</td>" for s in rows
-        )
-        out.append(f"<tr><td>{kind}</td>{cells}</tr>")
-    out.append("</table>")
+        cells: list[Any] = [kind]
+        for s in rows:
+            n = s["failures"][kind]["count"]
+            ids = ", ".join(s["failures"][kind]["ids"])
+            cells.append((f"<span title='{esc(ids)}'>{badge(str(n), 'fail') if n else n}</span>", n))
+        fail_rows.append(cells)
+    sections.append(Section("Failures", table(["detector"] + [s["system"] for s in rows], fail_rows, sortable=False,
+                                              numeric=range(1, len(rows) + 1)), "failures"))
     for comp in summary.get("comparisons") or []:
-        out.append(f"<h2>{_e(comp['b'])} &minus; {_e(comp['a'])} (paired, {comp['n_common']} prompts)</h2>"
-                   "<table><tr><th>metric</th><th>A</th><th>B</th><th>B &minus; A [95% CI]</th>"
-                   "<th>P(B better)</th><th>tests (two-sided p)</th></tr>")
+        comp_rows = []
         for m in comp["metrics"]:
             d = m["difference"]
             scale = 1 if m["higher_is_better"] else 100
-            tests = "; ".join(f"{_e(t['name'])} p={_p(t['p_value'])} (n={t['n']})" for t in m["tests"])
-            out.append(f"<tr><td>{_e(m['metric'])}</td><td class=n>{_val(m['a'], scale)}</td><td class=n>{_val(m['b'], scale)}</td>"
-                       f"<td class=n>{_val(d['estimate'], scale)} [{_val(d['low'], scale)}, {_val(d['high'], scale)}]</td>"
-                       f"<td class=n>{_val(m['prob_b_better'], 1)}</td><td>{tests}</td></tr>")
-        out.append("</table><p class=muted>WER and failure share in percentage points; MOS on the 1&ndash;5 scale.</p>")
+            tests = "; ".join(f"{t['name']} p={_p(t['p_value'])} (n={t['n']})" for t in m["tests"])
+            why = "too few paired prompts"
+            comp_rows.append([m["metric"], _cell(_val(m["a"], scale, why)), _cell(_val(m["b"], scale, why)),
+                              _cell(f"{_val(d['estimate'], scale, why)} [{_val(d['low'], scale, why)}, "
+                                    f"{_val(d['high'], scale, why)}]"),
+                              _val(m["prob_b_better"], 1, why), tests])
+        body = table(["metric", "A", "B", "B − A [95% CI]", "P(B better)", "tests (two-sided p)"], comp_rows,
+                     sortable=False, numeric=(1, 2, 3, 4))
+        body += paragraph("WER and failure share in percentage points; MOS on the 1–5 scale.", "muted")
         for w in comp.get("warnings") or []:
-            out.append(f"<p class=muted>{_e(w)}</p>")
+            body += paragraph(w, "muted")
+        sections.append(Section(f"{comp['b']} − {comp['a']} (paired, {comp['n_common']} prompts)", body))
     cats = sorted({c for s in summary["systems"].values() for c in s["by_category"]})
     if cats:
-        out.append("<h2>WER by prompt category</h2><table><tr><th>category</th>"
-                   + "".join(f"<th>{_e(n)}</th>" for n in summary["systems"]) + "</tr>")
+        cat_rows = []
         for c in cats:
-            cells = ""
+            cells = [c]
             for s in summary["systems"].values():
                 v = s["by_category"].get(c) or {"wer": None, "n": 0}
-                wer = "n/a" if v["wer"] is None else f"{100 * v['wer']:.1f}%"
-                cells += f"<td class=n>{wer} ({v['n']})</td>"
-            out.append(f"<tr><td>{_e(c)}</td>{cells}</tr>")
-        out.append("</table>")
-    for name, items in (summary.get("worst") or {}).items():
-        out.append(f"<h2>Worst items: {_e(name)}</h2><table><tr><th>id</th><th>audio</th><th>text / expected / heard</th>"
-                   "<th>WER</th><th>OVRL</th><th>failures</th></tr>")
+                wer = "n/a (no prompt)" if v["wer"] is None else f"{100 * v['wer']:.1f}%"
+                cells.append(f"{wer} ({v['n']})")
+            cat_rows.append(cells)
+        sections.append(Section("WER by prompt category", table(["category"] + list(summary["systems"]), cat_rows,
+                                                                sortable=False), "categories"))
+    for n, (name, items) in enumerate((summary.get("worst") or {}).items()):
         root = audio_roots.get(name)
+        item_rows = []
         for it in items:
-            player = "<span class=muted>no audio</span>"
+            player = "<span class='muted'>no audio</span>"
             if root is not None and it.get("audio_file"):
                 uri = _wav_data_uri(root / it["audio_file"])
                 if uri:
                     player = f"<audio controls preload='none' src='{uri}'></audio>"
-            flags = "<br>".join(f"<span class=flag>{_e(k)}</span>: {_e((it['failure_details'] or {}).get(k, ''))}"
-                                for k in it["failures"]) or "&ndash;"
-            out.append(
-                f"<tr><td>{_e(it['id'])}<br><span class=muted>{_e(it['category'])}</span></td><td>{player}</td>"
-                f"<td class=txt>{_e(it['text'])}<br><span class=muted>expected:</span> {_e(it['reference'])}"
-                f"<br><span class=muted>heard:</span> {_e(_clip(it['hypothesis'] if it['hypothesis'] is not None else it['error']))}</td>"
-                f"<td class=n>{_val(it['wer'], 100)}%</td><td class=n>{_val(it['mos_ovrl'], 1)}</td><td>{flags}</td></tr>"
-            )
-        out.append("</table>")
-    out.append("</body></html>")
-    path.write_text("\n".join(out), encoding="utf-8")
+            flags = "<br>".join(f"{badge(k, 'fail')} {esc((it['failure_details'] or {}).get(k, ''))}"
+                                for k in it["failures"]) or "–"
+            heard = _clip(it["hypothesis"] if it["hypothesis"] is not None else it["error"])
+            item_rows.append([
+                (f"{esc(it['id'])}<br><span class='muted'>{esc(it['category'])}</span>", it["id"]), (player, ""),
+                ((f"{esc(it['text'])}<br><span class='muted'>expected:</span> {esc(it['reference'])}"
+                 f"<br><span class='muted'>heard:</span> {esc(heard) if heard is not None else '–'}"), it["text"] or ""),
+                _val(it["wer"], 100, "not recognised") + ("%" if it["wer"] is not None else ""),
+                *([_val(it["mos_ovrl"], 1, no_mos)] if mos else []), (flags, ""),
+            ])
+        body = table(["id", "audio", "text / expected / heard", "WER", *(["OVRL"] if mos else []), "failures"],
+                     item_rows, sortable=False, numeric=(3, 4) if mos else (3,))
+        sections.append(Section(f"Worst items: {name}", body if n == 0 else details(f"{len(items)} items", body)))
+    path.write_text(page("voxproof TTS evaluation", sections,
+                         subtitle=f"voxproof {summary.get('voxproof_version')} · {len(summary['systems'])} system(s)"),
+                    encoding="utf-8")
     return path
