@@ -20,7 +20,7 @@ from voxproof.errors import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: Starlette sets __traceback__ on exceptions it passes on
 class ApiError(Exception):
     """An HTTP error answer. ``type`` as OpenAI names them (``invalid_request_error``...)."""
 

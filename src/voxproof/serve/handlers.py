@@ -43,33 +43,35 @@ class _TooLarge(Exception):
     pass
 
 
-def _capped(receive, limit: int):
+class _Capped:
     """An ASGI ``receive`` that raises :class:`_TooLarge` once the body passes ``limit`` bytes."""
-    seen = 0
 
-    async def wrapped():
-        nonlocal seen
-        message = await receive()
+    def __init__(self, receive, limit: int):
+        self.receive = receive
+        self.limit = limit
+        self.seen = 0
+        self.complete = False
+
+    async def __call__(self):
+        message = await self.receive()
         if message.get("type") == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
+            self.seen += len(message.get("body", b""))
+            self.complete = not message.get("more_body", False)
+            if self.seen > self.limit:
                 raise _TooLarge()
+        else:
+            self.complete = True
         return message
 
-    return wrapped
-
-
-async def _drain(receive, limit: int) -> None:
-    """Read and discard the rest of a refused body (up to ``limit`` bytes), so the client gets the answer
-    instead of a reset connection while it is still sending."""
-    seen = 0
-    while seen < limit:
-        message = await receive()
-        if message.get("type") != "http.request":
-            return
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
+    async def drain(self, limit: int) -> None:
+        """Read and discard the rest of a refused body (up to ``limit`` bytes), so the client gets the
+        answer instead of a reset connection while it is still sending."""
+        while not self.complete and self.seen < limit:
+            message = await self.receive()
+            if message.get("type") != "http.request":
+                return
+            self.seen += len(message.get("body", b""))
+            self.complete = not message.get("more_body", False)
 
 
 def _finite(value: Any, name: str, lo: float, hi: float) -> float:
@@ -215,11 +217,11 @@ async def _form(request, state, call: Call):
                          "invalid_request_error", "file", "file_too_large")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_large
-    capped = Request(request.scope, _capped(request.receive, limit))
+    receive = _Capped(request.receive, limit)
     try:
-        return await capped.form(max_files=1, max_fields=16, max_part_size=_FIELD_BYTES)
+        return await Request(request.scope, receive).form(max_files=1, max_fields=16, max_part_size=_FIELD_BYTES)
     except _TooLarge:
-        await _drain(request.receive, 4 * limit)
+        await receive.drain(4 * limit)
         raise too_large from None
     except Exception as exc:  # the multipart parser's own errors (malformed body, too many parts)
         detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
@@ -376,11 +378,11 @@ async def speech(request, state):
 
 
 async def _json_body(request) -> dict[str, Any]:
-    capped = Request(request.scope, _capped(request.receive, _JSON_BYTES))
+    receive = _Capped(request.receive, _JSON_BYTES)
     try:
-        raw = await capped.body()
+        raw = await Request(request.scope, receive).body()
     except _TooLarge:
-        await _drain(request.receive, 4 * _JSON_BYTES)
+        await receive.drain(4 * _JSON_BYTES)
         raise ApiError(413, f"the JSON body is over {_JSON_BYTES:,} bytes", "invalid_request_error", None,
                        "body_too_large") from None
     try:
