@@ -7,6 +7,8 @@ On SIGTERM or SIGINT uvicorn stops accepting connections and lets in-flight requ
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,4 +40,14 @@ def run_server(registry: str | Path, options: ServeOptions, keys: KeyStore, *, g
                 on_started(port)
 
         server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    # uvicorn re-raises the stop signal after its graceful shutdown, through the handler that was
+    # installed before it started: make that a no-op so a stop is a clean exit (status 0), not a kill.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_args: None)
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
