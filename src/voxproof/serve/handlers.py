@@ -98,6 +98,7 @@ class Call:
         self.key: ApiKey | None = None
         self.entry = LogEntry(self.row)
         self.version = None
+        state.metrics.in_flight.inc()
 
     def authenticate(self, request, scope: str) -> ApiKey:
         key = authenticate(self.state, request, scope)
@@ -117,6 +118,7 @@ class Call:
         self.row["latency_s"] = latency
         self.row["error_type"] = None if error is None else error.type
         m = self.state.metrics
+        m.in_flight.dec()
         version = self.row.get("version") or "none"
         m.requests.labels(self.endpoint, str(status), version, self.row["route"]).inc()
         m.latency.labels(self.endpoint).observe(latency)
@@ -228,11 +230,13 @@ async def _form(request, state, call: Call):
         raise bad_request(f"could not read the multipart form: {str(detail)[:200]}", None, "invalid_form") from None
 
 
-async def transcriptions(request, state):
-    call = Call(state, "transcriptions")
+async def _model_request(request, state, endpoint: str, scope: str, handle, param: str | None):
+    """Run ``handle(request, state, call)`` within the request timeout; every failure becomes an
+    OpenAI-shaped error answer and a log row."""
+    call = Call(state, endpoint)
     try:
-        call.authenticate(request, "transcribe")
-        return await asyncio.wait_for(_transcribe(request, state, call), timeout=state.options.request_timeout_s)
+        call.authenticate(request, scope)
+        return await asyncio.wait_for(handle(request, state, call), timeout=state.options.request_timeout_s)
     except (asyncio.TimeoutError, TimeoutError):
         return call.error_response(ApiError(504, f"the request took longer than the "
                                             f"{state.options.request_timeout_s:g} s limit", "timeout_error", None,
@@ -240,10 +244,14 @@ async def transcriptions(request, state):
     except ApiError as err:
         return call.error_response(err)
     except VoxproofError as exc:
-        return call.error_response(from_voxproof(exc))
+        return call.error_response(from_voxproof(exc, param=param))
     except Exception as exc:  # never a traceback to the client
-        log.error("transcription %s failed unexpectedly: %s", call.row["request_id"], exc, exc_info=exc)
+        log.error("%s request %s failed unexpectedly: %s", endpoint, call.row["request_id"], exc, exc_info=exc)
         return call.error_response(internal_error())
+
+
+async def transcriptions(request, state):
+    return await _model_request(request, state, "transcriptions", "transcribe", _transcribe, "file")
 
 
 async def _transcribe(request, state, call: Call):
@@ -360,21 +368,7 @@ def _maybe_shadow(state, call: Call, audio: Audio) -> None:
 
 
 async def speech(request, state):
-    call = Call(state, "speech")
-    try:
-        call.authenticate(request, "synthesize")
-        return await asyncio.wait_for(_speak(request, state, call), timeout=state.options.request_timeout_s)
-    except (asyncio.TimeoutError, TimeoutError):
-        return call.error_response(ApiError(504, f"the request took longer than the "
-                                            f"{state.options.request_timeout_s:g} s limit", "timeout_error", None,
-                                            "timeout"))
-    except ApiError as err:
-        return call.error_response(err)
-    except VoxproofError as exc:
-        return call.error_response(from_voxproof(exc, param=None))
-    except Exception as exc:
-        log.error("speech %s failed unexpectedly: %s", call.row["request_id"], exc, exc_info=exc)
-        return call.error_response(internal_error())
+    return await _model_request(request, state, "speech", "synthesize", _speak, None)
 
 
 async def _json_body(request) -> dict[str, Any]:
