@@ -194,3 +194,30 @@ def test_request_log_drops_when_full_and_counts(tmp_path):
     rl.close()
     n = sqlite3.connect(tmp_path / "log.sqlite").execute("SELECT COUNT(*) FROM requests").fetchone()[0]
     assert n == accepted.count(True) == 50 - rl.dropped
+
+
+def test_request_log_on_postgresql():
+    import os
+    import uuid
+
+    url = os.environ.get("VOXPROOF_TEST_PG_URL")
+    if not url:
+        pytest.skip("VOXPROOF_TEST_PG_URL is not set: run 'source .ci/postgres.sh' to test the PostgreSQL path")
+    import psycopg
+
+    schema = "vp_reqlog_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        sep = "&" if "?" in url else "?"
+        location = f"{url}{sep}options=-csearch_path%3D{schema}"
+        rl = RequestLog(location, log_text=True, vad=False)
+        rl.submit(_entry(1, "mail me at a.b@example.org"))
+        rl.close()
+        with psycopg.connect(location) as conn:
+            assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+            assert conn.execute("SELECT request_id, text, word_confs FROM requests").fetchall() == [
+                ("r1", "mail me at [EMAIL]", "[0.5, 0.75]")]
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
