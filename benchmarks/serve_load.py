@@ -70,6 +70,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--files", type=int, default=50, help="bundled clips used for the throughput pass")
     ap.add_argument("--max-queue", type=int, default=64, help="server --max-queue")
+    ap.add_argument("--serve-arg", action="append", default=[], help="extra serve flag, repeatable")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     args.soak_s = min(args.soak_s, 300.0)  # bounded in time
@@ -86,7 +87,7 @@ def main() -> int:
     server = subprocess.Popen(
         [sys.executable, "-m", "voxproof", "-q", "serve", "--registry", str(work / "reg.sqlite"),
          "--keys", str(work / "keys.sqlite"), "--port", str(port), "--request-log", str(work / "requests.sqlite"),
-         "--rate-limit", "1000", "--burst", "1000", "--max-queue", str(args.max_queue)],
+         "--rate-limit", "1000", "--burst", "1000", "--max-queue", str(args.max_queue), *args.serve_arg],
         env=env, stderr=subprocess.PIPE, text=True)
     report: dict = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
     try:

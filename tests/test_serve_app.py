@@ -40,7 +40,7 @@ def served(tmp_path_factory):
     registry = make_registry(root / "reg.sqlite")
     store, keys = make_keys(root / "keys.sqlite")
     options = ServeOptions(request_log=str(root / "requests.sqlite"), poll_s=0.2, max_audio_s=60.0,
-                           rate_limit=1000.0, burst=1000, log_text=True)
+                           rate_limit=1000.0, burst=1000, log_text=True, log_vad=True)
     app = create_app(registry, options, store)
     with TestClient(app) as client:
         wait_ready(client)
