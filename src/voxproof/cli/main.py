@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "gate": "voxproof.cli.gate_cmd:gate_command",
     "registry": "voxproof.cli.registry_cmd:registry_group",
     "card": "voxproof.cli.card_cmd:card_command",
+    "serve": "voxproof.cli.serve_cmd:serve_command",
+    "keys": "voxproof.cli.keys_cmd:keys_group",
 }
 
 
