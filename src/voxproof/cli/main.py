@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "gate": "voxproof.cli.gate_cmd:gate_command",
     "registry": "voxproof.cli.registry_cmd:registry_group",
     "card": "voxproof.cli.card_cmd:card_command",
+    "monitor": "voxproof.cli.monitor_cmd:monitor_group",
 }
 
 
