@@ -3,9 +3,9 @@
     python benchmarks/_monitor_runs.py [--runs DIR]
 
 ``production``: Whisper (defaults) under clean + one or more rungs of every robustness suite family
-(noise, telephony, codecs, rooms) + quiet speech (channel/gain=-35dB), features ``full`` (Silero speech
-ratio included). ``canary-vad``: Whisper with ``vad_filter=true`` on the same quiet speech (the gate's
-planted regression). Runs are resumable and reused when complete.
+(noise, telephony, codecs, rooms) + channel/gain=-35dB, features ``full`` (Silero speech ratio included).
+``production-quiet`` / ``canary-vad``: Whisper without / with ``vad_filter=true`` on speech 55 dB down
+(``gain:-55``, the gate's planted regression: the VAD takes quiet speech for silence). Runs are resumable and reused when complete.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ CONDITIONS = (
     "rooms/large_church", "rooms/rt60=1.2s",
     "channel/gain=-35dB",
 )
-QUIET = "channel/gain=-35dB"
+QUIET = "gain:-55"  # the gate's planted regression: speech 55 dB down, where faster-whisper's VAD drops it
 
 
 def _conditions(names):
+    from voxproof.perturb import resolve_conditions
     from voxproof.perturb.suites import get_suite
 
     by_name = {c.name: c for c in get_suite("full").conditions}
-    return [by_name[n] for n in names]
+    return [by_name[n] if n in by_name else resolve_conditions([], [n])[0] for n in names]
 
 
 def ensure_runs(runs: Path = DEFAULT_RUNS) -> dict[str, Path]:
@@ -47,6 +48,7 @@ def ensure_runs(runs: Path = DEFAULT_RUNS) -> dict[str, Path]:
     dataset = {"source": "librispeech-test-other-mini", "hash": dataset_hash(utts), "utterances": len(utts)}
     plans = {
         "production": ([], _conditions(CONDITIONS), True),
+        "production-quiet": ([], _conditions([QUIET]), False),
         "canary-vad": (["vad_filter=true"], _conditions([QUIET]), False),
     }
     out = {}

@@ -6,7 +6,7 @@ the key path, as the gate's policy does). The annotated default ships as
 
     [[slo]]
     name = "canary-empty-output"
-    metric = "marker:empty_on_speech"   # error_rate, latency_p99, est_wer, drift, marker:<name>
+    metric = "empty_output"   # error_rate, empty_output, latency_p99, est_wer, drift, marker:<name>
     route = "canary"                    # main, canary, shadow, all
     compare = "production"              # judge the difference canary - production
     max = 0.05                          # the limit (for a comparison: the largest allowed increase)
@@ -26,7 +26,7 @@ from voxproof.monitor.drift import CORRECTIONS, DriftSettings, WindowSpec
 from voxproof.monitor.markers import MARKERS, MarkerSettings
 from voxproof.monitor.profile import CATEGORICAL, NUMERIC
 
-METRICS = ("error_rate", "latency_p99", "est_wer", "drift") + tuple(f"marker:{m}" for m in MARKERS)
+METRICS = ("error_rate", "empty_output", "latency_p99", "est_wer", "drift") + tuple(f"marker:{m}" for m in MARKERS)
 RULE_ROUTES = ("main", "canary", "shadow", "all")
 DECISIONS = ("interval", "point")
 MAX_TEXT = 1 << 20

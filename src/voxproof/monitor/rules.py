@@ -3,7 +3,8 @@
 :func:`read_tail` streams the log once (in chunks) and keeps the last requests of each route;
 :func:`evaluate_rules` judges every rule of the policy on them:
 
-- ``error_rate`` (5xx share, Wilson interval), ``marker:*`` rates (Wilson), ``est_wer`` (label-free
+- ``error_rate`` (5xx share, Wilson interval), ``empty_output`` (share of successful requests with no
+  words, Wilson), ``marker:*`` rates (Wilson), ``est_wer`` (label-free
   estimate, bootstrap over requests), ``latency_p99`` (distribution-free order-statistic interval),
   ``drift`` (drifted features of the latest window against the reference);
 - comparisons (``compare = "production"``): the difference route - production as a bootstrap interval,
@@ -99,6 +100,10 @@ def _contrib(b: RequestBatch, rule: SloRule, profile: ReferenceProfile | None,
     if m == "error_rate":
         status = b.get("status")
         return (status >= 500).astype(float), np.ones(b.n)
+    if m == "empty_output":
+        words = b.get("words")
+        judged = ok_mask(b) & np.isfinite(words)
+        return (judged & (words == 0)).astype(float), judged.astype(float)
     if m.startswith("marker:"):
         flag, judged = marker_flags(b, profile, policy.markers)[m[7:]]
         return (flag & judged).astype(float), judged.astype(float)
