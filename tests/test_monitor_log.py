@@ -258,7 +258,7 @@ def test_estimate_follows_confidence_and_has_an_interval():
     e_lo = estimate_window(request_mass(lo, CAL), CAL)
     assert e_hi.low <= e_hi.point <= e_hi.high and e_hi.point < e_lo.point
     # by hand: mass = sum(1 - p) over words; WER = (M + d H) / (H - i M + d H)
-    flat, rows, ok = parse_word_confs(hi.get("word_confs"))
+    flat, _rows, _ok = parse_word_confs(hi.get("word_confs"))
     m, h = float(np.sum(1 - CAL.prob_correct(flat))), flat.size
     assert e_hi.point == pytest.approx((m + 0.02 * h) / (h - 0.1 * m + 0.02 * h))
     tiny = estimate_window(request_mass(batch_from_records(make_rows(1)), CAL), CAL, min_words=50)

@@ -8,6 +8,7 @@ WER and markers per window), ``check`` (SLO rules once: exit 0 ok, 1 breach, 2 u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -116,9 +117,9 @@ def analyze_command(log_location, profile_path, policy_path, route, out) -> None
 
     profile, policy = _profile(profile_path), _policy(policy_path)
     src = open_log(log_location)
-    fh = open(out, "w", encoding="utf-8") if out else None
     n = alarms = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open(out, "w", encoding="utf-8")) if out else None
         click.echo(f"{'window':>6} {'requests':>8} {'status':10} {'est. WER [95 % CI]':28} drifted features")
         for rep in analyze_log(src, profile, policy, route=route):
             n += 1
@@ -129,9 +130,6 @@ def analyze_command(log_location, profile_path, policy_path, route, out) -> None
                        f"{', '.join(rep.drift.drifted) or '-'}")
             if fh:
                 fh.write(json.dumps(rep.to_dict(), default=str) + "\n")
-    finally:
-        if fh:
-            fh.close()
     if src.bad_rows:
         click.echo(f"{src.bad_rows} log rows refused: {'; '.join(src.problems[:3])}", err=True)
     click.echo(f"{n} windows, {alarms} with drift (correction: {policy.drift.correction}, psi >= {policy.drift.psi:g}, "

@@ -184,7 +184,7 @@ def adjust(p: np.ndarray, method: str) -> np.ndarray:
     if method == "holm":
         adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
     elif method == "bh":
-        adj = np.minimum.accumulate((m / np.arange(m, 0, -1) * ranked[::-1]))[::-1]
+        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
         adj = np.minimum(1.0, adj)
     else:
         raise UsageError(f"correction {method!r} is not one of {', '.join(CORRECTIONS)}")
@@ -208,7 +208,7 @@ class FeatureDrift:
     reason: str | None = None  # why not tested
 
     def to_dict(self) -> dict[str, Any]:
-        f = lambda x: None if isinstance(x, float) and not math.isfinite(x) else x  # noqa: E731
+        f = lambda x: None if isinstance(x, float) and not math.isfinite(x) else x
         return {"feature": self.feature, "kind": self.kind, "n": self.n, "psi": f(self.psi), "test": self.test,
                 "statistic": f(self.statistic), "p_value": f(self.p_value), "p_adjusted": f(self.p_adjusted),
                 "drifted": self.drifted, "summary": f(self.summary), "reason": self.reason}

@@ -124,7 +124,7 @@ class WerEstimate:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        f = lambda x: None if not math.isfinite(x) else round(x, 6)  # noqa: E731
+        f = lambda x: None if not math.isfinite(x) else round(x, 6)
         return {"point": f(self.point), "low": f(self.low), "high": f(self.high), "requests": self.requests,
                 "scored": self.scored, "words": self.words, "reason": self.reason}
 

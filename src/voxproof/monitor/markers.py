@@ -49,7 +49,7 @@ class MarkerRate:
         return self.flagged / self.judged if self.judged else math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        f = lambda x: None if not math.isfinite(x) else round(x, 6)  # noqa: E731
+        f = lambda x: None if not math.isfinite(x) else round(x, 6)
         return {"marker": self.marker, "flagged": self.flagged, "judged": self.judged, "rate": f(self.rate),
                 "low": f(self.low), "high": f(self.high), "note": self.note}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,9 @@ class SloRule:
 @dataclass(frozen=True)
 class MonitorPolicy:
     source: str
-    window: WindowSpec = WindowSpec()
-    drift: DriftSettings = DriftSettings()
-    markers: MarkerSettings = MarkerSettings()
+    window: WindowSpec = field(default_factory=WindowSpec)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    markers: MarkerSettings = field(default_factory=MarkerSettings)
     resamples: int = 200
     confidence: float = 0.95
     seed: int = 0

@@ -263,7 +263,7 @@ def bin_shares(values: np.ndarray, edges: Sequence[float] | np.ndarray) -> np.nd
 def categorical_profile(name: str, values: np.ndarray) -> CategoricalProfile:
     known = [v for v in values if v is not None]
     if not known:
-        return CategoricalProfile(name, 0, int(len(values)), {})
+        return CategoricalProfile(name, 0, len(values), {})
     uniq, counts = np.unique(np.asarray(known, dtype=str), return_counts=True)
     order = np.argsort(-counts, kind="mergesort")
     shares: dict[str, float] = {}

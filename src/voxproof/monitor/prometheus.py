@@ -57,7 +57,7 @@ def alerting_rules(policy: MonitorPolicy) -> str:
             f"          severity: {'page' if r.route in ('canary', 'shadow') else 'ticket'}",
             f"          voxproof_rule: \"{_label(r.name)}\"",
             "        annotations:",
-            f"          summary: \"voxproof monitor rule {_label(r.name)} breached: {what} above {r.max:g} "
-            f"({r.decision} decision)\"",
+            (f"          summary: \"voxproof monitor rule {_label(r.name)} breached: {what} above {r.max:g} "
+             f"({r.decision} decision)\""),
         ]
     return "\n".join(out) + "\n"

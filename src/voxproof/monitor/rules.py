@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from voxproof.monitor.drift import Window, drift_window
-from voxproof.monitor.estimate import estimate_wer_point, request_mass
+from voxproof.monitor.estimate import request_mass
 from voxproof.monitor.markers import marker_flags, wilson
 from voxproof.monitor.policy import MonitorPolicy, SloRule
 from voxproof.monitor.profile import ReferenceProfile, ok_mask
@@ -51,7 +51,7 @@ class RuleResult:
         return self.status == "breach"
 
     def to_dict(self) -> dict[str, Any]:
-        f = lambda x: None if not math.isfinite(x) else round(float(x), 6)  # noqa: E731
+        f = lambda x: None if not math.isfinite(x) else round(float(x), 6)
         r = self.rule
         return {"rule": r.name, "metric": r.metric, "route": r.route, "compare": r.compare, "max": r.max,
                 "decision": r.decision, "status": self.status, "value": f(self.value), "low": f(self.low),

@@ -112,7 +112,7 @@ def _number(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
+        raise TypeError("a boolean is not a number")
     x = float(value)
     return x if math.isfinite(x) else None
 

@@ -82,7 +82,7 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = 5.0) -> boo
     data = json.dumps(payload, default=str).encode()
     req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL from the operator's policy
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             ok = 200 <= resp.status < 300
     except (urllib.error.URLError, OSError, ValueError) as exc:
         log.warning("webhook %s failed: %s", url, exc)
@@ -156,8 +156,9 @@ def _act(registry: Any, r: RuleResult, aliases: dict[str, str], log_location: st
         return "alert-only", None, ["production breached and there is no previous version to roll back to"]
     prev_result = _judge_version(r, previous, log_location, policy, profile)
     if prev_result.status != "ok":
-        return "alert-only", None, [f"previous version {previous!r} not rolled back to: the same rule on its rows "
-                                    f"is {prev_result.status} ({prev_result.detail})"]
+        why = (f"previous version {previous!r} not rolled back to: the same rule on its rows "
+               f"is {prev_result.status} ({prev_result.detail})")
+        return "alert-only", None, [why]
     change = registry.rollback(actor=ACTOR, reason=reason)
     return "rollback", {**change.to_dict(), "previous_check": prev_result.to_dict()}, []
 
