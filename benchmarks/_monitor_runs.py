@@ -4,7 +4,7 @@
 
 ``production``: Whisper (defaults) under clean + one or more rungs of every robustness suite family
 (noise, telephony, codecs, rooms) + channel/gain=-35dB, features ``full`` (Silero speech ratio included).
-``production-quiet`` / ``canary-vad``: Whisper without / with ``vad_filter=true`` on speech 55 dB down
+``quiet-production`` / ``quiet-canary-vad``: Whisper without / with ``vad_filter=true`` on speech 55 dB down
 (``gain:-55``, the gate's planted regression: the VAD takes quiet speech for silence). Runs are resumable and reused when complete.
 """
 
@@ -36,7 +36,7 @@ def _conditions(names):
     return [by_name[n] if n in by_name else resolve_conditions([], [n])[0] for n in names]
 
 
-def ensure_runs(runs: Path = DEFAULT_RUNS) -> dict[str, Path]:
+def ensure_runs(runs: Path = DEFAULT_RUNS, only: tuple[str, ...] = ()) -> dict[str, Path]:
     from voxproof.backends.registry import load_backend
     from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
     from voxproof.metrics.normalize import get_normalizer
@@ -48,11 +48,13 @@ def ensure_runs(runs: Path = DEFAULT_RUNS) -> dict[str, Path]:
     dataset = {"source": "librispeech-test-other-mini", "hash": dataset_hash(utts), "utterances": len(utts)}
     plans = {
         "production": ([], _conditions(CONDITIONS), True),
-        "production-quiet": ([], _conditions([QUIET]), False),
-        "canary-vad": (["vad_filter=true"], _conditions([QUIET]), False),
+        "quiet-production": ([], _conditions([QUIET]), False),
+        "quiet-canary-vad": (["vad_filter=true"], _conditions([QUIET]), False),
     }
     out = {}
     for name, (pairs, conds, clean) in plans.items():
+        if only and name not in only:
+            continue
         run_dir = runs / name
         expected = len(utts) * (len(conds) + (1 if clean else 0))
         if store_path(run_dir).exists():
@@ -75,6 +77,7 @@ def ensure_runs(runs: Path = DEFAULT_RUNS) -> dict[str, Path]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
+    ap.add_argument("--only", action="append", default=[], help="Only this run (repeatable).")
     args = ap.parse_args()
-    for k, v in ensure_runs(args.runs).items():
+    for k, v in ensure_runs(args.runs, tuple(args.only)).items():
         print(k, v)
