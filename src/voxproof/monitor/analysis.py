@@ -24,6 +24,7 @@ from voxproof.monitor.source import DEFAULT_CHUNK, LogSource, RequestBatch
 ANALYSIS_COLUMNS = ("id", "ts", "request_id", "endpoint", "version", "route", "status", "latency_s", "audio_s",
                     "sample_rate", "codec", "rms_dbfs", "snr_db", "speech_ratio", "clipping_ratio", "bandwidth_hz",
                     "conf_mean", "words", "words_per_s", "output_chars", "text", "word_confs")
+_NOT_FOR_WINDOWS = ("request_id", "version")  # per-window analysis never reads these
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def _route_filter(chunks: Iterator[RequestBatch], route: str) -> Iterator[Reques
 def analyze_log(source: LogSource, profile: ReferenceProfile, policy: MonitorPolicy, *, route: str = "main",
                 chunk_rows: int = DEFAULT_CHUNK, estimate: bool = True, markers: bool = True,
                 since: float | None = None) -> Iterator[WindowReport]:
-    chunks = _route_filter(source.chunks(ANALYSIS_COLUMNS, chunk_rows=chunk_rows, since=since), route)
+    columns = [c for c in ANALYSIS_COLUMNS if c not in _NOT_FOR_WINDOWS and (markers or c != "text")]
+    chunks = _route_filter(source.chunks(columns, chunk_rows=chunk_rows, since=since), route)
     cal = profile.calibration
     for w in iter_windows(chunks, policy.window):
         d = drift_window(w, profile, policy.drift, policy.window.min_requests)

@@ -91,18 +91,24 @@ def iter_windows(chunks: Iterable[RequestBatch], spec: WindowSpec) -> Iterator[W
 def _count_windows(chunks: Iterable[RequestBatch], spec: WindowSpec) -> Iterator[Window]:
     size, step = int(spec.size), int(spec.step)
     buf: RequestBatch | None = None
+    pos = 0  # first row of the next window in buf (windows are slices: no copy per window)
     k = 0
     for chunk in chunks:
-        buf = chunk if buf is None else RequestBatch.concat([buf, chunk])
-        while buf.n >= size:
-            w = buf.take(np.arange(size))
+        if buf is None or pos >= buf.n:
+            buf, pos = chunk, (pos - buf.n if buf is not None else 0)
+        else:
+            buf, pos = RequestBatch.concat([buf.take(slice(pos, buf.n)), chunk]), 0
+        while buf.n - pos >= size:
+            w = buf.take(slice(pos, pos + size))
             ts = w.get("ts")
             yield Window(k, float(ts[0]), float(ts[-1]), w)
             k += 1
-            buf = buf.take(np.arange(step, buf.n))
-    if buf is not None and buf.n and (k == 0 or buf.n > size - step):
-        ts = buf.get("ts")
-        yield Window(k, float(ts[0]), float(ts[-1]), buf, partial=True)
+            pos += step
+    rest = 0 if buf is None else buf.n - max(pos, 0)
+    if buf is not None and rest > 0 and (k == 0 or rest > size - step):
+        w = buf.take(slice(pos, buf.n))
+        ts = w.get("ts")
+        yield Window(k, float(ts[0]), float(ts[-1]), w, partial=True)
 
 
 def _time_windows(chunks: Iterable[RequestBatch], spec: WindowSpec) -> Iterator[Window]:
