@@ -46,7 +46,8 @@ def alerting_rules(policy: MonitorPolicy) -> str:
            "# Gauges come from 'voxproof monitor check --metrics-out FILE' (textfile collector).",
            "groups:", "  - name: voxproof-monitor", "    rules:"]
     for r in policy.rules:
-        series = "low" if r.decision == "interval" else "value"
+        # drift has no interval (a count of drifted features): its alert is on the value, as check judges it
+        series = "low" if r.decision == "interval" and r.metric != "drift" else "value"
         sel = f'{{rule="{_label(r.name)}"}}'
         name = "VoxproofMonitor" + "".join(p.capitalize() for p in r.name.replace("_", "-").split("-") if p)
         what = f"{r.metric} on {r.route}" + (" minus production" if r.compare else "")

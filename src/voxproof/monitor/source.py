@@ -308,14 +308,8 @@ class SqliteSource(LogSource):
             missing = [c for c in REQUIRED if c not in present]
             if missing:
                 raise LogUnreadable(f"{self.location}: table {TABLE} lacks required column(s) {', '.join(missing)}")
-            select = [c for c in names if c in present]
-            sql = f"SELECT {', '.join(select)} FROM {TABLE}"
-            params: tuple[Any, ...] = ()
-            if since is not None:
-                sql += " WHERE ts >= ?"
-                params = (since,)
-            sql += " ORDER BY " + ("id" if "id" in present and _in_ts_order(conn) else
-                                   "ts, id" if "id" in present else "ts")
+            by_id = "id" in present and _in_ts_order(conn)
+            select, sql, params = _select_sql(names, present, since, "?", by_id)
             try:
                 cur = conn.execute(sql, params)
                 while True:
@@ -330,6 +324,19 @@ class SqliteSource(LogSource):
 
     def _batch(self, rows: list[tuple], select: list[str], names: list[str]) -> RequestBatch:
         return _sql_batch(self, rows, select, names)
+
+
+def _select_sql(names: list[str], present: set[str], since: float | None, mark: str,
+                by_id: bool) -> tuple[list[str], str, tuple[Any, ...]]:
+    """The columns read, the query (ts order; id order when ``by_id``) and its parameters."""
+    select = [c for c in names if c in present]
+    sql = f"SELECT {', '.join(select)} FROM {TABLE}"
+    params: tuple[Any, ...] = ()
+    if since is not None:
+        sql += f" WHERE ts >= {mark}"
+        params = (since,)
+    sql += " ORDER BY " + ("id" if by_id else "ts, id" if "id" in present else "ts")
+    return select, sql, params
 
 
 def _in_ts_order(conn: sqlite3.Connection) -> bool:
@@ -400,13 +407,7 @@ class PostgresSource(LogSource):
             if not present:
                 raise LogUnreadable(f"the database has no '{TABLE}' table; is it a request log written by "
                                     "'voxproof serve'?")
-            select = [c for c in names if c in present]
-            sql = f"SELECT {', '.join(select)} FROM {TABLE}"
-            params: tuple[Any, ...] = ()
-            if since is not None:
-                sql += " WHERE ts >= %s"
-                params = (since,)
-            sql += " ORDER BY ts, id" if "id" in present else " ORDER BY ts"
+            select, sql, params = _select_sql(names, present, since, "%s", False)
             with conn.cursor(name="voxproof_monitor") as cur:  # server-side cursor: streamed, bounded memory
                 cur.itersize = chunk_rows
                 cur.execute(sql, params)
