@@ -257,9 +257,10 @@ def report_command(log_location, profile_path, policy_path, incidents_dir, regis
 @click.option("--version", "version", default="run", show_default=True, help="Version name written in the rows.")
 @click.option("--start", type=float, default=0.0, show_default=True, help="ts of the first row (Unix seconds).")
 @click.option("--every", type=float, default=1.0, show_default=True, help="Seconds between rows.")
+@click.option("--route", default="main", show_default=True, type=click.Choice(["main", "canary", "shadow"]))
 @click.option("--text", "include_text", is_flag=True, help="Include the transcript text.")
 @click.option("-o", "--out", required=True, help="Request-log JSONL to write.")
-def log_from_run_command(run, condition, version, start, every, include_text, out) -> None:
+def log_from_run_command(run, condition, version, start, every, route, include_text, out) -> None:
     """Write the request-log rows an evaluation run's audio would have produced (the documented format)."""
     from voxproof.monitor.runlog import rows_from_run
     from voxproof.monitor.source import write_jsonl
@@ -268,5 +269,5 @@ def log_from_run_command(run, condition, version, start, every, include_text, ou
         if not math.isfinite(v) or abs(v) > 1e11:
             raise UsageError(f"{name} must be a finite number of seconds")
     n = write_jsonl(rows_from_run(run, condition=condition, version=version, start_ts=start, every_s=every,
-                                  include_text=include_text), out)
+                                  route=route, include_text=include_text), out)
     click.echo(f"{n} request-log rows: {out}")

@@ -77,9 +77,10 @@ def log_row(row: ResultRow, *, ts: float, version: str, route: str = "main", req
 
 
 def rows_from_run(run_dir: str | Path, *, condition: str | None = None, version: str = "run",
-                  start_ts: float = 0.0, every_s: float = 1.0, include_text: bool = False) -> Iterator[dict[str, Any]]:
+                  start_ts: float = 0.0, every_s: float = 1.0, route: str = "main",
+                  include_text: bool = False) -> Iterator[dict[str, Any]]:
     """Request-log rows for every stored row of the run (or one ``condition``), one every ``every_s``
     seconds from ``start_ts``, in the run's order."""
     with RunStore.open(run_dir) as store:
         for i, row in enumerate(store.rows(condition=condition)):
-            yield log_row(row, ts=start_ts + i * every_s, version=version, include_text=include_text)
+            yield log_row(row, ts=start_ts + i * every_s, version=version, route=route, include_text=include_text)
