@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "card": "voxproof.cli.card_cmd:card_command",
     "serve": "voxproof.cli.serve_cmd:serve_command",
     "keys": "voxproof.cli.keys_cmd:keys_group",
+    "monitor": "voxproof.cli.monitor_cmd:monitor_group",
 }
 
 

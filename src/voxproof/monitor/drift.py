@@ -1,0 +1,323 @@
+"""Monitor stage: windows of traffic and their drift against the reference profile.
+
+Windows are fixed (step = size) or sliding (step < size), by request count or by time (seconds of
+``ts``), cut from the log's chunks with bounded memory (:func:`iter_windows`). For each window and each
+monitoring feature the reference is compared with:
+
+- numeric features: PSI over the reference's quantile bins (effect size) and the two-sample
+  Kolmogorov-Smirnov test (asymptotic p-value with Stephens' small-sample correction);
+- categorical features (sample rate, codec, empty output): PSI over the categories and Pearson's
+  chi-square test of the 2 x k table reference counts vs window counts.
+
+Multiple testing: the features of one window are one family; p-values are adjusted with Holm's
+step-down method (family-wise error rate) by default, or Benjamini-Hochberg (false-discovery rate), or
+not at all. A feature drifts when its adjusted p-value is below ``alpha`` AND its PSI is at least the
+policy's threshold, so a tiny but significant shift in a huge window does not alarm and a large PSI
+from a handful of values does not either. A window with fewer than ``min_requests`` successful requests
+is reported as too small, never as drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voxproof.errors import UsageError
+from voxproof.monitor.profile import (
+    CATEGORICAL,
+    NUMERIC,
+    OTHER,
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+    bin_shares,
+    feature_values,
+    ok_mask,
+)
+from voxproof.monitor.source import RequestBatch
+
+PSI_FLOOR = 1e-4
+CORRECTIONS = ("holm", "bh", "none")
+MIN_REFERENCE = 20  # reference values a feature needs to be tested
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """``by``: ``count`` (size/step in requests) or ``time`` (seconds). step == size: fixed windows."""
+
+    by: str = "count"
+    size: float = 200
+    step: float = 200
+    min_requests: int = 50
+
+    def __post_init__(self) -> None:
+        if self.by not in ("count", "time"):
+            raise UsageError(f"window by={self.by!r} is not one of count, time")
+        for name in ("size", "step"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0 or v > 1e9:
+                raise UsageError(f"window {name}={v!r} must be a positive number (at most 1e9)")
+        if self.step > self.size:
+            raise UsageError(f"window step={self.step} is larger than size={self.size}; rows would be skipped")
+        if self.by == "count" and (int(self.size) != self.size or int(self.step) != self.step):
+            raise UsageError("count windows need whole numbers of requests for size and step")
+        if not isinstance(self.min_requests, int) or self.min_requests < 1:
+            raise UsageError(f"window min_requests={self.min_requests!r} must be an integer >= 1")
+
+
+@dataclass
+class Window:
+    index: int
+    start: float  # ts of the window's start (time windows: the boundary; count windows: first row's ts)
+    end: float
+    batch: RequestBatch
+    partial: bool = False
+
+    @property
+    def row_ids(self) -> tuple[int, int] | None:
+        ids = self.batch.get("id")
+        return (int(ids[0]), int(ids[-1])) if ids.size and np.isfinite(ids[[0, -1]]).all() else None
+
+
+def iter_windows(chunks: Iterable[RequestBatch], spec: WindowSpec) -> Iterator[Window]:
+    """Windows over a stream of batches in ts order (bounded memory: the rows of one window plus a chunk)."""
+    return _count_windows(chunks, spec) if spec.by == "count" else _time_windows(chunks, spec)
+
+
+def _count_windows(chunks: Iterable[RequestBatch], spec: WindowSpec) -> Iterator[Window]:
+    size, step = int(spec.size), int(spec.step)
+    buf: RequestBatch | None = None
+    pos = 0  # first row of the next window in buf (windows are slices: no copy per window)
+    k = 0
+    for chunk in chunks:
+        if buf is None or pos >= buf.n:
+            buf, pos = chunk, (pos - buf.n if buf is not None else 0)
+        else:
+            buf, pos = RequestBatch.concat([buf.take(slice(pos, buf.n)), chunk]), 0
+        while buf.n - pos >= size:
+            w = buf.take(slice(pos, pos + size))
+            ts = w.get("ts")
+            yield Window(k, float(ts[0]), float(ts[-1]), w)
+            k += 1
+            pos += step
+    rest = 0 if buf is None else buf.n - max(pos, 0)
+    if buf is not None and rest > 0 and (k == 0 or rest > size - step):
+        w = buf.take(slice(pos, buf.n))
+        ts = w.get("ts")
+        yield Window(k, float(ts[0]), float(ts[-1]), w, partial=True)
+
+
+def _time_windows(chunks: Iterable[RequestBatch], spec: WindowSpec) -> Iterator[Window]:
+    size, step = float(spec.size), float(spec.step)
+    buf: RequestBatch | None = None
+    start: float | None = None
+    k = 0
+    for chunk in chunks:
+        if chunk.n == 0:
+            continue
+        buf = chunk if buf is None else RequestBatch.concat([buf, chunk])
+        if start is None:
+            start = math.floor(float(buf.get("ts")[0]) / step) * step
+        ts = buf.get("ts")
+        while ts.size and ts[-1] >= start + size:
+            sel = np.flatnonzero((ts >= start) & (ts < start + size))
+            yield Window(k, start, start + size, buf.take(sel))
+            k += 1
+            start += step
+            keep = np.flatnonzero(ts >= start)
+            buf = buf.take(keep)
+            ts = buf.get("ts")
+    if buf is not None and start is not None:
+        ts = buf.get("ts")
+        while ts.size:
+            sel = np.flatnonzero((ts >= start) & (ts < start + size))
+            yield Window(k, start, start + size, buf.take(sel), partial=True)
+            k += 1
+            start += step
+            keep = np.flatnonzero(ts >= start)
+            buf = buf.take(keep)
+            ts = buf.get("ts")
+
+
+# -- tests and effect size --------------------------------------------------------------------------
+def psi(window_shares: np.ndarray, ref_shares: np.ndarray) -> float:
+    """Population stability index sum (w - r) ln(w / r), shares floored at 1e-4."""
+    w = np.maximum(np.asarray(window_shares, dtype=float), PSI_FLOOR)
+    r = np.maximum(np.asarray(ref_shares, dtype=float), PSI_FLOOR)
+    return float(np.sum((w - r) * np.log(w / r)))
+
+
+def ks_two_sample(a: np.ndarray, b_sorted: np.ndarray, n_b: int) -> tuple[float, float]:
+    """KS statistic D of sample ``a`` against sorted reference ``b_sorted`` (standing for ``n_b`` values)
+    and its asymptotic p-value with Stephens' correction."""
+    from scipy.special import kolmogorov
+
+    a = np.sort(a)
+    allv = np.concatenate([a, b_sorted])
+    fa = np.searchsorted(a, allv, side="right") / a.size
+    fb = np.searchsorted(b_sorted, allv, side="right") / b_sorted.size
+    d = float(np.max(np.abs(fa - fb)))
+    en = math.sqrt(a.size * n_b / (a.size + n_b))
+    return d, float(min(1.0, kolmogorov((en + 0.12 + 0.11 / en) * d)))
+
+
+def chi_square(window_counts: np.ndarray, ref_counts: np.ndarray) -> tuple[float, float]:
+    """Pearson chi-square of the 2 x k table (reference, window) and its p-value (k - 1 df); categories
+    empty in both rows are dropped."""
+    from scipy.stats import chi2
+
+    table = np.vstack([ref_counts, window_counts]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    stat = float(np.sum((table - expected) ** 2 / expected))
+    return stat, float(chi2.sf(stat, table.shape[1] - 1))
+
+
+def adjust(p: np.ndarray, method: str) -> np.ndarray:
+    """Adjusted p-values: Holm step-down, Benjamini-Hochberg step-up, or none."""
+    p = np.asarray(p, dtype=float)
+    m = p.size
+    if m == 0 or method == "none":
+        return p.copy()
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order]
+    if method == "holm":
+        adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
+    elif method == "bh":
+        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
+        adj = np.minimum(1.0, adj)
+    else:
+        raise UsageError(f"correction {method!r} is not one of {', '.join(CORRECTIONS)}")
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: str  # numeric / categorical
+    n: int
+    psi: float
+    test: str  # ks / chi-square
+    statistic: float
+    p_value: float
+    p_adjusted: float
+    drifted: bool
+    summary: float | str | None  # window median (numeric) or most common value (categorical)
+    reason: str | None = None  # why not tested
+
+    def to_dict(self) -> dict[str, Any]:
+        f = lambda x: None if isinstance(x, float) and not math.isfinite(x) else x
+        return {"feature": self.feature, "kind": self.kind, "n": self.n, "psi": f(self.psi), "test": self.test,
+                "statistic": f(self.statistic), "p_value": f(self.p_value), "p_adjusted": f(self.p_adjusted),
+                "drifted": self.drifted, "summary": f(self.summary), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    psi: float = 0.2
+    alpha: float = 0.01
+    correction: str = "holm"
+    features: tuple[str, ...] = NUMERIC + CATEGORICAL
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.psi) and self.psi > 0):
+            raise UsageError(f"drift psi={self.psi!r} must be a positive number")
+        if not 0 < self.alpha < 1:
+            raise UsageError(f"drift alpha={self.alpha!r} must be between 0 and 1")
+        if self.correction not in CORRECTIONS:
+            raise UsageError(f"drift correction {self.correction!r} is not one of {', '.join(CORRECTIONS)}")
+        bad = [f for f in self.features if f not in NUMERIC + CATEGORICAL]
+        if bad:
+            raise UsageError(f"unknown drift feature(s) {', '.join(bad)}; features: {', '.join(NUMERIC + CATEGORICAL)}")
+
+
+@dataclass(frozen=True)
+class WindowDrift:
+    index: int
+    start: float
+    end: float
+    requests: int
+    status: str  # ok / drift / too small
+    features: tuple[FeatureDrift, ...]
+    correction: str
+    row_ids: tuple[int, int] | None = None
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        return tuple(f.feature for f in self.features if f.drifted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "start": self.start, "end": self.end, "requests": self.requests,
+                "status": self.status, "drifted": list(self.drifted), "correction": self.correction,
+                "row_ids": None if self.row_ids is None else list(self.row_ids),
+                "features": [f.to_dict() for f in self.features]}
+
+
+def _numeric(p: NumericProfile, values: np.ndarray) -> FeatureDrift:
+    x = values[np.isfinite(values)]
+    if p.n < MIN_REFERENCE:
+        return FeatureDrift(p.name, "numeric", int(x.size), math.nan, "ks", math.nan, math.nan, math.nan, False,
+                            None, f"reference has {p.n} values (needs {MIN_REFERENCE})")
+    if x.size == 0:
+        return FeatureDrift(p.name, "numeric", 0, math.nan, "ks", math.nan, math.nan, math.nan, False, None,
+                            "no values in the window")
+    value = psi(bin_shares(x, p.edges), np.asarray(p.shares))
+    d, pv = ks_two_sample(x, np.asarray(p.sample), p.n)
+    return FeatureDrift(p.name, "numeric", int(x.size), value, "ks", d, pv, pv, False, float(np.median(x)))
+
+
+def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
+    known = [v for v in values if v is not None]
+    if p.n < MIN_REFERENCE:
+        return FeatureDrift(p.name, "categorical", len(known), math.nan, "chi-square", math.nan, math.nan,
+                            math.nan, False, None, f"reference has {p.n} values (needs {MIN_REFERENCE})")
+    if not known:
+        return FeatureDrift(p.name, "categorical", 0, math.nan, "chi-square", math.nan, math.nan, math.nan,
+                            False, None, "no values in the window")
+    uniq, counts = np.unique(np.asarray(known, dtype=str), return_counts=True)
+    seen = dict(zip(uniq.tolist(), counts.tolist()))
+    cats = list(p.shares)
+    new = [c for c in seen if c not in p.shares]
+    wc = [seen.get(c, 0) for c in cats if c != OTHER]
+    rc = [p.shares[c] * p.n for c in cats if c != OTHER]
+    other_w = sum(seen[c] for c in new) + seen.get(OTHER, 0)
+    wc.append(other_w)
+    rc.append(p.shares.get(OTHER, 0.0) * p.n)
+    wc_a, rc_a = np.asarray(wc, dtype=float), np.asarray(rc, dtype=float)
+    value = psi(wc_a / wc_a.sum(), rc_a / rc_a.sum())
+    stat, pv = chi_square(wc_a, rc_a)
+    top = str(uniq[int(np.argmax(counts))])
+    return FeatureDrift(p.name, "categorical", len(known), value, "chi-square", stat, pv, pv, False, top)
+
+
+def drift_window(window: Window, profile: ReferenceProfile, settings: DriftSettings, min_requests: int) -> WindowDrift:
+    """Drift of one window's successful requests against the profile."""
+    ok = window.batch.take(np.flatnonzero(ok_mask(window.batch)))
+    results: list[FeatureDrift] = []
+    for name in settings.features:
+        vals = feature_values(ok, name)
+        if name in profile.numeric:
+            results.append(_numeric(profile.numeric[name], vals))
+        elif name in profile.categorical:
+            results.append(_categorical(profile.categorical[name], vals))
+    if ok.n < min_requests:
+        return WindowDrift(window.index, window.start, window.end, ok.n, "too small", tuple(results),
+                           settings.correction, window.row_ids)
+    tested = [i for i, r in enumerate(results) if math.isfinite(r.p_value)]
+    adj = adjust(np.asarray([results[i].p_value for i in tested]), settings.correction)
+    for a, i in zip(adj, tested):
+        r = results[i]
+        drifted = bool(a < settings.alpha and r.psi >= settings.psi)
+        results[i] = FeatureDrift(r.feature, r.kind, r.n, r.psi, r.test, r.statistic, r.p_value, float(a), drifted,
+                                  r.summary, r.reason)
+    status = "drift" if any(r.drifted for r in results) else "ok"
+    return WindowDrift(window.index, window.start, window.end, ok.n, status, tuple(results), settings.correction,
+                       window.row_ids)
