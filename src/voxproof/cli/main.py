@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "gate": "voxproof.cli.gate_cmd:gate_command",
     "registry": "voxproof.cli.registry_cmd:registry_group",
     "card": "voxproof.cli.card_cmd:card_command",
+    "probe": "voxproof.cli.probe_cmd:probe_group",
 }
 
 
