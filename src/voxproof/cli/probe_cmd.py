@@ -122,3 +122,135 @@ def _print_inject(report: dict) -> None:
         click.echo(f"  position {pos:<7} 50 % words at {level_text(cc['word_success'])}")
     for var, cc in c["by_variant"].items():
         click.echo(f"  variant {var:<9} 50 % words at {level_text(cc['word_success'])}")
+
+
+@probe_group.command("search")
+@click.option("-m", "--model", default="whisper", show_default=True, help="Recogniser backend under attack.")
+@click.option("-O", "--option", "model_options", multiple=True, metavar="KEY=VALUE", help="Recogniser option.")
+@click.option("-d", "--data", default=None, help="Dataset (default: the bundled LibriSpeech sample).")
+@click.option("--format", "data_format", default=None, help="Force the manifest format.")
+@click.option("--objective", type=click.Choice(["wer", "deletions"]), default="wer", show_default=True)
+@click.option("--placement", type=click.Choice(["additive", "prefix"]), default="additive", show_default=True,
+              help="additive: tiled over the utterance; prefix: prepended once (muting attack).")
+@click.option("--snr", "snr_db", type=float, default=10.0, show_default=True, help="SNR budget (dB, perturbation below speech).")
+@click.option("--linf", type=float, default=0.05, show_default=True, help="L-inf budget (full scale 1.0).")
+@click.option("--queries", "query_budget", type=int, default=240, show_default=True, help="Query budget on training clips.")
+@click.option("--population", type=int, default=4, show_default=True, help="lambda: offspring per generation.")
+@click.option("--train", type=int, default=4, show_default=True, help="Training clips.")
+@click.option("--heldout", type=int, default=8, show_default=True, help="Held-apart clips (other speakers first).")
+@click.option("--max-seconds", type=float, default=6.0, show_default=True, help="Use clips up to this long (CPU budget).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--normalizer", default="whisper-en", show_default=True)
+@click.option("-o", "--out", default=None, help="Output directory (default runs/probe-search-MODEL-TIME).")
+@click.option("--resume", is_flag=True, help="Continue the search in --out from its state file.")
+def search_command(model, model_options, data, data_format, objective, placement, snr_db, linf, query_budget,
+                   population, train, heldout, max_seconds, seed, normalizer, out, resume) -> None:
+    """Gradient-free search for a universal perturbation under an SNR and L-inf budget; held-out WER vs
+    queries, against random noise at the same budgets."""
+    from voxproof.backends.registry import get_spec, load_backend
+    from voxproof.metrics.normalize import get_normalizer
+    from voxproof.options import build_options, options_dict
+    from voxproof.security import search as S
+    from voxproof.security.report import search_html
+    from voxproof.security.store import open_probe_store, write_json
+
+    options = S.SearchOptions(objective=objective, placement=placement, snr_db=snr_db, linf=linf,
+                              query_budget=query_budget, population=population, train=train, heldout=heldout, seed=seed)
+    if not (0.5 <= max_seconds <= 600):
+        raise UsageError(f"--max-seconds must be between 0.5 and 600, got {max_seconds}")
+    norm = get_normalizer(normalizer)
+    train_clips, held_clips, dataset = _search_clips(data, data_format, options, max_seconds, norm)
+    spec = get_spec(model, kind="asr")
+    transcriber = load_backend(model, build_options(spec.options_class(), list(model_options)), kind="asr")
+    if transcriber.sample_rate != S.SR:
+        raise UsageError(f"the search works at {S.SR} Hz; backend {model} wants {transcriber.sample_rate} Hz")
+    out = Path(out or f"runs/probe-search-{model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    searched, random = S.heldout_perturbers(options, S.Shaper(options))
+    probe = S.Search(options, train_clips, lambda x: transcriber.transcribe(_audio(x)).text, norm, out / S.STATE_NAME)
+    conds = [(S.checkpoint_name(m), {"kind": "search", "queries": m}) for m in probe.checkpoint_queries()]
+    conds += [(S.random_name(options, d), {"kind": "random-noise", "snr_db": options.snr_db, "linf": options.linf, "draw": d})
+              for d in range(options.random_draws)]
+    store = open_probe_store(out, probe=S.PROBE, backend=transcriber.info().to_dict(), dataset=dataset,
+                             normalizer={"name": norm.name, "version": norm.version}, seed=seed,
+                             options={**options_dict(options), "train_ids": [c.utt_id for c in train_clips],
+                                      "max_seconds": max_seconds}, conditions=conds, resume=resume)
+    if not resume and (out / S.STATE_NAME).exists():
+        raise UsageError(f"{out / S.STATE_NAME} exists; pass --resume or choose another --out")
+    positions = {c.utt_id: i for i, c in enumerate(held_clips)}
+    specs = dict(conds)
+
+    def on_checkpoint(mark, theta):
+        name = S.checkpoint_name(mark)
+        S.decode_rows(store, transcriber, held_clips, name, searched(theta), specs[name], positions)
+        click.echo(f"  checkpoint {mark} queries: held-out rows done", err=True)
+
+    with store:
+        S.decode_rows(store, transcriber, held_clips, "clean", lambda c: c.samples, {}, positions)
+        for d in range(options.random_draws):
+            S.decode_rows(store, transcriber, held_clips, S.random_name(options, d), random(d),
+                          specs[S.random_name(options, d)], positions)
+        state = probe.run(on_checkpoint)
+        store.set_meta("status", "complete")
+        report = S.analyze_search(store, state, norm, options)
+    write_json(out / "probe.json", report)
+    search_html(report, out / "probe.html")
+    _print_search(report)
+    click.echo(f"json: {out / 'probe.json'}\nhtml: {out / 'probe.html'}\nstate: {out / S.STATE_NAME}")
+
+
+def _audio(samples):
+    from voxproof.audio.signal import Audio
+
+    return Audio(samples, 16000)
+
+
+def _search_clips(data, data_format, options, max_seconds, norm):
+    """Training and held-apart clips: utterances up to ``max_seconds``, shuffled with the seed; held-out
+    clips prefer speakers not in the training set."""
+    import numpy as np
+
+    from voxproof.audio.io import AudioLimits, load_audio
+    from voxproof.errors import DataError
+    from voxproof.run.inputs import resolve_inputs
+    from voxproof.security.search import Clip
+
+    inputs = resolve_inputs(data, data_format=data_format)
+    limits = AudioLimits(max_seconds=max_seconds + 0.5)
+    clips = []
+    for utt in inputs.utterances:
+        try:
+            audio = load_audio(utt.audio, sample_rate=16000, offset=utt.offset, duration=utt.duration, limits=limits)
+        except Exception:  # too long or unreadable: not a candidate for this CPU-bounded probe
+            continue
+        if audio.duration <= max_seconds and utt.text:
+            clips.append(Clip(utt.id, utt.speaker, utt.text, tuple(norm(utt.text).split()), audio.samples))
+    order = np.random.default_rng(options.seed).permutation(len(clips))
+    clips = [clips[i] for i in order]
+    if len(clips) < options.train + options.heldout:
+        raise DataError(f"only {len(clips)} readable clips up to {max_seconds:g} s; need {options.train} training + "
+                        f"{options.heldout} held-out (raise --max-seconds or lower --train/--heldout)")
+    train = clips[: options.train]
+    speakers = {c.speaker for c in train}
+    rest = sorted(clips[options.train:], key=lambda c: c.speaker in speakers and c.speaker is not None)
+    held = rest[: options.heldout]
+    dataset = {**inputs.dataset, "train_ids": [c.utt_id for c in train], "heldout_ids": [c.utt_id for c in held]}
+    return train, held, dataset
+
+
+def _print_search(report: dict) -> None:
+    from voxproof.security.report import pct_iv
+
+    o = report["options"]
+    click.echo(f"model {report['model'].get('name')}  {report['method']}  objective {o['objective']}  "
+               f"placement {o['placement']}  SNR {o['snr_db']:g} dB  L-inf {o['linf']:g}")
+    click.echo(f"queries used {report['queries_used']}, generations {report['generations']}, "
+               f"improvements {report['accepted_improvements']}")
+    click.echo(f"held-out clean: WER {pct_iv(report['clean']['wer'])}  deletions {pct_iv(report['clean']['deletion_rate'])}")
+    click.echo(f"random noise  : WER {pct_iv(report['random_noise']['wer'])}  deletions {pct_iv(report['random_noise']['deletion_rate'])}")
+    for p in report["curve"]:
+        click.echo(f"after {p['queries']:>5} queries: held-out WER {pct_iv(p['wer'])}  deletions "
+                   f"{pct_iv(p['deletion_rate'])}  (train objective {100 * p['train_objective']:.1f} %)")
+    paired = report.get("paired_final_vs_random")
+    if paired:
+        d = paired["difference"]
+        click.echo(f"final minus random noise (held-out, paired): {pct_iv(d)}")

@@ -94,3 +94,32 @@ def inject_html(report: dict[str, Any], path: str | Path) -> Path:
     page.add("Record", json_block({"model": model, "payload_tokens": report["payload_tokens"]}))
     Path(path).write_text(page.render(), encoding="utf-8")
     return Path(path)
+
+
+def search_html(report: dict[str, Any], path: str | Path) -> Path:
+    o = report["options"]
+    model = report.get("model") or {}
+    page = Page(f"voxproof probe search: {model.get('name', '?')}",
+                f"{report['method']}; objective {o['objective']}, placement {o['placement']}, SNR {o['snr_db']:g} dB, "
+                f"L-inf {o['linf']:g}, {report['queries_used']} queries")
+    final = report["curve"][-1] if report["curve"] else None
+    page.add("Summary", cards([
+        ("held-out clean WER", pct_iv(report["clean"]["wer"]), "no perturbation"),
+        ("random noise WER", pct_iv(report["random_noise"]["wer"]), "same SNR and L-inf"),
+        ("searched WER", pct_iv(final["wer"]) if final else "n/a (no checkpoint)", "held-out, final"),
+        ("queries", str(report["queries_used"]), f"{report['generations']} generations"),
+    ]))
+    metric = "deletion_rate" if o["objective"] == "deletions" else "wer"
+    xs = [p["queries"] for p in report["curve"]]
+    if xs:
+        png = plot_curves([("searched perturbation", xs, [p[metric] for p in report["curve"]]),
+                           ("random noise", xs, [report["random_noise"][metric]] * len(xs)),
+                           ("clean", xs, [report["clean"][metric]] * len(xs))],
+                          xlabel="queries", ylabel=f"held-out {metric} (%)", title="Success vs query budget")
+        page.add("Held-out success vs budget", png_img(png, "search curve") + table(
+            ["queries", "rows", "WER", "deletion rate", "train objective"],
+            [[p["queries"], p["n_rows"], pct_iv(p["wer"]), pct_iv(p["deletion_rate"]), pct(p["train_objective"])]
+             for p in report["curve"]]))
+    page.add("Record", json_block({k: report[k] for k in ("options", "paired_final_vs_random", "train_history")}))
+    Path(path).write_text(page.render(), encoding="utf-8")
+    return Path(path)
