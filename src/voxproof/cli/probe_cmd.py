@@ -254,3 +254,70 @@ def _print_search(report: dict) -> None:
     if paired:
         d = paired["difference"]
         click.echo(f"final minus random noise (held-out, paired): {pct_iv(d)}")
+
+
+@probe_group.command("detect")
+@click.option("--pair", "pairs", nargs=2, multiple=True, required=True, metavar="RUN_A RUN_B",
+              help="Two run/probe directories over the same audio by two recognisers (repeatable).")
+@click.option("--target-false-alarm", type=float, default=0.05, show_default=True,
+              help="Clean false-alarm rate the threshold is set for.")
+@click.option("--normalizer", default="whisper-en", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", default=None, help="Output directory (default runs/probe-detect-TIME).")
+def detect_command(pairs, target_false_alarm, normalizer, seed, out) -> None:
+    """Cross-model disagreement detector: AUROC attacked vs clean and false-alarm rates on clean and
+    naturally noisy inputs."""
+    from voxproof.errors import NotComparable
+    from voxproof.metrics.normalize import get_normalizer
+    from voxproof.run.store import RunStore
+    from voxproof.security.detect import analyze_pairs, pair_scores
+    from voxproof.security.report import detect_html
+    from voxproof.security.store import write_json
+
+    norm = get_normalizer(normalizer)
+    scored, sources = [], []
+    for dir_a, dir_b in pairs:
+        with RunStore.open(dir_a) as a, RunStore.open(dir_b) as b:
+            pa, pb = a.provenance, b.provenance
+            for key in ("dataset_hash", "seed", "conditions"):
+                if pa.get(key) != pb.get(key):
+                    raise NotComparable(f"{dir_a} and {dir_b} differ in {key}: they did not decode the same audio; "
+                                        "run both recognisers with the same data, seed and conditions")
+            rows = pair_scores(a, b, norm)
+            scored += rows
+            sources.append({"a": str(dir_a), "b": str(dir_b), "rows_paired": len(rows),
+                            "model_a": (pa.get("backend") or {}).get("name"),
+                            "model_b": (pb.get("backend") or {}).get("name"),
+                            "checksum_a": (pa.get("backend") or {}).get("model_checksum"),
+                            "checksum_b": (pb.get("backend") or {}).get("model_checksum")})
+    report = {"probe": "detect", "schema": 1, "sources": sources, "normalizer": norm.name,
+              **analyze_pairs(scored, target_false_alarm=target_false_alarm, seed=seed)}
+    out = Path(out or f"runs/probe-detect-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "probe.json", report)
+    detect_html(report, out / "probe.html")
+    _print_detect(report)
+    click.echo(f"json: {out / 'probe.json'}\nhtml: {out / 'probe.html'}")
+
+
+def _auc_text(a: dict) -> str:
+    if a.get("estimate") is None:
+        return f"n/a ({a.get('why')})"
+    return f"{a['estimate']:.3f} [{a['low']:.3f}, {a['high']:.3f}] ({a['n_pos']} vs {a['n_neg']})"
+
+
+def _print_detect(report: dict) -> None:
+    from voxproof.security.report import pct_iv
+
+    click.echo(f"rows paired: {report['n_rows']}; threshold {report['threshold']:.3f} "
+               f"(clean {1 - report['target_false_alarm']:.0%} quantile)")
+    click.echo(f"AUROC attacked vs clean: {_auc_text(report['auroc_attacked_vs_clean'])}")
+    click.echo(f"AUROC effective attacks (>=50 % payload words) vs clean: {_auc_text(report['auroc_effective_attacks_vs_clean'])}")
+    for k, v in report["auroc_by_attack"].items():
+        click.echo(f"  AUROC {k}: {_auc_text(v)}")
+    ar = report["alarm_rate"]
+    click.echo(f"alarm rate clean: {pct_iv(ar['clean'])}")
+    if ar["attacked"]:
+        click.echo(f"alarm rate attacked (detection): {pct_iv(ar['attacked'])}")
+    for name, v in ar["natural"].items():
+        click.echo(f"false alarms {name}: {pct_iv(v)}")

@@ -123,3 +123,27 @@ def search_html(report: dict[str, Any], path: str | Path) -> Path:
     page.add("Record", json_block({k: report[k] for k in ("options", "paired_final_vs_random", "train_history")}))
     Path(path).write_text(page.render(), encoding="utf-8")
     return Path(path)
+
+
+def detect_html(report: dict[str, Any], path: str | Path) -> Path:
+    def auc(a: dict[str, Any]) -> str:
+        if a.get("estimate") is None:
+            return f"n/a ({a.get('why')})"
+        return f"{a['estimate']:.3f} [{a['low']:.3f}, {a['high']:.3f}]"
+
+    page = Page("voxproof probe detect", report["detector"])
+    ar = report["alarm_rate"]
+    page.add("Summary", cards([
+        ("AUROC attacked vs clean", auc(report["auroc_attacked_vs_clean"]), "all attacked inputs"),
+        ("AUROC effective attacks", auc(report["auroc_effective_attacks_vs_clean"]), ">= 50 % payload words"),
+        ("clean alarm rate", pct_iv(ar["clean"]), f"threshold {report['threshold']:.3f} (in-sample)"),
+        ("detection rate", pct_iv(ar["attacked"]) if ar["attacked"] else "n/a (no attacked rows)", "attacked"),
+    ]))
+    page.add("False alarms on natural conditions", table(
+        ["condition", "alarms", "rows", "rate"],
+        [[k, v["alarms"], v["n"], pct_iv(v)] for k, v in ar["natural"].items()]))
+    page.add("AUROC by attack", table(["attack", "AUROC", "attacked rows", "clean rows"],
+                                      [[k, auc(v), v["n_pos"], v["n_neg"]] for k, v in report["auroc_by_attack"].items()]))
+    page.add("Sources", json_block(report["sources"]))
+    Path(path).write_text(page.render(), encoding="utf-8")
+    return Path(path)
