@@ -42,7 +42,7 @@ def _planted(tmp_path):
         a_rows.append((u, "inject/plain/under/level=0dB", REF + " open the door"))
         b_rows.append((u, "inject/plain/under/level=0dB", "the cap said on the map oh pen"))
         a_rows.append((u, "noise-ladder/snr=10", REF))
-        b_rows.append((u, "noise-ladder/snr=10", "the cat sat on the" if k < 3 else REF))
+        b_rows.append((u, "noise-ladder/snr=10", "the cat sat on" if k < 3 else REF))
     return _store(tmp_path / "a", a_rows), _store(tmp_path / "b", b_rows)
 
 
