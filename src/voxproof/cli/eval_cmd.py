@@ -9,6 +9,7 @@ import click
 from voxproof.cli.derive import dataclass_options, pop_dataclass
 from voxproof.errors import EXIT_CANNOT_EVALUATE, UsageError
 from voxproof.run.runner import RunOptions
+from voxproof.security.cli_support import record_verification, supply_options, verified_factory
 
 RUN_HELP = {
     "workers": "Parallel workers, each with its own model instance.",
@@ -38,8 +39,10 @@ RUN_HELP = {
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
 @dataclass_options(RunOptions, RUN_HELP)
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
+@supply_options
 def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, wer_threshold,
-                 resume, json_only, **kwargs) -> None:
+                 resume, json_only, expect_checksum, registry, expect_version, allow_changed_model, allow_pickle,
+                 **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -63,8 +66,10 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
             raise UsageError("--resume needs --out DIR naming the run to continue")
         out = f"runs/{model}-{inputs.source.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     bar = ProgressBar(f"{model}")
+    factory, verification = verified_factory(lambda: load_backend(model, backend_options, kind="asr"),
+                                             expect_checksum, registry, expect_version, allow_changed_model, allow_pickle)
     result = run_eval(
-        lambda: load_backend(model, backend_options, kind="asr"),
+        factory,
         inputs.utterances,
         out,
         options=run_options,
@@ -74,6 +79,7 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
         resume=resume,
         progress=bar,
     )
+    record_verification(result.run_dir, verification)
     if wer_threshold is not None:
         if not 0 < wer_threshold:
             raise UsageError(f"--wer-threshold must be a positive rate such as 0.2, got {wer_threshold}")
