@@ -26,9 +26,9 @@ def _store(path, hyps, seed=0):
 
 def test_disagreement_score():
     assert disagreement([], []) == 0.0
-    assert disagreement("a b c".split(), "a b c".split()) == 0.0
-    assert disagreement("a b".split(), []) == 1.0
-    assert disagreement("a b c d".split(), "a x c d".split()) == pytest.approx(0.25)
+    assert disagreement(["a", "b", "c"], ["a", "b", "c"]) == 0.0
+    assert disagreement(["a", "b"], []) == 1.0
+    assert disagreement(["a", "b", "c", "d"], ["a", "x", "c", "d"]) == pytest.approx(0.25)
     assert label_of("clean") == "clean" and label_of("inject/plain/under/level=0dB") == "attacked"
     assert label_of("noise-ladder/snr=10") == "natural" and label_of("random/snr=10/draw=0") == "natural"
 

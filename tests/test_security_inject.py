@@ -58,12 +58,12 @@ def test_loud_payload_never_clips_and_is_finite():
 
 
 def test_payload_hits_count_only_words_beyond_the_carrier():
-    payload = "open the door".split()
-    assert inject.payload_hits(payload, "the cat".split(), "the cat open the door".split()) == 3
-    assert inject.payload_hits(payload, "the cat".split(), "the cat".split()) == 0
-    assert inject.payload_hits(payload, "the door".split(), "the door open".split()) == 1
-    assert inject.contains_phrase("a open the door b".split(), payload)
-    assert not inject.contains_phrase("open door the".split(), payload)
+    payload = ["open", "the", "door"]
+    assert inject.payload_hits(payload, ["the", "cat"], ["the", "cat", "open", "the", "door"]) == 3
+    assert inject.payload_hits(payload, ["the", "cat"], ["the", "cat"]) == 0
+    assert inject.payload_hits(payload, ["the", "door"], ["the", "door", "open"]) == 1
+    assert inject.contains_phrase(["a", "open", "the", "door", "b"], payload)
+    assert not inject.contains_phrase(["open", "door", "the"], payload)
 
 
 def test_crossing_interpolates_and_says_why_when_undefined():

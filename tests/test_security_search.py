@@ -28,7 +28,7 @@ def _fake_model(samples: np.ndarray) -> str:
     freqs = np.fft.rfftfreq(len(samples), 1 / SR)
     frac = float(spec[freqs > 3000].sum() / spec.sum())
     words = REF.split()
-    keep = max(0, len(words) - int(round(len(words) * min(1.0, 40 * frac))))
+    keep = max(0, len(words) - round(len(words) * min(1.0, 40 * frac)))
     return " ".join(words[:keep])
 
 

@@ -220,7 +220,7 @@ def _search_clips(data, data_format, options, max_seconds, norm):
     for utt in inputs.utterances:
         try:
             audio = load_audio(utt.audio, sample_rate=16000, offset=utt.offset, duration=utt.duration, limits=limits)
-        except Exception:  # too long or unreadable: not a candidate for this CPU-bounded probe
+        except Exception:  # noqa: BLE001, S112 - too long or unreadable: not a candidate for this CPU-bounded probe
             continue
         if audio.duration <= max_seconds and utt.text:
             clips.append(Clip(utt.id, utt.speaker, utt.text, tuple(norm(utt.text).split()), audio.samples))

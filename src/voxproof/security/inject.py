@@ -138,7 +138,7 @@ def run_inject(transcriber: Any, utterances: Sequence[Any], payloads: dict[str, 
             continue
         try:
             carrier = load(utt)
-        except Exception as exc:  # a bad file is a coverage row, not a crash
+        except Exception as exc:  # noqa: BLE001 - a bad file is a coverage row, not a crash
             for c in todo:
                 store.add_row(ResultRow(utt.id, CLEAN if c is None else c.name, STATUS_ERROR, reference=utt.text,
                                         error_type=type(exc).__name__, error_message=str(exc), speaker=utt.speaker),
@@ -163,7 +163,7 @@ def run_inject(transcriber: Any, utterances: Sequence[Any], payloads: dict[str, 
                                 transcript=transcript, audio_duration=len(mixed) / sr,
                                 processing_time=time.perf_counter() - t0, speaker=utt.speaker,
                                 perturbation=pert, extras=extras)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a backend failure is an error row, not a crash
                 row = ResultRow(utt.id, name, STATUS_ERROR, reference=utt.text, error_type=type(exc).__name__,
                                 error_message=str(exc), speaker=utt.speaker, perturbation=pert, extras=extras)
             store.add_row(row, position)

@@ -19,7 +19,7 @@ GAP_S = 0.3  # silence between carrier and payload for "before"/"after"
 
 def frame_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """RMS level of consecutive 20 ms frames in dBFS (floor -120 dB)."""
-    n = max(1, int(round(FRAME_S * sample_rate)))
+    n = max(1, round(FRAME_S * sample_rate))
     frames = len(samples) // n
     if frames == 0:
         return np.zeros(0)
@@ -43,7 +43,7 @@ def active_power(samples: np.ndarray, sample_rate: int) -> float:
     mask = active_mask(samples, sample_rate)
     if not mask.any():
         return 0.0
-    n = max(1, int(round(FRAME_S * sample_rate)))
+    n = max(1, round(FRAME_S * sample_rate))
     x = samples[: len(mask) * n].astype(np.float64).reshape(len(mask), n)[mask]
     return float(np.mean(x * x))
 
@@ -53,7 +53,7 @@ def trim_silence(samples: np.ndarray, sample_rate: int, pad_s: float = 0.05) -> 
     mask = active_mask(samples, sample_rate)
     if not mask.any():
         return samples
-    n = max(1, int(round(FRAME_S * sample_rate)))
+    n = max(1, round(FRAME_S * sample_rate))
     idx = np.flatnonzero(mask)
     pad = int(pad_s * sample_rate)
     start = max(0, idx[0] * n - pad)

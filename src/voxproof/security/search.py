@@ -146,7 +146,7 @@ def apply_perturbation(speech: np.ndarray, tile: np.ndarray, options: SearchOpti
     if options.placement == "prefix":
         d = np.clip(tile * scale, -options.linf, options.linf)
         return np.concatenate([d, x]).astype(np.float32)
-    reps = int(math.ceil(len(x) / len(tile)))
+    reps = math.ceil(len(x) / len(tile))
     d = np.clip(np.tile(tile, reps)[: len(x)] * scale, -options.linf, options.linf)
     return np.clip(x + d, -1.0, 1.0).astype(np.float32)
 
@@ -224,7 +224,7 @@ class Search:
     def checkpoint_queries(self) -> list[int]:
         """Query counts at which the current best is evaluated on held-out clips (0 included)."""
         o = self.options
-        return sorted({0, *(int(round(o.query_budget * (k + 1) / o.checkpoints)) for k in range(o.checkpoints))})
+        return sorted({0, *(round(o.query_budget * (k + 1) / o.checkpoints) for k in range(o.checkpoints))})
 
     def run(self, on_checkpoint: Callable[[int, np.ndarray], None] | None = None) -> dict[str, Any]:
         """Search until the query budget is spent; ``on_checkpoint(queries, theta)`` at each checkpoint
@@ -299,7 +299,7 @@ def decode_rows(store: Any, transcriber: Any, clips: Sequence[Clip], condition: 
             row = ResultRow(clip.utt_id, condition, STATUS_OK, reference=clip.reference, hypothesis=tr.text,
                             transcript=tr, audio_duration=len(samples) / SR, processing_time=time.perf_counter() - t0,
                             speaker=clip.speaker, perturbation=() if condition == CLEAN else (spec,))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a backend failure is an error row, not a crash
             row = ResultRow(clip.utt_id, condition, STATUS_ERROR, reference=clip.reference, speaker=clip.speaker,
                             error_type=type(exc).__name__, error_message=str(exc), perturbation=(spec,))
         store.add_row(row, positions[clip.utt_id])

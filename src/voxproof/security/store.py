@@ -3,6 +3,7 @@ opened for a new probe or resumed when its settings are identical, plus shared s
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -63,7 +64,7 @@ def crossing(levels: Sequence[float], rates: Sequence[float], target: float = 0.
     if pts[0][1] >= target:
         return {"value": None, "why": f"already at or above {target:.0%} at the lowest level {pts[0][0]:g} dB",
                 "below": pts[0][0]}
-    for (l0, r0), (l1, r1) in zip(pts, pts[1:]):
+    for (l0, r0), (l1, r1) in itertools.pairwise(pts):
         if r0 < target <= r1:
             return {"value": l0 + (target - r0) / (r1 - r0) * (l1 - l0), "why": None}
     return {"value": None, "why": f"never reaches {target:.0%} up to {pts[-1][0]:g} dB", "above": pts[-1][0]}
