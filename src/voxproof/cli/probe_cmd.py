@@ -275,7 +275,7 @@ def detect_command(pairs, target_false_alarm, normalizer, seed, out) -> None:
     from voxproof.security.store import write_json
 
     norm = get_normalizer(normalizer)
-    scored, sources = [], []
+    scored, sources, seen = [], [], set()
     for dir_a, dir_b in pairs:
         with RunStore.open(dir_a) as a, RunStore.open(dir_b) as b:
             pa, pb = a.provenance, b.provenance
@@ -283,7 +283,9 @@ def detect_command(pairs, target_false_alarm, normalizer, seed, out) -> None:
                 if pa.get(key) != pb.get(key):
                     raise NotComparable(f"{dir_a} and {dir_b} differ in {key}: they did not decode the same audio; "
                                         "run both recognisers with the same data, seed and conditions")
-            rows = pair_scores(a, b, norm)
+            # the same audio met twice (e.g. the clean rows of two probes over one dataset) counts once
+            rows = [s for s in pair_scores(a, b, norm) if (pa.get("dataset_hash"), s.utt_id, s.condition) not in seen]
+            seen.update((pa.get("dataset_hash"), s.utt_id, s.condition) for s in rows)
             scored += rows
             sources.append({"a": str(dir_a), "b": str(dir_b), "rows_paired": len(rows),
                             "model_a": (pa.get("backend") or {}).get("name"),
