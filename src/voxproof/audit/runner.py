@@ -65,6 +65,7 @@ class AuditOptions:
     ngram_overlap: float = 0.8
     cache: bool = True
     allow_url_host: tuple[str, ...] = ()  # hosts manifest URLs may be fetched from (none: URLs refused)
+    poison: bool = False  # backdoor scan: short sounds repeated across items (audit/poison.py)
 
     def __post_init__(self) -> None:
         if self.fail_on not in SEVERITIES:
@@ -302,6 +303,14 @@ def run_audit(
     findings.extend(exact + near)
     findings.extend(duplicate_transcripts(store.groups("text_key", "side = 0"), exclude_ids=audio_dups))
     timings["duplicates"] = time.perf_counter() - t
+    if opts.poison:
+        from voxproof.audit.poison import find_repeated_sounds
+
+        say("poisoning scan")
+        t = time.perf_counter()
+        findings.extend(find_repeated_sounds(store.rows(
+            "SELECT id, fp, json_extract(utt, '$.text') FROM items WHERE side = 0 AND ok = 1 ORDER BY seq")))
+        timings["poison"] = time.perf_counter() - t
 
     say("contamination" if with_against else "split leakage")
     t = time.perf_counter()

@@ -11,6 +11,8 @@ from voxproof.cli.derive import dataclass_options, pop_dataclass
 from voxproof.cli.params import EXISTING_PATH
 from voxproof.errors import EXIT_CANNOT_EVALUATE, UsageError
 from voxproof.run.runner import RunOptions
+from voxproof.security.cli_support import record_verification, supply_options, verified_factory
+
 
 def check_sample(limit: int | None, sample: int | None) -> None:
     """``--limit`` and ``--sample`` choose utterances in two different ways: refuse both at once."""
@@ -66,8 +68,10 @@ RUN_HELP = {
 @click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
               help="Price of a machine per hour for the cost per audio hour, repeatable (e.g. --price my-vm=0.05). "
                    "Default: labelled example prices.")
+@supply_options
 def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, sample,
-                 wer_threshold, resume, json_only, prices, **kwargs) -> None:
+                 wer_threshold, resume, json_only, prices, expect_checksum, registry, expect_version,
+                 allow_changed_model, allow_pickle, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -101,8 +105,10 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     bar = ProgressBar(f"{model}")
     click.echo(f"evaluating {model} on {len(inputs.utterances)} utterances of {inputs.source}"
                f"{sample_note(inputs.dataset)} -> {out}", err=True)
+    factory, verification = verified_factory(lambda: load_backend(model, backend_options, kind="asr"),
+                                             expect_checksum, registry, expect_version, allow_changed_model, allow_pickle)
     result = run_eval(
-        lambda: load_backend(model, backend_options, kind="asr"),
+        factory,
         inputs.utterances,
         out,
         options=run_options,
@@ -112,6 +118,7 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
         resume=resume,
         progress=bar,
     )
+    record_verification(result.run_dir, verification)
     if wer_threshold is not None:
         from voxproof.run.store import RunStore
 

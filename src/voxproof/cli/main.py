@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "serve": "voxproof.cli.serve_cmd:serve_command",
     "keys": "voxproof.cli.keys_cmd:keys_group",
     "monitor": "voxproof.cli.monitor_cmd:monitor_group",
+    "probe": "voxproof.cli.probe_cmd:probe_group",
 }
 
 
