@@ -225,7 +225,7 @@ def test_latency_rtf_and_cost_rules(tmp_path, utterances):
     assert [r.rule for r in v.failing()] == ["latency.rtf"]
 
 
-def test_not_comparable_runs_exit_3(tmp_path, utterances):
+def test_not_comparable_runs_exit_2(tmp_path, utterances):
     base = make_run(tmp_path / "base", utterances)
     other_data = make_run(tmp_path / "other", utterances, dataset_hash="ds2")
     other_norm = make_run(tmp_path / "norm", utterances, normalizer={"name": "basic", "version": "1"})
@@ -234,7 +234,7 @@ def test_not_comparable_runs_exit_3(tmp_path, utterances):
         evaluate_gate(base, other_data)
     for cand, phrase in ((other_data, "different data"), (other_norm, "different normalisers"),
                          (fewer, "different utterance sets")):
-        assert main(["gate", "--baseline", str(base), "--candidate", str(cand), "-o", str(tmp_path / "g")]) == 3
+        assert main(["gate", "--baseline", str(base), "--candidate", str(cand), "-o", str(tmp_path / "g")]) == 2
     # the policy may re-score both runs with one normaliser
     v = evaluate_gate(base, other_norm, parse_policy('[decision]\nnormalizer = "basic"\n[wer.overall]\nmax_increase = 0'))
     assert v.passed and v.normalizer == "basic@1"
@@ -243,7 +243,7 @@ def test_not_comparable_runs_exit_3(tmp_path, utterances):
 def test_unusable_input_exits_2(tmp_path, utterances, capsys):
     base = make_run(tmp_path / "base", utterances)
     assert main(["gate", "--baseline", str(base), "--candidate", str(tmp_path / "missing")]) == 2
-    assert "RunError: no run found" in capsys.readouterr().err
+    assert "UsageError: --candidate" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[wer.overall]\nmax_increase = 'a lot'\n")
     assert main(["gate", "--baseline", str(base), "--candidate", str(base), "--policy", str(bad)]) == 2
@@ -252,7 +252,7 @@ def test_unusable_input_exits_2(tmp_path, utterances, capsys):
     unfinished = make_run(tmp_path / "unfinished", utterances)
     with RunStore.open(unfinished) as store:
         store.set_meta("status", "running")
-    assert main(["gate", "--baseline", str(base), "--candidate", str(unfinished)]) == 2
+    assert main(["gate", "--baseline", str(base), "--candidate", str(unfinished)]) == 3  # could not evaluate
     assert "is running (50 rows so far)" in capsys.readouterr().err
     with pytest.raises(RunError):
         evaluate_gate(base, tmp_path / "missing")

@@ -1,6 +1,7 @@
 """Issue 21 items 10 and 13 (stores): damaged, foreign, newer, read-only and full run stores and
-registries give a typed one-line error (exit 3 from ``score``, 2 from ``gate``, whose contract calls a
-broken run "unusable input"), or work read-only; never a traceback and never exit 1.
+registries give a typed one-line error (exit 3, "could not evaluate", from ``score`` and ``gate`` alike;
+exit 2, a usage mistake, when the path is not a run store at all), or work read-only; never a traceback
+and never exit 1.
 
 The damaged stores come from ``tests/corrupt_stores.py`` (truncation, byte flips, dropped tables, wrong
 schema versions, garbage files, a directory, a FIFO or /dev/zero instead of the file...).
@@ -28,7 +29,7 @@ from voxproof.registry.models import RegistryError
 from voxproof.run.records import ResultRow
 from voxproof.run.store import CorruptRunStore, RunStore
 
-ONE_LINE = re.compile(r"^(CorruptRunStore|RunError): \S.*\n$")
+ONE_LINE = re.compile(r"^(CorruptRunStore|RunError|UsageError): \S.*\n$")
 POLICY = '[decision]\nmethod = "point"\nresamples = 100\n[wer.overall]\nmax_increase = 0.05\n'
 
 
@@ -48,6 +49,10 @@ def _cli(capsys, *args):
     return code, out.out, out.err
 
 
+# a path where the run store should be is not a file: a usage mistake (2), not a damaged store (3)
+NOT_A_STORE = {"directory-instead-of-file", "fifo-instead-of-file", "symlink-to-dev-zero", "dangling-symlink"}
+
+
 def test_every_corrupted_store_is_a_typed_one_line_error(runs, capsys):
     root, good, base = runs
     tally: dict[str, int] = {}
@@ -58,11 +63,10 @@ def test_every_corrupted_store_is_a_typed_one_line_error(runs, capsys):
         for command in ("score", "gate"):
             if command == "score":
                 code, out, err = _cli(capsys, "score", str(run_dir), "--resamples", "50")
-                failed = 3
             else:
                 code, out, err = _cli(capsys, "gate", "--baseline", str(base), "--candidate", str(run_dir),
                                       "--policy", str(root / "policy.toml"), "-o", str(root / "gate-out" / name))
-                failed = 2
+            failed = 2 if name in NOT_A_STORE else 3
             ok = 0 if command == "score" else (0, 1)  # a readable candidate gets a verdict
             worked = code in ((ok,) if isinstance(ok, int) else ok)
             typed = code == failed and ONE_LINE.match(err) is not None

@@ -62,13 +62,15 @@ def test_a_run_where_nothing_can_be_evaluated_exits_3(tmp_path, capsys):
 def test_root_help_names_only_registered_capabilities(monkeypatch, capsys):
     from voxproof.cli import main as main_module
 
-    assert main_module.capability_summary() == "Evaluate, audit and gate."
+    assert main_module.capability_summary() == "Evaluate, audit, gate, serve, watch and probe."
     assert main(["--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "ship? Evaluate, audit and gate. Exit codes" in out and "{capabilities}" not in out
+    assert "ship? Evaluate, audit, gate, serve, watch and probe. Exit codes" in out and "{capabilities}" not in out
     commands = dict(main_module.COMMANDS)
     commands["monitor"] = "voxproof.cli.card_cmd:card_command"  # any importable module stands in
     del commands["gate"]
+    del commands["serve"]
+    del commands["probe"]
     monkeypatch.setattr(main_module, "COMMANDS", commands)
     assert main_module.capability_summary() == "Evaluate, audit and watch."
     commands["serve"] = "voxproof.cli.no_such_module:serve_command"  # registered but not installed

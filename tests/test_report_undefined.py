@@ -177,7 +177,7 @@ def test_price_option_of_report_and_eval(tmp_path, capsys):
     assert main(["report", str(run), "--price", "vm=nan"]) == 2
     assert "--price 'vm=nan'" in capsys.readouterr().err
     # eval refuses a bad price before loading a model or reading data
-    assert main(["eval", "-d", str(tmp_path / "nothing-here"), "--price", "vm=-1", "-o", str(tmp_path / "e")]) == 2
+    assert main(["eval", "--price", "vm=-1", "-o", str(tmp_path / "e")]) == 2
     assert "from 0 to" in capsys.readouterr().err and not (tmp_path / "e").exists()
 
 

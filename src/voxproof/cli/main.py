@@ -47,6 +47,7 @@ _CAPABILITIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("gate", ("gate",)),
     ("serve", ("serve",)),
     ("watch", ("monitor", "watch")),
+    ("probe", ("probe",)),
 )
 
 

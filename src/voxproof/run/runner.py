@@ -61,22 +61,14 @@ class RunOptions:
     features: Literal["auto", "basic", "full", "none"] = "auto"
     keep_audio: bool = False
     allow_url_host: tuple[str, ...] = ()
-    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    max_text_chars: int = bounded(DEFAULT_MAX_TEXT_CHARS, 1, 10_000_000)
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        if self.workers < 1:
-            raise UsageError(f"workers must be at least 1, got {self.workers}")
-        if self.timeout is not None and self.timeout <= 0:
-            raise UsageError(f"timeout must be positive seconds, got {self.timeout}")
-        if self.max_seconds <= 0:
-            raise UsageError(f"max_seconds must be positive, got {self.max_seconds}")
         if self.features not in ("auto", "basic", "full", "none"):
             raise UsageError(f"features must be auto, basic, full or none, got {self.features!r}")
-        if isinstance(self.max_text_chars, bool) or not isinstance(self.max_text_chars, int) or not (
-            0 < self.max_text_chars <= 10_000_000
-        ):
-            raise UsageError(f"max_text_chars must be an integer in 1..10,000,000, got {self.max_text_chars!r}")
+        if isinstance(self.max_text_chars, bool) or not isinstance(self.max_text_chars, int):
+            raise UsageError(f"max_text_chars must be an integer, got {self.max_text_chars!r}")
         self.audio_limits()  # validates allow_url_host and max_seconds
 
     def audio_limits(self) -> AudioLimits:
