@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +70,10 @@ def test_flac_of_three_hours_of_silence_fails_fast_in_audit(tmp_path: Path) -> N
             print(str(exc))
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """)
-    started = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120, check=False)
     assert "AudioTooLarge" in out.stdout and "over the 600-s limit" in out.stdout, out.stderr
     peak_kb = int(out.stdout.strip().splitlines()[-1])
-    assert peak_kb < 400_000  # 3 h of 16 kHz float32 alone would be 691 MB
-    assert time.monotonic() - started < 60
+    assert peak_kb < 400_000  # 3 h of 16 kHz float32 alone would be 691 MB (a hang stops at the timeout)
 
 
 def test_streamed_bomb_stops_at_the_limit_with_bounded_memory(tmp_path: Path) -> None:
@@ -210,9 +207,8 @@ def test_limit_reads_validates_and_hashes_only_the_first_n(tmp_path: Path) -> No
     with path.open("w") as out:
         line = '{"audio_filepath": "a%d.wav", "text": "hello world", "duration": 1.0}\n'
         out.writelines(line % i for i in range(1_000_000))
-    started = time.monotonic()
+        out.write("not JSON: only a reader that went past the first 3 lines would refuse this\n")
     inputs = resolve_inputs(path, limit=3)
-    assert time.monotonic() - started < 5
     assert [u.id for u in inputs.utterances] == ["a0", "a1", "a2"]
     assert inputs.dataset["limit"] == 3 and "first 3 utterance(s)" in inputs.dataset["hashed"]
     assert inputs.dataset["hash"] == dataset_hash(inputs.utterances)

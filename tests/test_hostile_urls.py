@@ -146,12 +146,10 @@ def test_allowlist_entries_are_bare_hosts() -> None:
 def test_endless_and_trickling_responses_stop_at_the_caps(server) -> None:
     base, _ = server
     before = _our_temp_files()
-    started = time.monotonic()
     with pytest.raises(AudioTooLarge, match="sent more than 1,000,000 bytes"):
         load_audio(f"{base}/endless.wav", limits=LOCAL.replace(max_download_bytes=1_000_000))
     with pytest.raises(AudioError, match=r"did not finish within 1 s"):
         load_audio(f"{base}/trickle.wav", limits=LOCAL.replace(download_timeout_s=1.0))
-    assert time.monotonic() - started < 15
     assert _our_temp_files() == before  # both temp files removed
 
 

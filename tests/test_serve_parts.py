@@ -186,9 +186,7 @@ def test_request_log_drops_when_full_and_counts(tmp_path):
         original(rows)
 
     rl._sink.write = slow_write  # a store that stalls: the request path must not wait for it
-    started = time.perf_counter()
-    accepted = [rl.submit(_entry(i)) for i in range(50)]
-    assert time.perf_counter() - started < 0.5
+    accepted = [rl.submit(_entry(i)) for i in range(50)]  # a blocking submit would wait for the stall, then accept
     assert rl.dropped == accepted.count(False) >= 47
     release.set()
     rl.close()
