@@ -57,7 +57,7 @@ RUN_HELP = {
 @click.option("--normalizer", default="whisper-en", show_default=True, help="Text normaliser for scoring (raw scores are kept too).")
 @click.option("--suite", "suites", multiple=True, help="Perturbation suite, repeatable (see 'voxproof suites').")
 @click.option("--perturb", "perturbs", multiple=True, metavar="SPEC", help="A perturbation condition, e.g. 'noise:snr=10' or 'codec:opus,bitrate=8k'.")
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N utterances.")
+@click.option("--limit", type=click.IntRange(1, None), default=None, help="Evaluate only the first N utterances.")
 @click.option("--sample", type=int, default=None, metavar="N",
               help="Evaluate N utterances drawn with --seed, stratified by speaker (recorded in provenance).")
 @click.option("--wer-threshold", type=float, default=None,

@@ -38,7 +38,7 @@ class _GateCommand(click.Command):
               help="Dataset for model mode (default: the bundled sample).")
 @click.option("--suite", "suites", multiple=True, help="Perturbation suite for model mode (repeatable).")
 @click.option("--perturb", "perturbs", multiple=True, metavar="SPEC", help="Perturbation condition for model mode.")
-@click.option("--limit", type=int, default=None, help="Model mode: only the first N utterances.")
+@click.option("--limit", type=click.IntRange(1, None), default=None, help="Model mode: only the first N utterances.")
 @click.option("--sample", type=int, default=None, metavar="N",
               help="Model mode: N utterances drawn with --seed, stratified by speaker.")
 @click.option("--cache-dir", "--cache", "cache_dir", default=None, metavar="DIR",

@@ -44,8 +44,8 @@ def _payload_audio(tts: str, tts_options: tuple[str, ...], payload: str, payload
 @click.option("--level", "levels", multiple=True, type=float, help="Relative level in dB, repeatable (default -30 -24 -18 -12 -6 0).")
 @click.option("--position", "positions", multiple=True, help="under, pause, before, after (repeatable; default all).")
 @click.option("--variant", "variants", multiple=True, help="plain, bandlimit, stretch (repeatable; default all).")
-@click.option("--limit", type=int, default=10, show_default=True, help="Carrier utterances (first N).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(1, None), default=10, show_default=True, help="Carrier utterances (first N).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--normalizer", default="whisper-en", show_default=True)
 @click.option("-o", "--out", default=None, help="Output directory (default runs/probe-inject-MODEL-TIME).")
 @click.option("--resume", is_flag=True, help="Continue the probe in --out, skipping finished rows.")
@@ -139,7 +139,7 @@ def _print_inject(report: dict) -> None:
 @click.option("--train", type=int, default=4, show_default=True, help="Training clips.")
 @click.option("--heldout", type=int, default=8, show_default=True, help="Held-apart clips (other speakers first).")
 @click.option("--max-seconds", type=float, default=6.0, show_default=True, help="Use clips up to this long (CPU budget).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--normalizer", default="whisper-en", show_default=True)
 @click.option("-o", "--out", default=None, help="Output directory (default runs/probe-search-MODEL-TIME).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out from its state file.")
@@ -262,7 +262,7 @@ def _print_search(report: dict) -> None:
 @click.option("--target-false-alarm", type=float, default=0.05, show_default=True,
               help="Clean false-alarm rate the threshold is set for.")
 @click.option("--normalizer", default="whisper-en", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("-o", "--out", default=None, help="Output directory (default runs/probe-detect-TIME).")
 def detect_command(pairs, target_false_alarm, normalizer, seed, out) -> None:
     """Cross-model disagreement detector: AUROC attacked vs clean and false-alarm rates on clean and

@@ -54,7 +54,7 @@ def _parse_options(pairs: tuple[str, ...], systems: dict[str, str]) -> dict[str,
               help="Synthesiser option, repeatable (e.g. -O espeak:rate=140).")
 @click.option("--asr-option", "asr_options", multiple=True, metavar="KEY=VALUE", help="Recogniser option, repeatable.")
 @click.option("--prompts", default=None, help="Prompt file (.jsonl with id/text/expected, or .txt one per line). Default: the bundled en-stress set.")
-@click.option("--limit", type=int, default=None, help="Use only the first N prompts.")
+@click.option("--limit", type=click.IntRange(1, None), default=None, help="Use only the first N prompts.")
 @click.option("-o", "--out", default=None, help="Output directory (default: runs/tts-TIME). Rerunning with the same directory skips finished prompts.")
 @click.option("--floor/--no-floor", default=True, show_default=True,
               help="Also score real recordings (recogniser error floor, MOS ceiling).")
