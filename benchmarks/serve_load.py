@@ -63,6 +63,26 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def paired_overhead(log_path: Path, request_ids: dict[str, float]) -> dict:
+    """Per request: what the client waited minus the model time the server logged for that same request
+    (``model_s``), so the figure holds everything the server adds (HTTP, multipart, decoding, queue
+    hand-off, routing, the answer) without the call-to-call spread of two separate Whisper calls."""
+    import sqlite3
+
+    deadline = time.monotonic() + 10  # the request log is written off the request path
+    found: dict[str, float] = {}
+    while time.monotonic() < deadline and len(found) < len(request_ids):
+        with sqlite3.connect(log_path) as db:
+            found = {rid: m for rid, m in db.execute("SELECT request_id, model_s FROM requests WHERE route != 'shadow'")
+                     if rid in request_ids and m is not None}
+        time.sleep(0.2)
+    paired = [request_ids[rid] - model_s for rid, model_s in found.items()]
+    if not paired:
+        return {"paired_overhead_p50_ms": None, "paired_n": 0}
+    return {"paired_overhead_p50_ms": statistics.median(paired) * 1000,
+            "paired_overhead_p90_ms": pct(paired, 90) * 1000, "paired_n": len(paired)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--soak-s", type=float, default=60.0)
@@ -106,13 +126,18 @@ def main() -> int:
         audios = [load_audio(f) for f in files]
         total_audio = sum(a.duration for a in audios)
 
-        def post(client: httpx.Client, data: bytes, retry_429: bool = False) -> tuple[int, float]:
+        request_ids: dict[str, float] = {}  # x-request-id -> client-measured seconds (overhead pass only)
+
+        def post(client: httpx.Client, data: bytes, retry_429: bool = False, keep_id: bool = False) -> tuple[int, float]:
             t = time.perf_counter()
             r = client.post(f"{base}/v1/audio/transcriptions", headers=headers, files={"file": ("a.flac", data)},
                             data={"model": "production"})
+            dt = time.perf_counter() - t
+            if keep_id:
+                request_ids[r.headers["x-request-id"]] = dt
             if retry_429 and r.status_code == 429:  # a polite client waits as told (counted as a 429)
                 time.sleep(min(10.0, float(r.headers.get("retry-after", "1"))))
-            return r.status_code, time.perf_counter() - t
+            return r.status_code, dt
 
         # 1. overhead on one short clip
         model = load_backend("whisper", kind="asr", pairs=["beam_size=1"])
@@ -124,12 +149,13 @@ def main() -> int:
                 t = time.perf_counter()
                 model.transcribe(load_audio(files[short]))
                 local.append(time.perf_counter() - t)
-                status, dt = post(client, datas[short])
+                status, dt = post(client, datas[short], keep_id=True)
                 assert status == 200
                 http.append(dt)
         report["overhead"] = {"clip_s": audios[short].duration, "repeats": args.repeats,
                               "in_process_p50_s": statistics.median(local), "http_p50_s": statistics.median(http),
-                              "overhead_p50_ms": (statistics.median(http) - statistics.median(local)) * 1000}
+                              "overhead_p50_ms": (statistics.median(http) - statistics.median(local)) * 1000,
+                              **paired_overhead(work / "requests.sqlite", request_ids)}
         print("overhead", json.dumps(report["overhead"]), flush=True)
 
         # 2. throughput: offline in-process pass vs 8 concurrent HTTP clients, same 50 files
