@@ -43,6 +43,7 @@ AUDIO_KEYS = (
     "wav",
     "wav_path",
 )
+MAX_CELL_CHARS = 131_072  # the csv module's default cell limit; a longer cell is a typed ManifestError
 MAX_FIELD_LINES = 3  # a quoted cell may hold a line break or two; more is a runaway quote
 _STRAY_QUOTE = "a stray '\"' may have opened a quoted field here; remove it or double it (\"\")"
 
@@ -53,6 +54,7 @@ def read_csv(path: Path) -> Iterator[Entry]:
     base = path.parent
     bad_lines: list[int] = []
     with path.open("rb") as fh:
+        csv.field_size_limit(MAX_CELL_CHARS)  # the limit is process-wide: other readers (monitor) change it
         reader = csv.reader(_decoded(fh, bad_lines), delimiter=delimiter)
         try:
             header = next(reader, None)
