@@ -55,16 +55,18 @@ def test_eval_over_http_equals_in_process_whisper(tmp_path):
 
 @pytest.mark.slow
 def test_canary_split_and_shadow_over_http(tmp_path):
-    """40 keys x 2 transcriptions for 'production' with --canary-share 0.25 and --shadow s1: each key stays on
+    """24 keys x 2 transcriptions for 'production' with --canary-share 0.25 and --shadow s1: each key stays on
     one version, the canary share of keys is within the 95 % binomial interval, and shadow rows are in the
-    log only (answers carry the main version's text and header)."""
+    log only (answers carry the main version's text and header). The split itself is checked on 400 routing decisions
+    in-process (test_serve_parts); this checks it end to end over real HTTP."""
     from scipy.stats import binom
 
+    KEYS = 24  # noqa: N806
     registry = make_registry(tmp_path / "reg.sqlite", canary=True)
     store, _keys = make_keys(tmp_path / "keys.sqlite")
-    clients = [store.create(f"client-{i:02d}", ["transcribe"])[1] for i in range(40)]
+    clients = [store.create(f"client-{i:02d}", ["transcribe"])[1] for i in range(KEYS)]
     log = tmp_path / "requests.sqlite"
-    seen: dict[int, set[str]] = {i: set() for i in range(40)}
+    seen: dict[int, set[str]] = {i: set() for i in range(KEYS)}
     args = ("--canary-share", "0.25", "--shadow", "s1")
     with live_server(registry, tmp_path / "keys.sqlite", log, *args) as (base, _proc), \
             httpx.Client(timeout=120) as c:
@@ -77,12 +79,12 @@ def test_canary_split_and_shadow_over_http(tmp_path):
                 seen[i].add(resp.headers["x-voxproof-version"])
     assert all(len(v) == 1 for v in seen.values())
     canary = sum(v == {"w2"} for v in seen.values())
-    lo, hi = binom.interval(0.95, 40, 0.25)
+    lo, hi = binom.interval(0.95, KEYS, 0.25)
     assert lo <= canary <= hi, canary
     db = sqlite3.connect(log)
     routes = dict(db.execute("SELECT route, COUNT(*) FROM requests GROUP BY route").fetchall())
-    assert routes.get("canary") == 2 * canary and routes.get("main") == 2 * (40 - canary)
-    assert routes.get("shadow", 0) >= 70  # every request is sampled; a few may be dropped on a full queue
+    assert routes.get("canary") == 2 * canary and routes.get("main") == 2 * (KEYS - canary)
+    assert routes.get("shadow", 0) >= 2 * KEYS - 6  # every request is sampled; a few may be dropped on a full queue
     assert db.execute("SELECT DISTINCT version, status FROM requests WHERE route = 'shadow'").fetchall() == [("s1", 200)]
     pairs = db.execute("SELECT COUNT(*) FROM requests a JOIN requests b ON a.request_id = b.request_id "
                        "WHERE a.route != 'shadow' AND b.route = 'shadow'").fetchone()[0]
