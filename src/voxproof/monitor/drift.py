@@ -342,7 +342,8 @@ def _value_counts(known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def drift_window(window: Window, profile: ReferenceProfile, settings: DriftSettings, min_requests: int) -> WindowDrift:
     """Drift of one window's successful requests against the profile."""
-    ok = window.batch.take(np.flatnonzero(ok_mask(window.batch)))
+    mask = ok_mask(window.batch)
+    ok = window.batch if mask.all() else window.batch.take(np.flatnonzero(mask))  # no copy when all ok
     results: list[FeatureDrift] = []
     for name in settings.features:
         vals = feature_values(ok, name)
