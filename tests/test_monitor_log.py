@@ -285,3 +285,25 @@ def test_markers_flag_text_on_no_speech_and_empty_on_speech():
     assert rates["repetition"].flagged >= 3
     lo, hi = wilson(10, 100)
     assert lo < 0.1 < hi and rates["no_speech_text"].low == pytest.approx(lo)
+
+
+def test_fast_paths_match_the_plain_numpy_forms():
+    """The monitor's per-window shortcuts give exactly what the straightforward forms give."""
+    from voxproof.monitor.drift import _value_counts
+    from voxproof.monitor.profile import feature_values
+    from voxproof.monitor.source import _plain_text
+
+    vals = np.array(["pcm", "gsm", "pcm", "a\x00", "a", "é", "Z", "pcm"], dtype=object)
+    u1, c1 = np.unique(np.asarray(vals.tolist(), dtype=str), return_counts=True)
+    u2, c2 = _value_counts(vals)
+    assert u1.tolist() == u2.tolist() and c1.tolist() == c2.tolist()
+    rate = np.array([16000.0, np.nan, 8000.0, 16000.0, -0.0, 44100.0])
+    got = feature_values(batch_from_records([{"ts": 0.0, "sample_rate": r} for r in rate]), "sample_rate")
+    assert got.tolist() == [None if not np.isfinite(r) else f"{int(r)}" for r in rate]
+    assert _plain_text(("a", None, "b")) and not _plain_text(("a", b"b")) and not _plain_text(("x" * 200_000,))
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 57), np.sort(np.round(rng.normal(0, 1, 400), 1))
+    allv = np.concatenate([np.sort(a), b])
+    pooled = np.max(np.abs(np.searchsorted(np.sort(a), allv, side="right") / a.size
+                           - np.searchsorted(b, allv, side="right") / b.size))
+    assert ks_two_sample(a, b, b.size)[0] == float(pooled)

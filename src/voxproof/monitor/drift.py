@@ -20,8 +20,11 @@ is reported as too small, never as drift.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -154,15 +157,42 @@ def psi(window_shares: np.ndarray, ref_shares: np.ndarray) -> float:
 def ks_two_sample(a: np.ndarray, b_sorted: np.ndarray, n_b: int) -> tuple[float, float]:
     """KS statistic D of sample ``a`` against sorted reference ``b_sorted`` (standing for ``n_b`` values)
     and its asymptotic p-value with Stephens' correction."""
+    return _ks(np.sort(a), b_sorted, _reference_cdf(b_sorted), n_b)
+
+
+def _reference_cdf(b_sorted: np.ndarray) -> np.ndarray:
+    """The reference's empirical CDF at its own values (the reference half of the KS comparison)."""
+    return np.searchsorted(b_sorted, b_sorted, side="right") / b_sorted.size
+
+
+def _ks(a: np.ndarray, b_sorted: np.ndarray, fb_b: np.ndarray, n_b: int) -> tuple[float, float]:
+    """KS of sorted ``a``: the largest CDF gap over the pooled values, taken as the larger of the gaps at
+    ``a``'s values and at the reference's (``fb_b`` precomputed); the same maximum as over the pooled array."""
     from scipy.special import kolmogorov
 
-    a = np.sort(a)
-    allv = np.concatenate([a, b_sorted])
-    fa = np.searchsorted(a, allv, side="right") / a.size
-    fb = np.searchsorted(b_sorted, allv, side="right") / b_sorted.size
-    d = float(np.max(np.abs(fa - fb)))
+    fa_a = np.searchsorted(a, a, side="right") / a.size
+    fb_a = np.searchsorted(b_sorted, a, side="right") / b_sorted.size
+    fa_b = np.searchsorted(a, b_sorted, side="right") / a.size
+    d = float(max(np.max(np.abs(fa_a - fb_a)), np.max(np.abs(fa_b - fb_b)) if b_sorted.size else 0.0))
     en = math.sqrt(a.size * n_b / (a.size + n_b))
     return d, float(min(1.0, kolmogorov((en + 0.12 + 0.11 / en) * d)))
+
+
+_PREPARED: dict[int, tuple[NumericProfile, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _prepared(p: NumericProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A numeric profile's arrays (edges, shares, sorted sample, its CDF), built once per profile object
+    rather than once per window."""
+    hit = _PREPARED.get(id(p))
+    if hit is None or hit[0] is not p:
+        if len(_PREPARED) > 256:
+            _PREPARED.clear()
+        sample = np.asarray(p.sample, dtype=float)
+        hit = (p, np.asarray(p.edges, dtype=float), np.asarray(p.shares, dtype=float), sample,
+               _reference_cdf(sample))
+        _PREPARED[id(p)] = hit
+    return hit[1:]
 
 
 def chi_square(window_counts: np.ndarray, ref_counts: np.ndarray) -> tuple[float, float]:
@@ -269,20 +299,22 @@ def _numeric(p: NumericProfile, values: np.ndarray) -> FeatureDrift:
     if x.size == 0:
         return FeatureDrift(p.name, "numeric", 0, math.nan, "ks", math.nan, math.nan, math.nan, False, None,
                             "no values in the window")
-    value = psi(bin_shares(x, p.edges), np.asarray(p.shares))
-    d, pv = ks_two_sample(x, np.asarray(p.sample), p.n)
+    edges, shares, sample, cdf = _prepared(p)
+    value = psi(bin_shares(x, edges), shares)
+    d, pv = _ks(np.sort(x), sample, cdf, p.n)
     return FeatureDrift(p.name, "numeric", int(x.size), value, "ks", d, pv, pv, False, float(np.median(x)))
 
 
 def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
-    known = [v for v in values if v is not None]
+    present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+    n_known = int(present.sum())
     if p.n < MIN_REFERENCE:
-        return FeatureDrift(p.name, "categorical", len(known), math.nan, "chi-square", math.nan, math.nan,
+        return FeatureDrift(p.name, "categorical", n_known, math.nan, "chi-square", math.nan, math.nan,
                             math.nan, False, None, f"reference has {p.n} values (needs {MIN_REFERENCE})")
-    if not known:
+    if not n_known:
         return FeatureDrift(p.name, "categorical", 0, math.nan, "chi-square", math.nan, math.nan, math.nan,
                             False, None, "no values in the window")
-    uniq, counts = np.unique(np.asarray(known, dtype=str), return_counts=True)
+    uniq, counts = _value_counts(values[present])
     seen = dict(zip(uniq.tolist(), counts.tolist()))
     cats = list(p.shares)
     new = [c for c in seen if c not in p.shares]
@@ -295,12 +327,23 @@ def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
     value = psi(wc_a / wc_a.sum(), rc_a / rc_a.sum())
     stat, pv = chi_square(wc_a, rc_a)
     top = str(uniq[int(np.argmax(counts))])
-    return FeatureDrift(p.name, "categorical", len(known), value, "chi-square", stat, pv, pv, False, top)
+    return FeatureDrift(p.name, "categorical", n_known, value, "chi-square", stat, pv, pv, False, top)
+
+
+def _value_counts(known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(np.asarray(known, dtype=str), return_counts=True)``, with the string conversion and the
+    sort done on the distinct values only (a Counter does the per-row work in C)."""
+    counted = Counter(known.tolist())
+    uniq, inverse = np.unique(np.asarray(list(counted), dtype=str), return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=np.fromiter(counted.values(), dtype=float, count=len(counted)),
+                         minlength=uniq.size)
+    return uniq, counts.astype(np.int64)
 
 
 def drift_window(window: Window, profile: ReferenceProfile, settings: DriftSettings, min_requests: int) -> WindowDrift:
     """Drift of one window's successful requests against the profile."""
-    ok = window.batch.take(np.flatnonzero(ok_mask(window.batch)))
+    mask = ok_mask(window.batch)
+    ok = window.batch if mask.all() else window.batch.take(np.flatnonzero(mask))  # no copy when all ok
     results: list[FeatureDrift] = []
     for name in settings.features:
         vals = feature_values(ok, name)

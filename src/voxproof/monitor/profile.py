@@ -58,7 +58,8 @@ def feature_values(batch: RequestBatch, name: str) -> np.ndarray:
         rate = batch.get("sample_rate")
         out = np.full(batch.n, None, dtype=object)
         known = np.isfinite(rate)
-        out[known] = [f"{int(r)}" for r in rate[known]]
+        rates, inverse = np.unique(rate[known], return_inverse=True)  # a label per distinct rate, not per row
+        out[known] = np.array([f"{int(r)}" for r in rates], dtype=object)[inverse.ravel()]
         return out
     return batch.get(name)
 

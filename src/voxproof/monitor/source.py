@@ -360,8 +360,9 @@ def _sql_batch(source: LogSource, rows: list[tuple], select: list[str], names: l
     for name, values in zip(select, columns):
         if COLUMNS[name] == "text":
             arr = np.empty(len(values), dtype=object)
-            arr[:] = [None if v is None else (v if isinstance(v, str) and len(v) <= MAX_TEXT_CHARS else _text(v))
-                      for v in values]
+            arr[:] = values if _plain_text(values) else [
+                None if v is None else (v if isinstance(v, str) and len(v) <= MAX_TEXT_CHARS else _text(v))
+                for v in values]
             cols[name] = arr
         else:
             try:
@@ -380,6 +381,17 @@ def _sql_batch(source: LogSource, rows: list[tuple], select: list[str], names: l
             source._bad("row", "ts is null or not a number")
         cols = {k: v[~bad] for k, v in cols.items()}
     return RequestBatch(cols)
+
+
+def _plain_text(values: Sequence[Any]) -> bool:
+    """True when every value is None or a str of at most MAX_TEXT_CHARS (nothing to sanitise; checked with
+    C-level iteration, no Python call per value)."""
+    if not set(map(type, values)) <= _PLAIN_TYPES:
+        return False
+    return max(map(len, filter(None, values)), default=0) <= MAX_TEXT_CHARS
+
+
+_PLAIN_TYPES = {str, type(None)}
 
 
 def _safe_number(v: Any) -> float:
