@@ -207,7 +207,8 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3
 _utterance = st.builds(
     Utterance,
     # NUL is refused in ids (a hostile-input rule: ids end up in paths and stores)
-    id=st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=20).filter(
+    id=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+               max_size=20).filter(
         lambda s: s.strip() != ""
     ),
     audio=st.one_of(
@@ -230,6 +231,13 @@ def test_jsonl_round_trip_property(tmp_path: Path, utts: list[Utterance]) -> Non
     write_jsonl(utts, path)
     assert list(read_manifest(path, format="jsonl")) == utts
     assert dataset_hash(read_manifest(path, format="jsonl")) == dataset_hash(reversed(utts))
+
+
+def test_an_utterance_with_a_lone_surrogate_is_refused_on_writing_and_nothing_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    with pytest.raises(ManifestError, match="cannot be written as UTF-8"):
+        write_jsonl([Utterance(id="ok", audio="/data/a"), Utterance(id="\ud800", audio="/data/b")], path)
+    assert list(tmp_path.iterdir()) == []  # neither the manifest nor its temporary file
 
 
 def test_undecodable_lines_are_reported_not_fatal(tmp_path: Path) -> None:

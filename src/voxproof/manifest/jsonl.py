@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from voxproof.errors import ManifestError
 from voxproof.manifest.entries import (
     ID_KEYS,
     LANGUAGE_KEYS,
@@ -168,7 +169,12 @@ def write_jsonl(utts: Iterable[Utterance], path: str | os.PathLike[str]) -> int:
     try:
         with open(tmp, "x", encoding="utf-8", newline="\n") as out:
             for utt in utts:
-                out.write(json.dumps(utt.to_dict(), ensure_ascii=False) + "\n")
+                try:
+                    out.write(json.dumps(utt.to_dict(), ensure_ascii=False) + "\n")
+                except UnicodeEncodeError as exc:  # a lone surrogate: the reader would refuse it too
+                    raise ManifestError(f"utterance {utt.id!r} cannot be written as UTF-8 ({exc.reason}: "
+                                        f"{exc.object[exc.start:exc.end]!r}); fix its text",
+                                        [(count + 1, "not encodable as UTF-8")]) from None
                 count += 1
         os.replace(tmp, target)
     except BaseException:
