@@ -102,9 +102,8 @@ def evaluate_gate(
     """Evaluate ``policy`` (default: the shipped policy) for ``candidate`` against ``baseline`` (run
     directories). Raises :class:`~voxproof.errors.NotComparable` or a data error when the runs cannot
     be compared; a failed rule is part of the verdict, not an exception."""
-    from voxproof.gate.evidence import open_inputs
-
     from voxproof.errors import UsageError
+    from voxproof.gate.evidence import open_inputs
 
     policy = policy or load_policy()
     if not policy.rules():
