@@ -56,12 +56,6 @@ def _check_common(o: Any) -> None:
     check_ranges(o)
     if o.base_url is not None and not o.base_url.startswith(("http://", "https://")):
         raise UsageError(f"option base_url={o.base_url!r} must start with http:// or https://")
-    if o.timeout <= 0:
-        raise UsageError(f"option timeout={o.timeout} must be positive (seconds)")
-    if o.max_retries < 0:
-        raise UsageError(f"option max_retries={o.max_retries} must be 0 or more")
-    if o.backoff < 0:
-        raise UsageError(f"option backoff={o.backoff} must be 0 or more (seconds)")
 
 
 @dataclass(frozen=True)
