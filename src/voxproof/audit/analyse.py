@@ -21,7 +21,7 @@ from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.audit.analyse")
 
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"  # 3: tone signature (audit/tones.py)
 
 
 @dataclass(frozen=True)

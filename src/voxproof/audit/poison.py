@@ -45,7 +45,7 @@ class PoisonOptions:
     max_p: float = 1e-3
 
 
-def _tokens(text: str | None) -> set[str]:
+def tokens(text: str | None) -> set[str]:
     return {w.strip(".,;:!?\"'()").lower() for w in (text or "").split()} - {""}
 
 
@@ -63,7 +63,7 @@ def find_repeated_sounds(items: Iterable[tuple[str, Fingerprint | bytes | None, 
         if isinstance(fp, (bytes, memoryview)):
             fp = Fingerprint.from_bytes(bytes(fp))
         ids.append(item_id)
-        texts.append(_tokens(text))
+        texts.append(tokens(text))
         prints.append(fp)
         if fp is None or len(fp) == 0:
             loud_len.append(0)
@@ -122,18 +122,29 @@ def _segment_ber(a: Fingerprint, b: Fingerprint, offset: int) -> tuple[float, fl
     return float(windows.min()), float(bits.mean())
 
 
-def _cluster_finding(cluster: Sequence[int], ids: list[str], texts: list[set[str]], options: PoisonOptions) -> Finding:
+def over_represented_word(cluster: Sequence[int], texts: list[set[str]],
+                          max_p: float) -> tuple[str, float, int, int] | None:
+    """The transcript word most over-represented in ``cluster`` (item indices into ``texts``) against the
+    other items: (word, Bonferroni-corrected one-sided Fisher p, items in the cluster with it, items
+    outside with it), or None when no word reaches ``max_p``."""
     from scipy.stats import fisher_exact
 
     inside = set(cluster)
-    n_in, n_out = len(cluster), len(ids) - len(cluster)
+    n_in, n_out = len(cluster), len(texts) - len(cluster)
     words = Counter(w for i in cluster for w in texts[i])
+    outside = Counter(w for i, t in enumerate(texts) if i not in inside for w in t if w in words)
     best = None
     for word, a in words.items():
-        b = sum(1 for i, t in enumerate(texts) if i not in inside and word in t)
-        p = float(fisher_exact([[a, n_in - a], [b, n_out - b]], alternative="greater")[1]) * max(1, len(words))
-        if p <= options.max_p and (best is None or p < best[1]):
+        b = outside[word]
+        p = min(1.0, float(fisher_exact([[a, n_in - a], [b, n_out - b]], alternative="greater")[1]) * max(1, len(words)))
+        if p <= max_p and (best is None or p < best[1]):
             best = (word, p, a, b)
+    return best
+
+
+def _cluster_finding(cluster: Sequence[int], ids: list[str], texts: list[set[str]], options: PoisonOptions) -> Finding:
+    n_in, n_out = len(cluster), len(ids) - len(cluster)
+    best = over_represented_word(cluster, texts, options.max_p)
     items = tuple(ids[i] for i in cluster)
     if best is None:
         return Finding("poison.repeated_sound", "medium", items,

@@ -65,7 +65,7 @@ class AuditOptions:
     ngram_overlap: float = 0.8
     cache: bool = True
     allow_url_host: tuple[str, ...] = ()  # hosts manifest URLs may be fetched from (none: URLs refused)
-    poison: bool = False  # backdoor scan: short sounds repeated across items (audit/poison.py)
+    poison: bool = False  # poisoning scan: repeated short sounds, shared tones, label flips (with asr)
 
     def __post_init__(self) -> None:
         if self.fail_on not in SEVERITIES:
@@ -290,6 +290,13 @@ def run_audit(
                                             cache_path=cache_path, limits=opts.audio_limits(),
                                             progress=lambda n: say(f"label noise: {n} items transcribed"))
         findings.extend(asr_findings)
+        if opts.poison:
+            from voxproof.audit.label_flips import find_label_flips
+
+            flagged = {i for f in asr_findings if f.kind == "transcript.asr_disagreement" for i in f.items}
+            failed = {i for f in asr_findings if f.kind == "transcript.asr_failed" for i in f.items}
+            findings.extend(find_label_flips(
+                (u for u, a in store.pairs(0) if a.ok and u.text and u.id not in failed), flagged))
     timings["transcript"] = time.perf_counter() - t
 
     say("duplicate search")
@@ -308,8 +315,14 @@ def run_audit(
 
         say("poisoning scan")
         t = time.perf_counter()
+        from voxproof.audit.tones import find_shared_tones
+
         findings.extend(find_repeated_sounds(store.rows(
             "SELECT id, fp, json_extract(utt, '$.text') FROM items WHERE side = 0 AND ok = 1 ORDER BY seq")))
+        findings.extend(find_shared_tones(store.rows(
+            "SELECT id, speaker, json_extract(analysis, '$.features.tone_hz'), "
+            "json_extract(analysis, '$.features.tone_prominence_db'), sample_rate, json_extract(utt, '$.text') "
+            "FROM items WHERE side = 0 AND ok = 1 ORDER BY seq")))
         timings["poison"] = time.perf_counter() - t
 
     say("contamination" if with_against else "split leakage")

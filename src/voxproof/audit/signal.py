@@ -21,6 +21,7 @@ import numpy as np
 
 from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audit.fingerprint import Fingerprint, compute_fingerprint
+from voxproof.audit.tones import tone_signature
 from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.audit.signal")
@@ -192,7 +193,8 @@ def effective_bandwidth(x: np.ndarray, sample_rate: int) -> float:
 def measure(samples: np.ndarray, sample_rate: int, *, vad: str = "silero") -> dict[str, float]:
     """Signal measures of mono float audio: clip_ratio, dc_offset, peak_dbfs, speech_ratio (0..1),
     snr_db (speech vs noise floor; absent when the clip has too little non-speech to tell),
-    loudness_dbfs (RMS of speech frames), bandwidth_hz, nyquist_hz."""
+    loudness_dbfs (RMS of speech frames), bandwidth_hz, nyquist_hz, and the stationary-tone signature
+    tone_hz, tone_prominence_db (:mod:`voxproof.audit.tones`)."""
     x = np.asarray(samples, dtype=np.float32)
     out: dict[str, float] = {}
     out["clip_ratio"] = clipping_ratio(x)
@@ -223,6 +225,7 @@ def measure(samples: np.ndarray, sample_rate: int, *, vad: str = "silero") -> di
         out["loudness_dbfs"] = -120.0
     out["bandwidth_hz"] = effective_bandwidth(x, sample_rate)
     out["nyquist_hz"] = sample_rate / 2.0
+    out.update(tone_signature(x, sample_rate))
     return out
 
 

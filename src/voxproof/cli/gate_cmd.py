@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from voxproof.cli.params import EXISTING_PATH
+from voxproof.security.cli_support import supply_options
 
 # The gate's exit codes are every command's: 0 every rule holds, 1 a rule fails, 2 a usage mistake (bad
 # policy or option, a path that is not a run, runs that are not comparable), 3 could not evaluate (a
@@ -52,16 +53,21 @@ class _GateCommand(click.Command):
 @click.option("--price", default=None, metavar="NAME=USD_PER_HOUR",
               help="Price of the machine per hour for the policy's cost rule (overrides [cost] "
                    "price_per_machine_hour), e.g. --price my-vm=0.05.")
+@supply_options
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,
                  suites, perturbs, limit, sample, cache_dir, seed, show_policy,
-                 allow_url_host, price) -> None:
+                 allow_url_host, price, expect_checksum, registry, expect_version, allow_changed_model,
+                 allow_pickle) -> None:
     """Gate a CANDIDATE against a BASELINE: every policy rule, a table, gate.json and gate.html.
 
     \b
     Exit codes: 0 every rule holds, 1 a rule fails (named in the output),
     2 usage mistake (bad policy or option, a path that is not a run, runs that are not comparable:
-    different data, normaliser or utterances), 3 could not evaluate (corrupt run, failing model).
+    different data, normaliser or utterances), 3 could not evaluate (corrupt run, failing model, a
+    candidate model whose checksum differs from --expect-checksum / --expect-version: ModelChanged).
+    The supply-chain flags check the candidate: in model mode on load, before evaluating; always against
+    the checksum the candidate run recorded. The check is written to gate.json (model_verification).
     """
     from voxproof.gate.policy import default_policy_text
     from voxproof.run.runner import RunInterrupted
@@ -69,10 +75,11 @@ def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, can
     if show_policy:
         click.echo(default_policy_text(), nl=False)
         return
+    supply = _Supply(expect_checksum, registry, expect_version, allow_changed_model, allow_pickle)
     try:
         verdict = _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
                             ctx.meta.get("gate_argv", []) if options else [], data, suites, perturbs, limit,
-                            sample, cache_dir, seed, allow_url_host, price)
+                            sample, cache_dir, seed, allow_url_host, price, supply)
     except RunInterrupted as exc:
         exc.resume_hint = ("run the same 'voxproof gate' command again: it resumes the cached run "
                            f"{exc.run_dir} and reuses finished ones")
@@ -88,6 +95,43 @@ def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, can
     click.echo(f"verdict: {json_path}")
     click.echo(f"page:    {html_path}")
     ctx.exit(GATE_PASS if verdict.passed else GATE_FAIL)
+
+
+class _Supply:
+    """The gate's supply-chain flags and the candidate checks they make."""
+
+    def __init__(self, expect_checksum, registry, expect_version, allow_changed, allow_pickle):
+        from voxproof.errors import UsageError
+        from voxproof.security.supply import registry_checksum
+
+        if expect_version and not registry:
+            raise UsageError("--expect-version needs --registry PATH naming the registry that records it")
+        if expect_version and expect_checksum:
+            raise UsageError("give --expect-checksum or --expect-version, not both")
+        self.expected = registry_checksum(registry, expect_version) if expect_version else expect_checksum
+        self.version, self.allow_changed, self.allow_pickle = expect_version, allow_changed, allow_pickle
+        self.load_record: dict | None = None
+
+    def factory(self, load):
+        """A verified loader of the candidate (checked once, on load, before any evaluation)."""
+        from voxproof.security.cli_support import verified_factory
+
+        factory, self.load_record = verified_factory(load, self.expected, None, None, self.allow_changed,
+                                                     self.allow_pickle)
+        return factory
+
+    def check(self, verdict):
+        """The verdict with the candidate run's recorded checksum verified (raises ModelChanged)."""
+        import dataclasses
+
+        from voxproof.security.supply import verify_run_model
+
+        record = verify_run_model(verdict.candidate, self.expected, allow_changed=self.allow_changed).to_dict()
+        if self.version:
+            record["registry_version"] = self.version
+        if self.load_record is not None:
+            record["on_load"] = self.load_record
+        return dataclasses.replace(verdict, model_verification=record)
 
 
 def differing_options(baseline: dict, candidate: dict) -> str:
@@ -146,7 +190,7 @@ def _priced(policy, price: str | None):
 
 
 def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model, argv, data, suites, perturbs,
-              limit, sample, cache_dir, seed, allow_url_host=(), price=None):
+              limit, sample, cache_dir, seed, allow_url_host=(), price=None, supply=None):
     from voxproof.cli.params import require_run
     from voxproof.errors import UsageError
     from voxproof.gate.policy import load_policy
@@ -160,7 +204,8 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
     if run_mode:
         if baseline is None or candidate is None:
             raise UsageError("the gate needs both --baseline RUN and --candidate RUN")
-        return evaluate_gate(require_run(baseline, "--baseline"), require_run(candidate, "--candidate"), policy)
+        verdict = evaluate_gate(require_run(baseline, "--baseline"), require_run(candidate, "--candidate"), policy)
+        return supply.check(verdict) if supply is not None else verdict
     if not model_mode:
         raise UsageError("nothing to gate: give --baseline RUN --candidate RUN, or --baseline-model and "
                          "--candidate-model with --data")
@@ -169,12 +214,13 @@ def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
     base_pairs, cand_pairs = _split_options(argv)
     if base_pairs == cand_pairs and baseline_model == candidate_model:
         raise UsageError("baseline and candidate models are identical (same backend and options)")
-    return _model_mode(policy, baseline_model, base_pairs, candidate_model, cand_pairs, data, suites, perturbs,
-                       limit, sample, cache_dir, seed, allow_url_host)
+    verdict = _model_mode(policy, baseline_model, base_pairs, candidate_model, cand_pairs, data, suites, perturbs,
+                          limit, sample, cache_dir, seed, allow_url_host, supply)
+    return supply.check(verdict) if supply is not None else verdict
 
 
 def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, suites, perturbs, limit, sample,
-                cache_dir, seed, allow_url_host=()):
+                cache_dir, seed, allow_url_host=(), supply=None):
     from voxproof.backends.registry import get_spec
     from voxproof.cli.eval_cmd import check_sample, sample_note
     from voxproof.cli.progress import ProgressBar
@@ -196,17 +242,23 @@ def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, su
     n_rows = len(inputs.utterances) * (1 + len(inputs.conditions))
     click.echo(f"data: {len(inputs.utterances)} utterances of {inputs.source}{sample_note(inputs.dataset)}, "
                f"{1 + len(inputs.conditions)} condition(s); run cache: {cache}", err=True)
+    plans = [(label, name, plan_run(ModelSpec(name, tuple(pairs)), inputs, cache, normalizer=norm, seed=seed))
+             for label, name, pairs in (("baseline", base_model, base_pairs), ("candidate", cand_model, cand_pairs))]
+    cand_load = None
+    if supply is not None and (supply.expected or not plans[1][2].reusable):  # verified before anything runs
+        from voxproof.backends.registry import load_backend
+
+        cand_load = supply.factory(lambda p=plans[1][2]: load_backend(p.model.backend, p.options, kind="asr"))
     dirs = []
-    for label, name, pairs in (("baseline", base_model, base_pairs), ("candidate", cand_model, cand_pairs)):
-        spec = ModelSpec(name, tuple(pairs))
-        plan = plan_run(spec, inputs, cache, normalizer=norm, seed=seed)
+    for label, name, plan in plans:
+        load = cand_load if label == "candidate" else None
         if plan.reusable:
             click.echo(f"{label}: reused {plan.run_dir} (complete, {n_rows} rows)", err=True)
         else:
             verb = "resuming" if plan.exists else "evaluating"
             click.echo(f"{label}: {verb} {plan.run_dir} ({n_rows} rows)", err=True)
             bar = ProgressBar(f"{label} {name}")
-            ensure_run(plan, progress=bar, allow_url_host=tuple(allow_url_host))
+            ensure_run(plan, progress=bar, allow_url_host=tuple(allow_url_host), load=load)
             click.echo(f"{label}: evaluated {plan.run_dir}", err=True)
         dirs.append(plan.run_dir)
     return evaluate_gate(dirs[0], dirs[1], policy)

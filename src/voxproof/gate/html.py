@@ -82,8 +82,11 @@ def render_html(verdict: GateVerdict) -> str:
                    "model checksum": info.get("model_checksum"), "options (set)": opts or "library defaults",
                    "dataset hash": info.get("dataset_hash"), "run key": info.get("run_key")})
 
+    mv = verdict.model_verification
+    verified = kv({"model verification": f"{mv.get('status')} (expected {mv.get('expected') or 'n/a (none given)'}, "
+                                         f"run recorded {mv.get('actual') or 'n/a (no checksum)'})"}) if mv else ""
     sections.append(Section("Runs", "<h3>Baseline</h3>" + run_kv(verdict.baseline) + "<h3>Candidate</h3>"
-                            + run_kv(verdict.candidate), "runs"))
+                            + run_kv(verdict.candidate) + verified, "runs"))
     pol = verdict.policy
     subtitle = (f"{verdict.created_at} · voxproof {verdict.voxproof_version} · policy {plain(pol.get('source'))} · "
                 f"decision: {plain(pol.get('decision'))} at {plain(pol.get('confidence'))} "

@@ -76,9 +76,10 @@ def plan_run(model: ModelSpec, inputs: Any, cache_dir: str | Path, *, normalizer
 
 
 def ensure_run(plan: RunPlan, *, workers: int = 1, progress: Callable[[Any], None] | None = None,
-               allow_url_host: tuple[str, ...] = ()) -> bool:
+               allow_url_host: tuple[str, ...] = (), load: Callable[[], Any] | None = None) -> bool:
     """Make ``plan.run_dir`` hold the complete run (evaluated now, resumed, or reused as is); returns
-    whether it was reused without evaluating anything."""
+    whether it was reused without evaluating anything. ``load``: the backend factory (default: load
+    ``plan.model`` by name; the gate passes a checksum-verified factory)."""
     from voxproof.backends.registry import load_backend
     from voxproof.run.runner import RunOptions, run_eval
 
@@ -88,7 +89,7 @@ def ensure_run(plan: RunPlan, *, workers: int = 1, progress: Callable[[Any], Non
     if plan.exists:
         log.debug("resuming the unfinished run %s", plan.run_dir)
     run_eval(
-        lambda: load_backend(plan.model.backend, plan.options, kind="asr"),
+        load or (lambda: load_backend(plan.model.backend, plan.options, kind="asr")),
         list(plan.inputs.utterances),
         plan.run_dir,
         options=RunOptions(seed=plan.seed, workers=workers, allow_url_host=tuple(allow_url_host)),

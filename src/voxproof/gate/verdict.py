@@ -35,6 +35,7 @@ class GateVerdict:
     notes: tuple[str, ...]
     created_at: str
     voxproof_version: str = __version__
+    model_verification: dict[str, Any] | None = None  # the candidate model's checksum check (security/supply.py)
 
     @property
     def exit_code(self) -> int:
@@ -60,6 +61,7 @@ class GateVerdict:
             "rules": [r.to_dict() for r in self.rules], "baseline": self.baseline, "candidate": self.candidate,
             "policy": self.policy, "normalizer": self.normalizer, "notes": list(self.notes),
             "created_at": self.created_at, "voxproof_version": self.voxproof_version,
+            "model_verification": self.model_verification,
         }
 
     @classmethod
@@ -68,7 +70,7 @@ class GateVerdict:
             passed=bool(d["passed"]), rules=tuple(RuleResult.from_dict(r) for r in d.get("rules", [])),
             baseline=d.get("baseline", {}), candidate=d.get("candidate", {}), policy=d.get("policy", {}),
             normalizer=d.get("normalizer", ""), notes=tuple(d.get("notes", [])), created_at=d.get("created_at", ""),
-            voxproof_version=d.get("voxproof_version", ""),
+            voxproof_version=d.get("voxproof_version", ""), model_verification=d.get("model_verification"),
         )
 
     def write_json(self, path: str | Path) -> Path:

@@ -75,6 +75,13 @@ def verify_model_checksum(backend_info: Any, expected: str | None, *, allow_chan
     return ModelVerification(expected, actual, "overridden")
 
 
+def verify_run_model(side: dict[str, Any], expected: str | None, *, allow_changed: bool = False) -> ModelVerification:
+    """The gate's check on a run it reads: the model checksum the run recorded when it loaded its model
+    (``side`` is the gate's candidate record, which carries ``model_checksum``) against ``expected``.
+    Raises :class:`ModelChanged` on a mismatch unless ``allow_changed``."""
+    return verify_model_checksum({"model_checksum": side.get("model_checksum")}, expected, allow_changed=allow_changed)
+
+
 def is_pickle_file(path: Path) -> bool:
     """True for pickle-based model files: by suffix, by the pickle protocol header (0x80 0x02..0x05), or
     a zip archive (PyTorch) containing a ``.pkl`` member."""
