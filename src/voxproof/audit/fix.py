@@ -29,6 +29,8 @@ class FixSummary:
 
 
 def write_fix(result: AuditResult, out: str | Path) -> FixSummary:
+    from voxproof.security.redact import redact_text
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     log_path = out.with_name(out.name.removesuffix(".jsonl") + ".log.jsonl")
@@ -39,14 +41,14 @@ def write_fix(result: AuditResult, out: str | Path) -> FixSummary:
             if exclude:
                 excluded += 1
                 fl.write(json.dumps({"id": u.id, "action": "excluded", "reasons": [
-                    {"kind": f.kind, "severity": f.severity, "message": f.message} for f in exclude]}) + "\n")
+                    {"kind": f.kind, "severity": f.severity, "message": redact_text(f.message)} for f in exclude]}) + "\n")
                 continue
             if flag:
                 flagged += 1
                 kinds = sorted({f.kind for f in flag})
                 u = u.replace(tags={**u.tags, "audit_flags": ",".join(kinds)})
                 fl.write(json.dumps({"id": u.id, "action": "flagged", "reasons": [
-                    {"kind": f.kind, "severity": f.severity, "message": f.message} for f in flag]}) + "\n")
+                    {"kind": f.kind, "severity": f.severity, "message": redact_text(f.message)} for f in flag]}) + "\n")
             kept += 1
             fm.write(json.dumps(u.to_dict(), ensure_ascii=False) + "\n")
     return FixSummary(out, log_path, kept, excluded, flagged)

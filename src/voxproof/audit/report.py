@@ -10,20 +10,22 @@ from typing import Any
 
 from voxproof.audit.findings import SEVERITIES
 from voxproof.audit.runner import AuditResult
+from voxproof.security.redact import redact_finding
 
 MAX_ROWS = 3000  # the page stays light; findings.json has every finding
 
 
 def write_json(result: AuditResult, path: str | Path) -> Path:
     """``result.to_dict()`` as indented JSON, the findings streamed from the log (worst first) so a long
-    list is never held in memory; the text is the same as ``json.dumps(result.to_dict(), indent=2)``."""
+    list is never held in memory; the text is the same as ``json.dumps(result.to_dict(), indent=2)`` (with the
+findings under the process's PII redaction policy, :mod:`voxproof.security.redact`)."""
     path = Path(path)
     head = json.dumps({**result.to_dict(findings=False), "findings": []}, indent=2, ensure_ascii=False)
     assert head.endswith('"findings": []\n}')
     with path.open("w", encoding="utf-8") as out:
         out.write(head[: -len("]\n}")])
         for n, f in enumerate(result.findings.by_severity()):
-            text = json.dumps(f.to_dict(), indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            text = json.dumps(redact_finding(f.to_dict()), indent=2, ensure_ascii=False).replace("\n", "\n    ")
             out.write(("," if n else "") + "\n    " + text)
         out.write("\n  ]\n}\n" if len(result.findings) else "]\n}\n")
     return path
@@ -44,7 +46,7 @@ def render_html(result: AuditResult) -> str:
     counts = data["counts"]
     rows = []
     hidden = max(0, len(result.findings) - MAX_ROWS)
-    for f in (f.to_dict() for f in result.findings.by_severity(limit=MAX_ROWS)):
+    for f in (redact_finding(f.to_dict()) for f in result.findings.by_severity(limit=MAX_ROWS)):
         items = f["items"]
         shown = ", ".join(items[:12]) + (f" … (+{len(items) - 12})" if len(items) > 12 else "")
         evidence = plain(f["evidence"])

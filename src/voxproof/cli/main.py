@@ -83,8 +83,11 @@ def _module_exists(target: str) -> bool:
 @click.version_option(__version__, prog_name="voxproof")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--redact-pii", "redact_pii", default=None, envvar="VOXPROOF_REDACT_PII", metavar="all|none|KINDS",
+              help="Replace personal data (email, phone, card, address, name; comma list or 'all') in every "
+                   "report, log and export this command writes. Default: none ('serve' logs: all).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, debug: bool, quiet: bool, redact_pii: str | None) -> None:
     """voxproof: is this speech model good enough to ship? {capabilities}
 
     Exit codes: 0 done or gate passed, 1 gate failed or findings above the threshold,
@@ -99,6 +102,12 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     # Third-party libraries log every file at INFO; keep them to warnings unless debugging.
     for name in ("faster_whisper", "numba", "httpx", "matplotlib", "urllib3"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+    from voxproof.security.redact import RedactingFilter, RedactionPolicy, set_policy
+
+    set_policy(RedactionPolicy.parse(redact_pii))
+    for handler in logging.getLogger().handlers:  # one filter per handler, whatever the invocation count
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 cli.help = (cli.help or "").replace("{capabilities}", capability_summary())
@@ -136,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(_unexpected(exc), err=True)
         code = EXIT_CANNOT_EVALUATE
+    finally:
+        from voxproof.security.redact import set_policy
+
+        set_policy(None)  # the policy is this invocation's, not the (test) process's
     if argv is None:
         _exit(code)
     return code

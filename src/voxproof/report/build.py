@@ -135,7 +135,10 @@ def write_reports(
     """Write ``summary.json`` (and ``report.html``) into the run directory; returns the summary and
     the written paths by label."""
     run = Path(run)
+    from voxproof.security.redact import redact_value
+
     summary, deployment = _build(run, normalizer, alternates, n_resamples, wer_threshold)
+    summary = redact_value(summary)  # transcript fields only, under the process's PII policy
     paths: dict[str, Path] = {}
     out = run / "summary.json"
     out.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")

@@ -133,9 +133,18 @@ def _slices(summary: dict[str, Any]) -> str:
 
 
 def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
+    from voxproof.metrics.normalize import get_normalizer
     from voxproof.metrics.scoring import scorable, top_confusions, utterance_alignment
+    from voxproof.security.redact import current_policy, redact_words
 
+    policy = current_policy()  # figures come from the raw text; only the words shown are redacted
+    norm = get_normalizer(normalizer) if policy.enabled else None
     rows = list(store.rows())
+    row_terms = {(r.utt_id, r.condition): policy.terms((r.reference, r.hypothesis), norm) for r in rows}
+    all_terms = frozenset().union(*row_terms.values()) if row_terms else frozenset()
+
+    def shown(ops, terms):
+        return ops if not terms else [(op, *redact_words((r, h), terms)) for op, r, h in ops]
     scored = []
     for row in rows:
         if scorable(row):
@@ -149,14 +158,15 @@ def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
         if a is None:
             table_rows.append([
                 row.utt_id, row.condition, row.speaker or "", ("<span class='err'>error</span>", 1e9), "",
-                (f"<span class='err'>{esc(row.error_type)}: {esc(row.error_message)}</span>", row.error_type or ""),
+                (f"<span class='err'>{esc(row.error_type)}: {esc(policy.text(row.error_message or ''))}</span>",
+                 row.error_type or ""),
             ])
             continue
         c = a.counts
         table_rows.append([
             row.utt_id, row.condition, row.speaker or "", (fmt_pct(wer, 1), wer),
             f"S{c.substitutions} D{c.deletions} I{c.insertions} / {c.ref_len}",
-            (alignment_html(a.ops), wer),
+            (alignment_html(shown(a.ops, row_terms[(row.utt_id, row.condition)])), wer),
         ])
     note = f"<p>{len(rows)} rows, worst first" + (
         f" (first {MAX_UTTERANCE_ROWS} shown)" if len(rows) > MAX_UTTERANCE_ROWS else "") + \
@@ -165,7 +175,8 @@ def _utterances(store: RunStore, normalizer: str) -> tuple[str, str]:
     utt_html = note + table(["utterance", "condition", "speaker", "WER", "edits", "alignment (normalised)"], table_rows)
     conf = top_confusions(rows, normalizer, n=25)
     conf_html = table(["edit", "reference", "hypothesis", "count"],
-                      [[c["op"], c["ref"] or "", c["hyp"] or "", c["count"]] for c in conf], numeric=(3,))
+                      [[c["op"], *(w or "" for w in redact_words((c["ref"], c["hyp"]), all_terms)), c["count"]]
+                       for c in conf], numeric=(3,))
     return utt_html, conf_html
 
 
