@@ -73,3 +73,56 @@ def test_gate_supply_usage_errors(runs, capsys):
     assert main(base + ["--expect-checksum", "zz" * 40]) == 2
     assert main(base + ["--expect-version", "v1"]) == 2
     assert "UsageError" in capsys.readouterr().err
+
+
+# -- governance view (NIST AI RMF) on the same runs ------------------------------------------------
+def test_gate_report_governance_section(runs):
+    from voxproof.gate.verdict import GateVerdict
+    from voxproof.security.governance import MISSING, PRESENT, gate_rows, read_run_evidence
+
+    tmp, expected, _ = runs
+    assert main(["gate", "--baseline", str(tmp / "cand"), "--candidate", str(tmp / "base"),
+                 "--expect-checksum", expected, "-o", str(tmp / "g5")]) in (0, 1)
+    page = (tmp / "g5" / "gate.html").read_text()
+    assert "Governance (NIST AI RMF)" in page
+    verdict = GateVerdict.from_dict(json.loads((tmp / "g5" / "gate.json").read_text()))
+    ev = read_run_evidence(tmp / "base")
+    assert ev.readable and ev.kind == "asr" and ev.probe is None and "summary.json" in ev.files
+    rows = {r.item: r for r in gate_rows(verdict, [ev])}
+    assert rows["model identity"].status == PRESENT and expected in rows["model identity"].detail
+    assert rows["accuracy with intervals"].status == PRESENT  # the wer.overall rule was decided
+    assert rows["robustness"].status == MISSING  # clean speech only: no claim
+    assert rows["security probes"].status == MISSING and rows["monitoring"].status == MISSING
+    assert {r.function for r in rows.values()} == {"Govern", "Map", "Measure", "Manage"}
+
+
+def test_model_card_governance_links_runs_probes_and_audit(runs, capsys):
+    from voxproof.security.store import open_probe_store
+
+    tmp, expected, _ = runs
+    reg = ["--registry", str(tmp / "reg.sqlite")]
+    assert main(["registry", *reg, "register", "v1", "--from-run", str(tmp / "base"),
+                 "--notes", "English read speech, offline"]) == 0
+    bare = tmp / "card-bare.md"
+    assert main(["card", "v1", *reg, "-o", str(bare)]) == 0
+    text = bare.read_text()
+    section = text[text.index("## Governance (NIST AI RMF)"):text.index("## Gate history")]
+    assert "| Measure | security probes | missing |" in section and "| Map | data audit | missing |" in section
+    assert "| Measure | accuracy with intervals | present |" in section
+    assert "| Map | intended use | present |" in section
+    # a probe run store (as `voxproof probe` opens it) and an audit directory given as evidence
+    store = open_probe_store(tmp / "probe", probe="inject", backend={"name": "whisper", "kind": "asr"},
+                             dataset={"name": "mini"}, normalizer={"name": "whisper-en", "version": 1}, seed=0,
+                             options={}, conditions=[("clean", {})], resume=False)
+    store.close()
+    (tmp / "audit").mkdir()
+    (tmp / "audit" / "findings.json").write_text(json.dumps(
+        {"source": "train.jsonl", "counts": {"high": 2}, "failed": True, "findings": []}))
+    full = tmp / "card.md"
+    assert main(["card", "v1", *reg, "-o", str(full), "--evidence", str(tmp / "probe"),
+                 "--evidence", str(tmp / "audit")]) == 0
+    section = full.read_text().split("## Governance (NIST AI RMF)")[1].split("## Gate history")[0]
+    assert "| Measure | security probes | present | 1 probe run(s): inject |" in section
+    assert "| Map | data audit | present | train.jsonl: high 2 (failing) |" in section
+    assert main(["card", "v1", *reg, "--evidence", str(tmp)]) == 2  # neither an audit nor a run
+    assert "UsageError" in capsys.readouterr().err

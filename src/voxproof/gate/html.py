@@ -87,6 +87,12 @@ def render_html(verdict: GateVerdict) -> str:
                                          f"run recorded {mv.get('actual') or 'n/a (no checksum)'})"}) if mv else ""
     sections.append(Section("Runs", "<h3>Baseline</h3>" + run_kv(verdict.baseline) + "<h3>Candidate</h3>"
                             + run_kv(verdict.candidate) + verified, "runs"))
+    from voxproof.security import governance as gov
+
+    evidence = [gov.read_run_evidence(side["path"]) for side in (verdict.baseline, verdict.candidate)
+                if side.get("path")]
+    sections.append(Section("Governance (NIST AI RMF)", gov.html(gov.gate_rows(verdict, evidence, "gate.json")),
+                            "governance"))
     pol = verdict.policy
     subtitle = (f"{verdict.created_at} · voxproof {verdict.voxproof_version} · policy {plain(pol.get('source'))} · "
                 f"decision: {plain(pol.get('decision'))} at {plain(pol.get('confidence'))} "

@@ -108,8 +108,9 @@ def _asr_runs(details: VersionDetails) -> list[Any]:
     return [r for r in details.runs if r.summary.get("kind", "asr") == "asr"]
 
 
-def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
-    """The model card of ``details`` as Markdown."""
+def render_card(details: VersionDetails, *, generated_at: str = "", evidence_dirs: tuple[str, ...] = ()) -> str:
+    """The model card of ``details`` as Markdown. ``evidence_dirs``: audit output directories and probe
+    run directories to link in the governance section (attached runs are read from their stores)."""
     v = details.version
     lines: list[str] = []
     add = lines.append
@@ -257,6 +258,20 @@ def render_card(details: VersionDetails, *, generated_at: str = "") -> str:
                                "there are few of them).")])
     add("")
 
+    add("## Governance (NIST AI RMF)")
+    add("")
+    from voxproof.security import governance as gov
+
+    run_evidence = [gov.read_run_evidence(r.path) for r in details.runs if r.path]
+    audits = []
+    for d in evidence_dirs:
+        audit = gov.read_audit_evidence(d)
+        if audit is not None:
+            audits.append(audit)
+        else:
+            run_evidence.append(gov.read_run_evidence(d))
+    lines.extend(gov.markdown(gov.card_rows(details, run_evidence, audits)))
+    add("")
     add("## Gate history")
     add("")
     if details.gates:

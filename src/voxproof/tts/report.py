@@ -62,6 +62,9 @@ def _item_dict(s: PromptScore) -> dict[str, Any]:
 
 
 def write_summary(summary: dict[str, Any], path: str | Path) -> Path:
+    from voxproof.security.redact import redact_value
+
+    summary = redact_value(summary)  # prompt texts and transcripts, under the process's PII policy
     path = Path(path)
     path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
     return path
@@ -202,6 +205,9 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
     """A self-contained HTML report from the shared report components. ``audio_roots`` maps each system
     to its run directory, where the worst items' clips (``audio/<id>.wav``) are read and embedded."""
     from voxproof.report.html import Section, badge, details, esc, kv, page, paragraph, table
+    from voxproof.security.redact import redact_value
+
+    summary = redact_value(summary)  # the same policy as the JSON
 
     path = Path(path)
     audio_roots = audio_roots or {}
