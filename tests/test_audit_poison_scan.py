@@ -19,16 +19,11 @@ SR = 16000
 
 @functools.lru_cache(maxsize=1)
 def _chunks() -> tuple[tuple[str, str, np.ndarray, str], ...]:
-    """Every bundled utterance cut into 2 s chunks: (id, speaker, samples, transcript share)."""
-    out = []
-    for utt in read_manifest(bundled_dataset_path()):
-        x = load_audio(utt.audio, sample_rate=SR).samples
-        words = utt.text.lower().split()
-        n = len(x) // (2 * SR)
-        for k in range(n):
-            part = words[k * len(words) // n:(k + 1) * len(words) // n]
-            out.append((f"{utt.id}-{k}", utt.speaker, x[k * 2 * SR:(k + 1) * 2 * SR], " ".join(part)))
-    return tuple(out)
+    """Every bundled utterance cut into 2 s chunks (the backdoor test's corpus): (id, speaker, samples,
+    transcript share); LibriSpeech ids start with the speaker."""
+    from test_audit_poison import _corpus
+
+    return tuple((uid, uid.split("-")[0], x, text) for uid, x, text in _corpus())
 
 
 def _plant_tone(freq: float, rate: int, amplitude: float):

@@ -36,6 +36,9 @@ AUDIT_HELP = {
     "ngram": "Word n-gram length for transcript overlap between datasets.",
     "ngram_overlap": "Share of shared n-grams at which two transcripts are the same text.",
     "cache": "Keep per-item results in OUT/audit-cache.sqlite so a rerun resumes.",
+    "poison": "Poisoning scan: a short sound repeated across items, a tone (narrow or near-ultrasonic) shared by a "
+              "cluster of items, each with a transcript word over-represented among them; with --asr, label "
+              "flips concentrated in one speaker or source.",
     "allow_url_host": "Fetch manifest audio URLs from this host (URLs are off by default; * = any public host).",
 }
 
