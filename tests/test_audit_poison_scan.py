@@ -75,6 +75,7 @@ def test_clean_bundled_data_has_no_tone_poisoning():
 
 def test_tone_signature_edge_cases():
     assert tone_signature(np.zeros(100, dtype=np.float32), SR) == {}
+    assert tone_signature(np.full(SR, np.nan, dtype=np.float32), SR) == {}  # non-finite: no signature
     sig = tone_signature(np.zeros(SR, dtype=np.float32), SR)  # silence: finite, no tone
     assert sig["tone_prominence_db"] < 1.0
     t = np.arange(SR) / SR

@@ -75,7 +75,8 @@ def test_model_card_from_hostile_registry_data(tmp_path, capsys, monkeypatch):
     html = render(card)
     sections = re.findall(r"<h2>(.*?)</h2>", html)
     assert sections == ["Model details", "Intended use", "Data", "Metrics", "Slices", "Robustness", "Calibration",
-                        "Latency and cost", "Known failure modes", "Gate history", "Registry history"]
+                        "Latency and cost", "Known failure modes", "Governance (NIST AI RMF)", "Gate history",
+                        "Registry history"]
     assert re.findall(r"<h1>(.*?)</h1>", html) == ["Model card: v1"]
     assert "<img" not in html and "<a " not in html and "http://evil" not in html
     assert "No data: no gate verdict involves this version." in card  # the forged gate row did not land

@@ -125,4 +125,8 @@ def test_model_card_governance_links_runs_probes_and_audit(runs, capsys):
     assert "| Measure | security probes | present | 1 probe run(s): inject |" in section
     assert "| Map | data audit | present | train.jsonl: high 2 (failing) |" in section
     assert main(["card", "v1", *reg, "--evidence", str(tmp)]) == 2  # neither an audit nor a run
+    assert main(["card", "v1", *reg, "--evidence", "/dev/zero"]) == 2
+    (tmp / "junk").mkdir()
+    (tmp / "junk" / "run.sqlite").write_bytes(b"\0" * 4096)  # a corrupt store: linked as unreadable, no crash
+    assert main(["card", "v1", *reg, "--evidence", str(tmp / "junk"), "-o", str(tmp / "c2.md")]) == 0
     assert "UsageError" in capsys.readouterr().err

@@ -25,7 +25,7 @@ GROUP_TAGS = ("source",)
 @dataclass(frozen=True)
 class LabelFlipOptions:
     min_items: int = 3
-    max_p: float = 0.01
+    max_p: float = 0.05  # family-wise (Bonferroni over the groups tested)
 
 
 def find_label_flips(utts: Iterable[Utterance], flagged: set[str],

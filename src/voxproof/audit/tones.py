@@ -57,7 +57,7 @@ def tone_signature(samples: np.ndarray, sample_rate: int) -> dict[str, float]:
     from scipy.ndimage import median_filter
 
     x = np.asarray(samples, dtype=np.float64)
-    if len(x) < N_FFT or sample_rate <= 0:
+    if len(x) < N_FFT or sample_rate <= 0 or not np.isfinite(x).all():
         return {}
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[:: N_FFT // 2]
     if len(frames) > MAX_FRAMES:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ def read_run_evidence(path: str | Path) -> RunEvidence:
         with RunStore.open(p) as store:
             prov = store.provenance or {}
             status = store.meta("status")
-    except (VoxproofError, OSError, ValueError) as exc:
+    except (VoxproofError, OSError, ValueError, sqlite3.Error) as exc:
         return RunEvidence(str(path), False, f"{type(exc).__name__}: {exc}"[:200])
     run_options = prov.get("run_options") or {}
     dataset = prov.get("dataset") or {}

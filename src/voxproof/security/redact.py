@@ -54,7 +54,7 @@ class RedactionPolicy:
     def __post_init__(self) -> None:
         bad = [k for k in self.kinds if k not in KINDS]
         if bad:
-            raise UsageError(f"unknown PII kind(s) {', '.join(map(repr, bad))}: use all, none or a comma list of "
+            raise UsageError(f"unknown PII kind(s) {', '.join(map(repr, bad))[:120]}: use all, none or a comma list of "
                              f"{', '.join(KINDS)}")
 
     @classmethod
