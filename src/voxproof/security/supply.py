@@ -79,7 +79,14 @@ def verify_run_model(side: dict[str, Any], expected: str | None, *, allow_change
     """The gate's check on a run it reads: the model checksum the run recorded when it loaded its model
     (``side`` is the gate's candidate record, which carries ``model_checksum``) against ``expected``.
     Raises :class:`ModelChanged` on a mismatch unless ``allow_changed``."""
-    return verify_model_checksum({"model_checksum": side.get("model_checksum")}, expected, allow_changed=allow_changed)
+    try:
+        return verify_model_checksum({"model_checksum": side.get("model_checksum")}, expected,
+                                     allow_changed=allow_changed)
+    except ModelChanged:
+        raise ModelChanged(f"candidate model changed: the registry records sha256 {expected}, the candidate run "
+                           f"{side.get('path')} was made with {side.get('model_checksum') or 'no recorded checksum'}; "
+                           "gate a run of the registered model, register the new one as a new version, or pass "
+                           "--allow-changed-model (recorded in gate.json)") from None
 
 
 def is_pickle_file(path: Path) -> bool:
