@@ -104,7 +104,7 @@ def test_planted_label_flips_in_one_speaker_found_with_whisper():
         if u.id in flipped:
             u = u.replace(text=spare.pop().text)
         items.append(u)
-    findings, stats = check_asr(items, "whisper", max_wer=0.6)
+    findings, _ = check_asr(items, "whisper", max_wer=0.6)
     flagged = {i for f in findings if f.kind == "transcript.asr_disagreement" for i in f.items}
     flips = find_label_flips(items, flagged)
     assert len(flips) == 1, [(f.message, f.items) for f in flips]

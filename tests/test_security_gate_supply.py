@@ -68,7 +68,7 @@ def test_gate_model_mode_refuses_changed_model_before_evaluating(runs, capsys):
 
 
 def test_gate_supply_usage_errors(runs, capsys):
-    tmp, expected, _ = runs
+    tmp = runs[0]
     base = ["gate", "--baseline", str(tmp / "base"), "--candidate", str(tmp / "cand")]
     assert main(base + ["--expect-checksum", "zz" * 40]) == 2
     assert main(base + ["--expect-version", "v1"]) == 2
@@ -99,7 +99,7 @@ def test_gate_report_governance_section(runs):
 def test_model_card_governance_links_runs_probes_and_audit(runs, capsys):
     from voxproof.security.store import open_probe_store
 
-    tmp, expected, _ = runs
+    tmp = runs[0]
     reg = ["--registry", str(tmp / "reg.sqlite")]
     assert main(["registry", *reg, "register", "v1", "--from-run", str(tmp / "base"),
                  "--notes", "English read speech, offline"]) == 0

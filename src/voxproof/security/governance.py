@@ -241,8 +241,8 @@ def markdown(rows: Sequence[EvidenceRow]) -> list[str]:
     """Markdown lines: a table per the four functions, escaped through :mod:`voxproof.markdown`."""
     from voxproof.markdown import md_text
 
-    out = [f"Evidence mapped to the {REFERENCE} functions. A present row means voxproof produced that "
-           "evidence for this version, not that a risk is acceptable; missing rows are gaps.", "",
+    out = [(f"Evidence mapped to the {REFERENCE} functions. A present row means voxproof produced that "
+            "evidence for this version, not that a risk is acceptable; missing rows are gaps."), "",
            "| function | evidence | status | detail | where |", "|---|---|---|---|---|"]
     for f in FUNCTIONS:
         for r in (r for r in rows if r.function == f):
