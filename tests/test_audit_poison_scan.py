@@ -83,6 +83,18 @@ def test_tone_signature_edge_cases():
     assert abs(sig["tone_hz"] - 1000) <= SR / 512 and sig["tone_prominence_db"] > 30
 
 
+def test_label_flip_groups_by_source_tag():
+    """The concentration test also groups by the ``source`` tag: flags all in one source are a finding,
+    the same number spread over the sources are not (the grouping and the test, no recogniser)."""
+    utts = [u.replace(tags={**u.tags, "source": f"batch{i % 5}"}) for i, u in enumerate(read_manifest(bundled_dataset_path()))]
+    batch3 = {u.id for u in utts if u.tags["source"] == "batch3"}
+    flips = find_label_flips(utts, set(sorted(batch3)[:6]))
+    assert [(f.evidence["group"], f.evidence["value"]) for f in flips] == [("source", "batch3")]
+    assert set(flips[0].items) == set(sorted(batch3)[:6]) and flips[0].evidence["p_value"] <= 0.05
+    spread = {u.id for u in utts if u.tags["source"] != "batch3"}
+    assert find_label_flips(utts, set(sorted(spread)[::6])) == []
+
+
 @pytest.mark.slow
 def test_planted_label_flips_in_one_speaker_found_with_whisper():
     """Whisper tiny.en scores 12 real clips (3 speakers x 4); one speaker's 4 transcripts are swapped for

@@ -56,6 +56,8 @@ def test_log_filter_and_serve_default(monkeypatch):
     assert RedactingFilter(RedactionPolicy(True)).filter(record) and record.getMessage() == "hyp=[EMAIL]"
     monkeypatch.setenv("VOXPROOF_REDACT_PII", "email")
     assert current_policy().kinds == ("email",)
+    monkeypatch.setenv("VOXPROOF_REDACT_PII", "none")  # serve's default can be turned off explicitly
+    assert redact_request_entry(entry)["text"] == entry["text"]
 
 
 def test_cli_rejects_unknown_kind(capsys):

@@ -148,10 +148,17 @@ def redact_words(words: Iterable[str | None], terms: frozenset[str]) -> list[str
     return [TOKEN if (w is not None and w.lower() in terms) else w for w in words]
 
 
+def serve_policy() -> RedactionPolicy:
+    """The policy of ``serve``'s logs: the one set for the process (``--redact-pii``) or, when none was
+    set, :data:`SERVE_POLICY` (on). ``VOXPROOF_REDACT_PII`` also counts as set."""
+    if _current:
+        return _current[-1]
+    return RedactionPolicy.parse(os.environ[ENV]) if os.environ.get(ENV) is not None else SERVE_POLICY
+
+
 def redact_request_entry(entry: dict[str, Any], policy: RedactionPolicy | None = None) -> dict[str, Any]:
-    """A serve request-log row with its transcript fields redacted; ``policy`` defaults to
-    :data:`SERVE_POLICY` (on) unless the process policy was set explicitly."""
-    return redact_value(entry, policy or (_current[-1] if _current else SERVE_POLICY))
+    """A serve request-log row with its transcript fields redacted (default policy: :func:`serve_policy`)."""
+    return redact_value(entry, policy or serve_policy())
 
 
 class RedactingFilter(logging.Filter):
