@@ -48,7 +48,9 @@ CORRECT, SUBSTITUTION, INSERTION, DELETION = "C", "S", "I", "D"
 MIN_GOOD = 2  # sc_stats' minimum number of correct words bounding an error region
 SIGN_TIE = 0.005  # percentage points within which sc_stats calls two speaker %WERs equal
 EXACT_BINOMIAL_MAX = 20  # sc_stats is exact while n p (1 - p) <= 5, i.e. n <= 20 blocks
-SCTK_METHOD_NOTE = "sc_stats definitions (SCTK)"
+SCTK_METHOD_NOTE = "sc_stats"
+SC_STATS = "sc_stats"
+TEST_SETS = ("textbook", "sctk")
 
 
 def sclite_align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, str | None, str | None]]:
@@ -172,17 +174,17 @@ def mapsswe_regions(regions: Sequence[Region]) -> TestResult:
                                "ref_words": sum(r.ref_words for r in regions)}
     if n < 2:
         details["reason"] = "needs two or more error regions"
-        return TestResult("mapsswe", None, float("nan"), SCTK_METHOD_NOTE, n, details)
+        return TestResult("mapsswe", None, float("nan"), SCTK_METHOD_NOTE, n, details, SC_STATS)
     mean = sum(z) / n
     ss = sum((x - mean) ** 2 for x in z)
     details["mean_difference"] = mean
     if ss == 0.0:  # sc_stats reports Z = 0 when every region differs by the same amount
         details["sd"] = 0.0
-        return TestResult("mapsswe", 0.0, 1.0, SCTK_METHOD_NOTE + ", normal", n, details)
+        return TestResult("mapsswe", 0.0, 1.0, SCTK_METHOD_NOTE + ", normal", n, details, SC_STATS)
     sd = math.sqrt(ss / (n - 1))
     w = mean / (sd / math.sqrt(n))
     details["sd"] = sd
-    return TestResult("mapsswe", w, _normal_two_sided(w), SCTK_METHOD_NOTE + ", normal", n, details)
+    return TestResult("mapsswe", w, _normal_two_sided(w), SCTK_METHOD_NOTE + ", normal", n, details, SC_STATS)
 
 
 def _pct(errors: int, ref_words: int) -> float:
@@ -231,7 +233,7 @@ def sign_test_speakers(blocks: Sequence[SpeakerWer]) -> TestResult:
         details["sc_stats_binomial_bug"] = (
             f"{n} blocks > {EXACT_BINOMIAL_MAX}: sc_stats' normal approximation halves the count "
             "(usnistgov/SCTK PR 46), so its printed p-value is wrong here; this one is the exact binomial")
-    return TestResult("sign", float(low), p, SCTK_METHOD_NOTE + ", exact binomial", n, details)
+    return TestResult("sign", float(low), p, SCTK_METHOD_NOTE + ", exact binomial", n, details, SC_STATS)
 
 
 def _mid_ranks(values: Sequence[float]) -> list[float]:
@@ -252,7 +254,7 @@ def wilcoxon_speakers(blocks: Sequence[SpeakerWer]) -> TestResult:
     """sc_stats' Wilcoxon signed-rank test on per-speaker %WER (ties ranked, then alternated)."""
     n = len(blocks)
     if n == 0:
-        return TestResult("wilcoxon", None, float("nan"), SCTK_METHOD_NOTE, 0, {"reason": "no speakers"})
+        return TestResult("wilcoxon", None, float("nan"), SCTK_METHOD_NOTE, 0, {"reason": "no speakers"}, SC_STATS)
     a_worse = _worse_first(blocks)
     diff = [(b.wer_a - b.wer_b) if a_worse else (b.wer_b - b.wer_a) for b in blocks]
     ranks = _mid_ranks([abs(d) for d in diff])
@@ -277,7 +279,8 @@ def wilcoxon_speakers(blocks: Sequence[SpeakerWer]) -> TestResult:
     details = {"w": w, "n_plus": n_plus, "n_minus": n_minus, "rank_sum_plus": r_plus, "rank_sum_minus": r_minus,
                "blocks": "speakers", "worse_first": "A" if a_worse else "B",
                "tie_rule": f"|difference| <= {SIGN_TIE} points alternated between + and -, starting with +"}
-    return TestResult("wilcoxon", z, _normal_two_sided(z), SCTK_METHOD_NOTE + ", normal approximation", n, details)
+    return TestResult("wilcoxon", z, _normal_two_sided(z), SCTK_METHOD_NOTE + ", normal approximation", n, details,
+                      SC_STATS)
 
 
 @dataclass(frozen=True)
