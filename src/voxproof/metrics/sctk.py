@@ -188,7 +188,8 @@ def mapsswe_regions(regions: Sequence[Region]) -> TestResult:
 
 
 def _pct(errors: int, ref_words: int) -> float:
-    return 100.0 * errors / ref_words if ref_words else 0.0
+    """Percent as sclite computes it (divide, then scale: the rounding decides which speakers tie)."""
+    return errors / ref_words * 100.0 if ref_words else 0.0
 
 
 @dataclass(frozen=True)
