@@ -303,3 +303,18 @@ def test_real_runs_equal_sc_stats(real_runs, tmp_path, pair):
     assert [t.name for t in ours] == ["mapsswe", "sign", "wilcoxon"]
     assert all(t.definition == "sc_stats" for t in ours)
     assert_same_statistics(ours, theirs, exact_sign=True)  # 5 speakers: sc_stats' binomial is exact
+
+
+@pytest.mark.slow
+def test_gate_records_sctk_tests_with_its_wer_rules(real_runs, tmp_path):
+    res = _cli("gate", "--baseline", str(real_runs["greedy"]), "--candidate", str(real_runs["beam5"]), "--tests", "sctk",
+               "-o", str(tmp_path / "gate"))
+    assert res.returncode in (0, 1), res.stderr
+    verdict = json.loads((tmp_path / "gate" / "gate.json").read_text())
+    assert verdict["policy"]["tests"] == "sctk"
+    overall = next(r for r in verdict["rules"] if r["rule"] == "wer.overall")
+    tests = overall["extra"]["tests"]
+    assert sorted(tests) == ["mapsswe", "sign", "wilcoxon"]
+    assert {t["definition"] for t in tests.values()} == {"sc_stats"}
+    res = _cli("gate", "--baseline", str(real_runs["greedy"]), "--candidate", str(real_runs["beam5"]), "--tests", "nist")
+    assert res.returncode == 2
