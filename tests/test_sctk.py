@@ -122,7 +122,10 @@ def assert_same_statistics(ours, theirs: ScStats, *, exact_sign: bool) -> None:
     for test, key in ((mp, "MP"), (wil, "WI")):
         printed = theirs.p_unified[key]
         expected = table_p(test.statistic)
-        assert printed is not None and printed == pytest.approx(round(expected, 3), abs=1.1e-3)
+        if printed is None:  # sc_stats prints "<0.001"
+            assert expected < 0.001 and test.p_value < 0.001
+            continue
+        assert printed == pytest.approx(round(expected, 3), abs=1.1e-3)
         assert abs(test.p_value - printed) < 0.01
     if exact_sign:
         assert theirs.sign_p == pytest.approx(round(sign.p_value, 3), abs=1e-9)
@@ -209,8 +212,8 @@ def _fake_run(path: Path, rows: list[tuple[str, str | None, str, str | None]]) -
     return path
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "voxproof", *args], capture_output=True, text=True, timeout=120,
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "voxproof", *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ})
 
 
@@ -269,7 +272,7 @@ def real_runs(tmp_path_factory) -> dict[str, Path]:
         summary = run / "summary.json"
         if not summary.is_file():
             res = _cli("eval", *model, "--sample", REAL_SAMPLE, "--features", "none", "-o", str(run),
-                       *(["--resume"] if run.exists() else []))
+                       *(["--resume"] if run.exists() else []), timeout=1800)  # a guard against hangs
             assert res.returncode == 0, res.stderr[-2000:]
         out[name] = run
     return out

@@ -323,41 +323,53 @@ def _bootstrap_draws(conf: np.ndarray, corr: np.ndarray, group: np.ndarray, n_bi
     bin_last = np.flatnonzero(np.r_[block_bin[1:] != block_bin[:-1], True])
     sq_wrong, sq_right = block_conf**2, (block_conf - 1.0) ** 2
     out = {key: np.empty(n_boot) for key in ("ece", "brier", "auroc_error", "auprc_error")}
-    for b in range(n_boot):
-        w = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups).astype(float)
-        wi = w[g_sorted]
+    chunk = max(1, min(n_boot, _CHUNK_ITEMS // max(len(order), 1)))  # resamples handled as one 2-D block
+    for first in range(0, n_boot, chunk):
+        rows = range(first, min(first + chunk, n_boot))
+        w = np.empty((len(rows), n_groups))
+        for k in range(len(rows)):  # the resamples of the plain loop, drawn in its order
+            w[k] = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        wi = w[:, g_sorted]
         pos = wi * wrong_sorted
         if tied:
-            tot_b, pos_b = np.add.reduceat(wi, starts), np.add.reduceat(pos, starts)
+            tot_b, pos_b = np.add.reduceat(wi, starts, axis=1), np.add.reduceat(pos, starts, axis=1)
         else:
             tot_b, pos_b = wi, pos
         neg_b = tot_b - pos_b
-        cum_tot, cum_neg = np.cumsum(tot_b), np.cumsum(neg_b)
-        total, w_neg = cum_tot[-1], cum_neg[-1]
+        cum_tot, cum_neg = np.cumsum(tot_b, axis=1), np.cumsum(neg_b, axis=1)
+        total, w_neg = cum_tot[:, -1], cum_neg[:, -1]
         w_pos = total - w_neg
-        out["brier"][b] = (_dot(pos_b, sq_wrong) + _dot(neg_b, sq_right)) / total
-        cum_conf = np.cumsum(tot_b * block_conf)[bin_last]
-        count = np.diff(cum_tot[bin_last], prepend=0.0)
-        conf_sum = np.diff(cum_conf, prepend=0.0)
-        right_sum = np.diff(cum_neg[bin_last], prepend=0.0)
-        out["ece"][b] = float(np.sum(np.abs(right_sum - conf_sum)[count > 0])) / total
-        if w_pos == 0 or w_neg == 0:
-            out["auroc_error"][b] = float("nan")
-        else:  # P(score of a wrong item > score of a right one) + half the ties
-            out["auroc_error"][b] = (_dot(pos_b, cum_neg) - 0.5 * _dot(pos_b, neg_b)) / (w_pos * w_neg)
-        if w_pos == 0:
-            out["auprc_error"][b] = float("nan")
-        else:  # thresholds from the highest score down: counts at or above each block
-            tp = w_pos - (cum_tot - cum_neg) + pos_b
-            predicted = total - cum_tot + tot_b
+        sl = slice(rows.start, rows.stop)
+        out["brier"][sl] = (_rowdot(pos_b, sq_wrong) + _rowdot(neg_b, sq_right)) / total
+        # per bin: right answers minus summed confidence (0 for an empty bin, which the ECE skips)
+        right_sum = _steps(cum_neg[:, bin_last])
+        conf_sum = _steps(np.cumsum(tot_b * block_conf, axis=1)[:, bin_last])
+        out["ece"][sl] = np.add.reduce(np.abs(right_sum - conf_sum), axis=1) / total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # P(score of a wrong item > score of a right one) + half the ties
+            auroc = (_rowdot(pos_b, cum_neg) - 0.5 * _rowdot(pos_b, neg_b)) / (w_pos * w_neg)
+            out["auroc_error"][sl] = np.where((w_pos == 0) | (w_neg == 0), np.nan, auroc)
+            # average precision, thresholds from the highest score down: counts at or above each block
+            tp = w_pos[:, None] - (cum_tot - cum_neg) + pos_b
+            predicted = total[:, None] - cum_tot + tot_b
             predicted[predicted == 0] = 1.0  # only where pos_b is 0 too
-            out["auprc_error"][b] = _dot(pos_b, tp / predicted) / w_pos
+            out["auprc_error"][sl] = np.where(w_pos == 0, np.nan, _rowdot(pos_b, tp / predicted) / w_pos)
     return out
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Inner product without BLAS (whose thread pool costs more than the product on vectors this size)."""
-    return float(np.add.reduce(a * b))
+_CHUNK_ITEMS = 1 << 19  # items x resamples per 2-D block (a few MB per array)
+
+
+def _steps(cum: np.ndarray) -> np.ndarray:
+    """Per-bin sums from cumulative sums at each bin's last block (rows: resamples)."""
+    out = cum.copy()
+    out[:, 1:] -= cum[:, :-1]
+    return out
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise inner products without BLAS (whose thread pool costs more than the product here)."""
+    return np.add.reduce(a * b, axis=1)
 
 
 def _bootstrap_draws_plain(conf: np.ndarray, corr: np.ndarray, group: np.ndarray, n_bins: int, n_boot: int,
@@ -579,6 +591,14 @@ def calibrate_rows(
     utt_min_word: list[float] = []
     utt_err: list[int] = []
     utt_ref: list[int] = []
+    memo: dict[str, str] = {}
+
+    def word_norm(text: str) -> str:  # the same words recur: normalise each distinct text once
+        out = memo.get(text)
+        if out is None:
+            out = memo[text] = normalizer(text)
+        return out
+
     for row in rows:
         if row.condition != condition:
             continue
@@ -600,7 +620,7 @@ def calibrate_rows(
         utt_min_word.append(float(min(word_confs)) if word_confs else 0.0)
         if transcript is None:
             continue
-        judged = judge_words(row.reference, transcript.words, normalizer)
+        judged = judge_words(row.reference, transcript.words, word_norm)
         counters["words"] += len(judged)
         per_word_tokens = [t for j in judged for t in j.tokens]
         if per_word_tokens != hyp_tokens:
