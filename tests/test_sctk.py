@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sctk_helpers import SCTK, ScStats, run_sc_stats, sclite_sgml, table_p
 
 from voxproof.metrics.align import count_edits
 from voxproof.metrics.sctk import (
@@ -28,9 +29,7 @@ from voxproof.metrics.sctk import (
     sign_test_speakers,
     wilcoxon_speakers,
 )
-from voxproof.run.export import sclite_tokens, trn_id
-
-from sctk_helpers import SCTK, ScStats, run_sc_stats, sclite_sgml, table_p
+from voxproof.run.export import trn_id
 
 needs_sctk = pytest.mark.skipif(SCTK is None, reason="NIST SCTK not installed (apt-get install sctk)")
 
@@ -44,25 +43,25 @@ def test_sclite_alignment_prefers_insertion_and_deletion_to_two_substitutions():
 
 
 def test_sclite_alignment_can_count_one_error_more_than_levenshtein():
-    ref, hyp = "d b b c a a".split(), "a a d c".split()
+    ref, hyp = ["d", "b", "b", "c", "a", "a"], ["a", "a", "d", "c"]
     path = sclite_align(ref, hyp)
     assert path_counts(path) == (6, 6)  # 4 deletions + 2 insertions cost 18 < 5 edits with substitutions
     assert count_edits(ref, hyp).errors == 5
 
 
 def test_error_regions_are_bounded_by_two_words_both_systems_got_right():
-    ref = "a b c d e f g".split()
-    a = [e for e, _r, _h in sclite_align(ref, "a x c d e f g".split())]
-    b = [e for e, _r, _h in sclite_align(ref, "a b c d y f g".split())]
+    ref = ["a", "b", "c", "d", "e", "f", "g"]
+    a = [e for e, _r, _h in sclite_align(ref, ["a", "x", "c", "d", "e", "f", "g"])]
+    b = [e for e, _r, _h in sclite_align(ref, ["a", "b", "c", "d", "y", "f", "g"])]
     regions = error_regions(a, b)
     # first region: words 0-3 (A's error at b, closed by c d); second: words 2-6 (B's error at e)
     assert [(r.ref_words, r.errors_a, r.errors_b) for r in regions] == [(4, 1, 0), (5, 0, 1)]
 
 
 def test_error_regions_insertion_opens_a_region_and_trailing_insertions_close_one():
-    ref = "a b c d".split()
-    a = [e for e, _r, _h in sclite_align(ref, "a b c d".split())]
-    b = [e for e, _r, _h in sclite_align(ref, "a b c d z".split())]
+    ref = ["a", "b", "c", "d"]
+    a = [e for e, _r, _h in sclite_align(ref, ["a", "b", "c", "d"])]
+    b = [e for e, _r, _h in sclite_align(ref, ["a", "b", "c", "d", "z"])]
     regions = error_regions(a, b)
     assert [(r.errors_a, r.errors_b) for r in regions] == [(0, 1)]
     assert error_regions(a, a) == []
@@ -134,13 +133,13 @@ def assert_same_statistics(ours, theirs: ScStats, *, exact_sign: bool) -> None:
 
 def _synthetic(seed: int, speakers: int) -> list[SctkUtterance]:
     rnd = random.Random(seed)
-    vocab = "the a of to and in is it that was he for on are with as his they be at one have this".split()
+    vocab = ["the", "a", "of", "to", "and", "in", "is", "it", "that", "was", "he", "for", "on", "are", "with", "as", "his", "they", "be", "at", "one", "have", "this"]
     utts = []
     for s in range(speakers):
         for u in range(2):
             ref = [rnd.choice(vocab) for _ in range(rnd.randint(3, 14))]
 
-            def noisy(rate: float) -> list[str]:
+            def noisy(rate: float, ref: list[str] = ref) -> list[str]:
                 out = []
                 for w in ref:
                     r = rnd.random()
@@ -152,7 +151,7 @@ def _synthetic(seed: int, speakers: int) -> list[SctkUtterance]:
                 return out
 
             utts.append(SctkUtterance(f"spk{s}", tuple(ref), tuple(noisy(0.25)), tuple(noisy(0.2))))
-    utts.append(SctkUtterance("spkx", tuple("d b b c a a".split()), tuple("a a d c".split()), tuple("d b c a".split())))
+    utts.append(SctkUtterance("spkx", ("d", "b", "b", "c", "a", "a"), ("a", "a", "d", "c"), ("d", "b", "c", "a")))
     return utts
 
 
@@ -188,7 +187,7 @@ def test_sclite_alignments_equal_ours_on_synthetic_transcripts(tmp_path):
     utts = _synthetic(3, 12)
     ref, a, _ = _write_trn(utts, tmp_path)
     sgml = sclite_sgml(ref, a, tmp_path / "a", "sysa").read_text()
-    paths = re.findall(r'<PATH id="\(([^)]*)\)"[^>]*>\n(.*?)\n</PATH>', sgml, re.S)
+    paths = re.findall(r'<PATH id="\(([^)]*)\)"[^>]*>\n(.*?)\n</PATH>', sgml, re.DOTALL)
     assert len(paths) == len(utts)
     by_id = {trn_id(f"{u.speaker}-u{k}", u.speaker): u for k, u in enumerate(utts)}
     for ident, body in paths:
@@ -214,7 +213,7 @@ def _fake_run(path: Path, rows: list[tuple[str, str | None, str, str | None]]) -
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "voxproof", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ})
+                          env={**os.environ}, check=False)
 
 
 def test_export_cleans_ids_sclite_cannot_read_and_counts_error_rows(tmp_path):

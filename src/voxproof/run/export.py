@@ -113,8 +113,9 @@ def _sgml(utts: list[_Utt], title: str) -> str:
     from voxproof.metrics.sctk import sclite_align
 
     stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(0))
-    out = [f'<SYSTEM title="{title}" ref_fname="ref.trn" hyp_fname="hyp.trn" creation_date="{stamp}" '
-           'format="2.4" frag_corr="FALSE" opt_del="FALSE" weight_ali="FALSE" weight_filename="">\n']
+    title = _clean_id(title).replace('"', "_")
+    out = [(f'<SYSTEM title="{title}" ref_fname="ref.trn" hyp_fname="hyp.trn" creation_date="{stamp}" '
+            'format="2.4" frag_corr="FALSE" opt_del="FALSE" weight_ali="FALSE" weight_filename="">\n')]
     by_speaker: dict[str, list[_Utt]] = {}
     for u in utts:
         by_speaker.setdefault(u.speaker, []).append(u)
