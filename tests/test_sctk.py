@@ -320,3 +320,11 @@ def test_gate_records_sctk_tests_with_its_wer_rules(real_runs, tmp_path):
     assert {t["definition"] for t in tests.values()} == {"sc_stats"}
     res = _cli("gate", "--baseline", str(real_runs["greedy"]), "--candidate", str(real_runs["beam5"]), "--tests", "nist")
     assert res.returncode == 2
+
+
+def test_export_to_a_path_that_is_not_a_directory_is_a_usage_error(tmp_path):
+    run = _fake_run(tmp_path / "run", [("u1", "s1", "a b", "a b")])
+    res = _cli("export", str(run), "--format", "sgml", "-o", "/dev/null")
+    assert res.returncode == 2 and "cannot write the export to /dev/null" in res.stderr and "Traceback" not in res.stderr
+    res = _cli("export", str(run), "--format", "sgml", "-o", str(run / "run.sqlite"))
+    assert res.returncode == 2 and "is a file" in res.stderr and "Traceback" not in res.stderr

@@ -178,6 +178,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str, *, condition:
     if not utts:
         raise UsageError(f"the run has no scorable utterances in condition {condition!r} to export")
     out = Path(out_dir)
+    try:
+        return _write(out, fmt, utts, norm, skipped, condition, Path(run_dir).name or "hyp")
+    except OSError as exc:
+        raise UsageError(f"cannot write the export to {out}: {exc.strerror or exc}; choose another -o DIR") from None
+
+
+def _write(out: Path, fmt: str, utts: list[_Utt], norm: Any, skipped: int, condition: str, title: str) -> ExportResult:
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     without = 0
@@ -188,7 +195,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str, *, condition:
             files.append(out / fname)
         commands = (f"sclite -r {out / 'ref.trn'} trn -h {out / 'hyp.trn'} trn -i spu_id -o sgml sum -O {out}",)
     elif fmt == "sgml":
-        (out / "hyp.sgml").write_text(_sgml(utts, Path(run_dir).name or "hyp"), encoding="utf-8")
+        (out / "hyp.sgml").write_text(_sgml(utts, title), encoding="utf-8")
         files.append(out / "hyp.sgml")
         commands = (f"cat {out / 'hyp.sgml'} OTHER.sgml | sc_stats -p -t mapsswe sign wilc -v -u -n -",)
     else:
@@ -197,5 +204,5 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str, *, condition:
         (out / "ref.stm").write_text(stm, encoding="utf-8")
         files += [out / "hyp.ctm", out / "ref.stm"]
         commands = (f"sclite -r {out / 'ref.stm'} stm -h {out / 'hyp.ctm'} ctm -o sum -O {out}",)
-    log.info("exported %d utterances of %s as %s to %s", len(utts), run_dir, fmt, out)
+    log.info("exported %d utterances as %s to %s", len(utts), fmt, out)
     return ExportResult(fmt, tuple(files), len(utts), skipped, condition, norm.name, without, commands)
