@@ -159,6 +159,13 @@ def _ctm(utts: list[_Utt], norm: Any) -> tuple[str, str, int]:
     return "".join(ctm), "".join(stm), without
 
 
+def _tool(name: str) -> str:
+    """How to call an SCTK program here: on its own, or through Debian's ``sctk`` dispatcher."""
+    import shutil
+
+    return name if shutil.which(name) or not shutil.which("sctk") else f"sctk {name}"
+
+
 def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str, *, condition: str = "clean",
                normalizer: str | None = None) -> ExportResult:
     """Write ``run_dir``'s ``condition`` in ``fmt`` into ``out_dir`` (created)."""
@@ -193,16 +200,16 @@ def _write(out: Path, fmt: str, utts: list[_Utt], norm: Any, skipped: int, condi
         for side, fname in (("ref", "ref.trn"), ("hyp", "hyp.trn")):
             (out / fname).write_text(_trn_lines(utts, side), encoding="utf-8")
             files.append(out / fname)
-        commands = (f"sclite -r {out / 'ref.trn'} trn -h {out / 'hyp.trn'} trn -i spu_id -o sgml sum -O {out}",)
+        commands = (f"{_tool('sclite')} -r {out / 'ref.trn'} trn -h {out / 'hyp.trn'} trn -i spu_id -o sgml sum -O {out}",)
     elif fmt == "sgml":
         (out / "hyp.sgml").write_text(_sgml(utts, title), encoding="utf-8")
         files.append(out / "hyp.sgml")
-        commands = (f"cat {out / 'hyp.sgml'} OTHER.sgml | sc_stats -p -t mapsswe sign wilc -v -u -n -",)
+        commands = (f"cat {out / 'hyp.sgml'} OTHER.sgml | {_tool('sc_stats')} -p -t mapsswe sign wilc -v -u -n -",)
     else:
         ctm, stm, without = _ctm(utts, norm)
         (out / "hyp.ctm").write_text(ctm, encoding="utf-8")
         (out / "ref.stm").write_text(stm, encoding="utf-8")
         files += [out / "hyp.ctm", out / "ref.stm"]
-        commands = (f"sclite -r {out / 'ref.stm'} stm -h {out / 'hyp.ctm'} ctm -o sum -O {out}",)
+        commands = (f"{_tool('sclite')} -r {out / 'ref.stm'} stm -h {out / 'hyp.ctm'} ctm -o sum -O {out}",)
     log.info("exported %d utterances as %s to %s", len(utts), fmt, out)
     return ExportResult(fmt, tuple(files), len(utts), skipped, condition, norm.name, without, commands)
