@@ -152,7 +152,16 @@ def _synthetic(seed: int, speakers: int) -> list[SctkUtterance]:
 
             utts.append(SctkUtterance(f"spk{s}", tuple(ref), tuple(noisy(0.25)), tuple(noisy(0.2))))
     utts.append(SctkUtterance("spkx", ("d", "b", "b", "c", "a", "a"), ("a", "a", "d", "c"), ("d", "b", "c", "a")))
+    utts.append(SctkUtterance("spkx", ("The", "cat", "sat"), ("the", "Cat", "sat"), ("THE", "cat", "mat")))
     return utts
+
+
+def _sclite_view(utts: list[SctkUtterance]) -> list[SctkUtterance]:
+    """The utterances as sclite compares them (case folded); the files keep the case."""
+    from voxproof.metrics.sctk import sclite_case
+
+    return [SctkUtterance(u.speaker, *(tuple(sclite_case(t) for t in side) for side in (u.ref, u.hyp_a, u.hyp_b)))
+            for u in utts]
 
 
 def _write_trn(utts: list[SctkUtterance], out: Path) -> tuple[Path, Path, Path]:
@@ -174,7 +183,7 @@ def test_synthetic_30_speakers_equal_sc_stats_and_its_binomial_bug_is_not_copied
     ref, a, b = _write_trn(utts, tmp_path)
     theirs = run_sc_stats(sclite_sgml(ref, a, tmp_path / "a", "sysa"), sclite_sgml(ref, b, tmp_path / "b", "sysb"),
                           tmp_path / "stats")
-    ours = sctk_tests(utts)
+    ours = sctk_tests(_sclite_view(utts))
     assert_same_statistics(ours, theirs, exact_sign=False)
     sign = ours[1]
     assert sign.n == 31 and "sc_stats_binomial_bug" in sign.details
@@ -189,7 +198,7 @@ def test_sclite_alignments_equal_ours_on_synthetic_transcripts(tmp_path):
     sgml = sclite_sgml(ref, a, tmp_path / "a", "sysa").read_text()
     paths = re.findall(r'<PATH id="\(([^)]*)\)"[^>]*>\n(.*?)\n</PATH>', sgml, re.DOTALL)
     assert len(paths) == len(utts)
-    by_id = {trn_id(f"{u.speaker}-u{k}", u.speaker): u for k, u in enumerate(utts)}
+    by_id = {trn_id(f"{u.speaker}-u{k}", u.speaker): u for k, u in enumerate(_sclite_view(utts))}
     for ident, body in paths:
         theirs = [tuple(x.strip('"') or None for x in item.split(",")) for item in body.split(":")] if body else []
         assert [tuple(p) for p in sclite_align(by_id[ident].ref, by_id[ident].hyp_a)] == theirs, ident

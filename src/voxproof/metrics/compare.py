@@ -172,11 +172,14 @@ def _with_warning(comp: PairedComparison, warning: str) -> PairedComparison:
 
 def sctk_condition_tests(rows_a: Any, rows_b: Any, norm: Any) -> tuple[Any, ...]:
     """sc_stats' tests on paired rows (same utterances, same order): texts normalised and tokenised as
-    ``voxproof export`` writes them, blocks as sclite reads them from the exported ids."""
-    from voxproof.metrics.sctk import SctkUtterance, sclite_speaker, sctk_tests
+    ``voxproof export`` writes them, compared ignoring ASCII case as sclite does by default, blocks as
+    sclite reads them from the exported ids."""
+    from voxproof.metrics.sctk import SctkUtterance, sclite_case, sclite_speaker, sctk_tests
     from voxproof.run.export import sclite_tokens
 
-    utts = [SctkUtterance(sclite_speaker(ra.utt_id, ra.speaker), tuple(sclite_tokens(norm(ra.reference or ""))),
-                          tuple(sclite_tokens(norm(ra.hypothesis or ""))), tuple(sclite_tokens(norm(rb.hypothesis or ""))))
-            for ra, rb in zip(rows_a, rows_b)]
+    def toks(text: str | None) -> tuple[str, ...]:
+        return tuple(sclite_case(t) for t in sclite_tokens(norm(text or "")))
+
+    utts = [SctkUtterance(sclite_speaker(ra.utt_id, ra.speaker), toks(ra.reference), toks(ra.hypothesis),
+                          toks(rb.hypothesis)) for ra, rb in zip(rows_a, rows_b)]
     return sctk_tests(utts)

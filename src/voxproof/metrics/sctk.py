@@ -5,7 +5,7 @@ per utterance. ``sc_stats`` (SCTK 2.4, read from its documentation and source, n
 here) defines them differently, and this module reproduces those definitions so the statistics equal
 ``sc_stats``' on the same alignments:
 
-- **Alignment**: sclite's weighted alignment, correct 0, substitution 4, insertion 3, deletion 3; at a
+- **Alignment**: sclite's weighted alignment, ignoring ASCII case as sclite does unless run with ``-s``, correct 0, substitution 4, insertion 3, deletion 3; at a
   tie the diagonal (hit or substitution) wins, then deletion, then insertion. Minimising ``3 E + S``
   instead of the edit count ``E`` sometimes splits errors differently from voxproof's default
   (Levenshtein) alignment, and can even count one more error (a substitution run traded for
@@ -51,6 +51,14 @@ EXACT_BINOMIAL_MAX = 20  # sc_stats is exact while n p (1 - p) <= 5, i.e. n <= 2
 SCTK_METHOD_NOTE = "sc_stats"
 SC_STATS = "sc_stats"
 TEST_SETS = ("textbook", "sctk")
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def sclite_case(token: str) -> str:
+    """A token as sclite compares it by default (without ``-s``): ASCII letters folded to lower case."""
+    return token.translate(_ASCII_LOWER)
 
 
 def sclite_align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, str | None, str | None]]:

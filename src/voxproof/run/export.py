@@ -5,7 +5,8 @@ score it with NIST SCTK itself.
   normalised with the run's normaliser (so sclite scores what voxproof scores). Score with
   ``sclite -r ref.trn trn -h hyp.trn trn -i spu_id -o sgml``.
 - ``sgml``: ``hyp.sgml``, the aligned form sclite writes with ``-o sgml`` and ``sc_stats`` reads,
-  aligned with sclite's weights (:func:`voxproof.metrics.sctk.sclite_align`).
+  aligned with sclite's weights (:func:`voxproof.metrics.sctk.sclite_align`), ASCII case folded as
+  sclite folds it by default.
 - ``ctm``: ``hyp.ctm`` (``FILE 1 START DUR WORD CONF`` from the backend's word times, each raw word
   normalised on its own; a word that normalises to several tokens shares its time evenly) and
   ``ref.stm`` (one segment per utterance). Rows without word times get their words spread evenly over
@@ -110,7 +111,7 @@ def _sgml_quote(token: str | None) -> str:
 
 
 def _sgml(utts: list[_Utt], title: str) -> str:
-    from voxproof.metrics.sctk import sclite_align
+    from voxproof.metrics.sctk import sclite_align, sclite_case
 
     stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(0))
     title = _clean_id(title).replace('"', "_")
@@ -122,7 +123,7 @@ def _sgml(utts: list[_Utt], title: str) -> str:
     for speaker in sorted(by_speaker):
         out.append(f'<SPEAKER id="{speaker}">\n')
         for seq, u in enumerate(sorted(by_speaker[speaker], key=lambda x: x.ident)):
-            path = sclite_align(u.ref, u.hyp)
+            path = sclite_align([sclite_case(t) for t in u.ref], [sclite_case(t) for t in u.hyp])  # as sclite
             out.append(f'<PATH id="({u.ident})" word_cnt="{len(path)}" sequence="{seq}">\n')
             out.append(":".join(f"{e},{_sgml_quote(r)},{_sgml_quote(h)}" for e, r, h in path) + "\n")
             out.append("</PATH>\n")
