@@ -9,6 +9,6 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng postgresql sox chromium >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng postgresql sox chromium sctk >/dev/null
 python3 -m pip install -q --disable-pip-version-check -e '.[all,test]'
 echo "setup.sh: voxproof $(python3 -c 'import voxproof; print(voxproof.__version__)') installed"

@@ -27,11 +27,16 @@ def _p(x: float | None) -> str:
 @click.option("--resamples", "n_resamples", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="Bootstrap resamples.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Interval level.")
+@click.option("--tests", "tests", type=click.Choice(["textbook", "sctk"]), default="textbook", show_default=True,
+              help="Significance tests: textbook forms on one segment per utterance, or NIST sc_stats' "
+                   "definitions (MAPSSWE on error regions, sign and Wilcoxon on per-speaker %WER, exact p).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Where to write compare.json (default: RUN_B/compare.json).")
-def compare_command(run_a, run_b, normalizer, alternates, intersect, n_resamples, seed, level, json_out) -> None:
+def compare_command(run_a, run_b, normalizer, alternates, intersect, n_resamples, seed, level, tests,
+                    json_out) -> None:
     """Is RUN_B better than RUN_A? WER difference (B - A) with a paired bootstrap interval, the
-    probability that B is better, and the MAPSSWE, sign, Wilcoxon and McNemar tests.
+    probability that B is better, and paired tests: MAPSSWE, sign, Wilcoxon and McNemar in their
+    textbook forms, or with --tests sctk MAPSSWE, sign and Wilcoxon as NIST sc_stats defines them.
 
     Refuses (exit 2) runs with different normalisers, datasets or utterance sets unless --intersect.
     """
@@ -40,7 +45,8 @@ def compare_command(run_a, run_b, normalizer, alternates, intersect, n_resamples
 
     with RunStore.open(run_a) as sa, RunStore.open(run_b) as sb:
         result = compare_runs(sa, sb, normalizer, intersect=intersect, alternates=alternates,
-                              n_resamples=n_resamples, seed=seed, level=level, labels=(str(run_a), str(run_b)))
+                              n_resamples=n_resamples, seed=seed, level=level, labels=(str(run_a), str(run_b)),
+                              tests=tests)
     data = compare_to_dict(result)
     out = Path(json_out) if json_out else Path(run_b) / "compare.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +66,8 @@ def compare_command(run_a, run_b, normalizer, alternates, intersect, n_resamples
         click.echo(f"  B - A {_pct(d['estimate'])}  [{_pct(d['low'])}, {_pct(d['high'])}] "
                    f"{int(100 * d['level'])}% {d['method']} bootstrap, {d['n_resamples']} resamples{blocked}")
         click.echo(f"  P(B better) {c['prob_b_better']:.3f}" if c["prob_b_better"] is not None else "  P(B better) n/a")
+        label = "NIST sc_stats definitions" if tests == "sctk" else "textbook forms, one segment per utterance"
+        click.echo(f"  paired tests ({label}):")
         click.echo(f"  {'test':<10} {'statistic':>10} {'p':>8}  method")
         for t in c["tests"]:
             stat = "n/a" if t["statistic"] is None else f"{t['statistic']:.3g}"

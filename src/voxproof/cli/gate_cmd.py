@@ -49,6 +49,9 @@ class _GateCommand(click.Command):
               help="Model mode: run seed (and sample seed).")
 @click.option("--allow-url-host", "allow_url_host", multiple=True, metavar="HOST",
               help="Model mode: fetch manifest audio URLs from HOST (repeatable; URLs are off by default).")
+@click.option("--tests", "tests", type=click.Choice(["textbook", "sctk"]), default=None,
+              help="Paired tests recorded with the WER rules: textbook forms, or NIST sc_stats' definitions "
+                   "(overrides the policy's decision.tests; the rules decide on the interval either way).")
 @click.option("--show-policy", is_flag=True, help="Print the default policy (annotated TOML) and exit.")
 @click.option("--price", default=None, metavar="NAME=USD_PER_HOUR",
               help="Price of the machine per hour for the policy's cost rule (overrides [cost] "
@@ -56,7 +59,7 @@ class _GateCommand(click.Command):
 @supply_options
 @click.pass_context
 def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, candidate_model, options, data,
-                 suites, perturbs, limit, sample, cache_dir, seed, show_policy,
+                 suites, perturbs, limit, sample, cache_dir, seed, tests, show_policy,
                  allow_url_host, price, expect_checksum, registry, expect_version, allow_changed_model,
                  allow_pickle) -> None:
     """Gate a CANDIDATE against a BASELINE: every policy rule, a table, gate.json and gate.html.
@@ -79,7 +82,7 @@ def gate_command(ctx, baseline, candidate, policy_path, out, baseline_model, can
     try:
         verdict = _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model,
                             ctx.meta.get("gate_argv", []) if options else [], data, suites, perturbs, limit,
-                            sample, cache_dir, seed, allow_url_host, price, supply)
+                            sample, cache_dir, seed, allow_url_host, price, supply, tests)
     except RunInterrupted as exc:
         exc.resume_hint = ("run the same 'voxproof gate' command again: it resumes the cached run "
                            f"{exc.run_dir} and reuses finished ones")
@@ -190,13 +193,17 @@ def _priced(policy, price: str | None):
 
 
 def _evaluate(baseline, candidate, policy_path, baseline_model, candidate_model, argv, data, suites, perturbs,
-              limit, sample, cache_dir, seed, allow_url_host=(), price=None, supply=None):
+              limit, sample, cache_dir, seed, allow_url_host=(), price=None, supply=None, tests=None):
     from voxproof.cli.params import require_run
     from voxproof.errors import UsageError
     from voxproof.gate.policy import load_policy
     from voxproof.gate.verdict import evaluate_gate
 
     policy = _priced(load_policy(policy_path), price)
+    if tests is not None:
+        import dataclasses
+
+        policy = dataclasses.replace(policy, tests=tests)
     run_mode = baseline is not None or candidate is not None
     model_mode = baseline_model is not None or candidate_model is not None
     if run_mode and model_mode:

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "report": "voxproof.cli.report_cmd:report_command",
     "models": "voxproof.cli.models_cmd:models_command",
     "compare": "voxproof.cli.compare_cmd:compare_command",
+    "export": "voxproof.cli.export_cmd:export_command",
     "suites": "voxproof.cli.suites_cmd:suites_command",
     "tts-eval": "voxproof.cli.tts_cmd:tts_eval_command",
     "audit": "voxproof.cli.audit_cmd:audit_command",

@@ -40,6 +40,7 @@ class PairedUtterance:
     tags: dict[str, str]
     base: ErrorCounts
     cand: ErrorCounts
+    rows: tuple[ResultRow, ResultRow] | None = field(default=None, compare=False, repr=False)  # base, cand
 
     def key(self, name: str) -> str | None:
         return self.speaker if name == "speaker" else self.tags.get(name)
@@ -242,6 +243,7 @@ def _pair(
     c_good = [r for r in cand_rows if scorable(r)]
     b_counts = utterance_counts(base_store, b_good, norm)
     c_counts = utterance_counts(cand_store, c_good, norm)
+    b_rows = {(r.utt_id, r.condition): r for r in b_good}
     pairs = []
     for row in c_good:  # manifest order of the candidate
         key = (row.utt_id, row.condition)
@@ -251,7 +253,8 @@ def _pair(
         if base.ref_len != cand.ref_len:
             raise NotComparable(f"utterance {row.utt_id} has {base.ref_len} reference words in the baseline and "
                                 f"{cand.ref_len} in the candidate after normalisation")
-        pairs.append(PairedUtterance(row.utt_id, row.condition, row.speaker, dict(row.tags), base, cand))
+        pairs.append(PairedUtterance(row.utt_id, row.condition, row.speaker, dict(row.tags), base, cand,
+                                     (b_rows[key], row)))
     return pairs
 
 
@@ -288,13 +291,16 @@ def paired_difference(
     seed: int,
     resample: str = "auto",
     min_speakers_for_blocking: int = 5,
+    tests: str = "textbook",
+    normalizer: Any = None,
 ) -> PairedDifference:
     """Corpus WER of the candidate minus that of the baseline on ``pairs``, with the paired percentile
     bootstrap interval of :func:`voxproof.metrics.paired.compare_counts` (each resample draws the same
     utterances, or whole speakers, for both runs).
 
     ``resample``: ``"utterance"``, ``"speaker"``, or ``"auto"`` (speakers when every pair has one and
-    there are at least ``min_speakers_for_blocking`` of them).
+    there are at least ``min_speakers_for_blocking`` of them). ``tests="sctk"`` records NIST sc_stats'
+    tests (:mod:`voxproof.metrics.sctk`, from the pairs' rows and ``normalizer``) instead of the textbook ones.
     """
     from voxproof.metrics.paired import compare_counts
 
@@ -311,6 +317,13 @@ def paired_difference(
         groups=speakers if blocked else None, condition=pairs[0].condition, n_resamples=n_resamples, seed=seed,
         level=level,
     )
-    tests = {t.name: t.to_dict() for t in comp.tests}
+    chosen = comp.tests
+    if tests == "sctk":
+        if normalizer is None or any(p.rows is None for p in pairs):
+            raise UsageError("the sc_stats tests need the paired rows and the normaliser")
+        from voxproof.metrics.compare import sctk_condition_tests
+
+        chosen = sctk_condition_tests([p.rows[0] for p in pairs], [p.rows[1] for p in pairs], normalizer)
+    tests = {t.name: t.to_dict() for t in chosen}
     return PairedDifference(comp.wer_a, comp.wer_b, comp.difference, comp.utterances, n_speakers, comp.ref_words,
                             comp.prob_b_better, tests, comp.warnings)

@@ -71,6 +71,7 @@ class GatePolicy:
     min_speakers_for_blocking: int = 5
     missing_evidence: str = "fail"
     normalizer: str | None = None
+    tests: str = "textbook"  # paired tests recorded with WER rules: textbook forms or "sctk" (sc_stats')
     overall: WerLimit | None = None
     slices: SliceLimits | None = None
     conditions: WerLimit | None = None
@@ -117,6 +118,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "min_speakers_for_blocking": ("int", (2, 1_000_000)),
         "missing_evidence": ("choice", MISSING_EVIDENCE),
         "normalizer": ("string", None),
+        "tests": ("choice", ("textbook", "sctk")),
     },
     "wer.overall": {"max_increase": ("margin", None), "margin": ("choice", MARGINS)},
     "wer.slices": {
@@ -279,6 +281,7 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
         "min_speakers_for_blocking": d.get("min_speakers_for_blocking", 5),
         "missing_evidence": d.get("missing_evidence", "fail"),
         "normalizer": d.get("normalizer"),
+        "tests": d.get("tests", "textbook"),
     }
     if "normalizer" in d:
         from voxproof.metrics.normalize import get_normalizer
@@ -333,7 +336,8 @@ def policy_from_dict(d: dict[str, Any]) -> GatePolicy:
     decision = {"method": d.get("decision"), "confidence": d.get("confidence"), "resamples": d.get("resamples"),
                 "seed": d.get("seed"), "resample": d.get("resample"),
                 "min_speakers_for_blocking": d.get("min_speakers_for_blocking"),
-                "missing_evidence": d.get("missing_evidence"), "normalizer": d.get("normalizer")}
+                "missing_evidence": d.get("missing_evidence"), "normalizer": d.get("normalizer"),
+                "tests": d.get("tests")}
     data: dict[str, Any] = {"decision": {k: v for k, v in decision.items() if v is not None}}
     wer: dict[str, Any] = {}
     for key in ("overall", "conditions"):

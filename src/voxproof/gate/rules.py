@@ -170,7 +170,7 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
     out: list[RuleResult] = []
     if policy.overall is not None:
         out.append(_wer_rule(policy, "wer.overall", "wer.overall", main_pairs, policy.overall, min_n=1,
-                             scope=f"condition {main}"))
+                             scope=f"condition {main}", normalizer=inputs.normalizer))
     if policy.slices is not None:
         sl = policy.slices
         conds = [main] + ([c for c in inputs.candidate.conditions if c != main] if sl.conditions == "all" else [])
@@ -191,7 +191,8 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
             name = f"wer.slice[{key}={value}]" if cond == main else f"wer.slice[{key}={value} @ {cond}]"
             out.append(_wer_rule(policy, name, "wer.slice", subset, sl.limit,
                                  min_n=sl.min_utterances, scope=f"{key}={value}, condition {cond}", level=level,
-                                 adjusted=f"Bonferroni over {judged} slices" if level != policy.confidence else ""))
+                                 adjusted=f"Bonferroni over {judged} slices" if level != policy.confidence else "",
+                                 normalizer=inputs.normalizer))
     if policy.conditions is not None:
         others = [c for c in inputs.candidate.conditions if c != main]
         if not others:
@@ -201,13 +202,13 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
         for cond in others:
             subset = [p for p in inputs.pairs if p.condition == cond]
             out.append(_wer_rule(policy, f"wer.condition[{cond}]", "wer.condition", subset, policy.conditions,
-                                 min_n=min_n, scope=f"condition {cond}"))
+                                 min_n=min_n, scope=f"condition {cond}", normalizer=inputs.normalizer))
     return out
 
 
 def _wer_rule(
     policy: GatePolicy, rule: str, group: str, pairs: Sequence[PairedUtterance], limit: WerLimit,
-    *, min_n: int, scope: str, level: float | None = None, adjusted: str = "",
+    *, min_n: int, scope: str, level: float | None = None, adjusted: str = "", normalizer: Any = None,
 ) -> RuleResult:
     margin = limit.describe()
     level = policy.confidence if level is None else level
@@ -217,6 +218,7 @@ def _wer_rule(
     diff = paired_difference(
         pairs, level=level, n_resamples=policy.resamples, seed=policy.seed,
         resample=policy.resample, min_speakers_for_blocking=policy.min_speakers_for_blocking,
+        tests=policy.tests, normalizer=normalizer,
     )
     iv = diff.difference
     allowed = limit.allowed(diff.baseline_rate)

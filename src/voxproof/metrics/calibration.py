@@ -268,19 +268,9 @@ def score_confidences(
     boot_info: dict[str, Any] = {}
     if n_boot and conf.size:
         g = np.arange(conf.size) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-        n_groups = int(g.max()) + 1
-        members = [np.flatnonzero(g == k) for k in range(n_groups)]
-        rng = np.random.default_rng(seed)
-        draws: dict[str, list[float]] = {"ece": [], "brier": [], "auroc_error": [], "auprc_error": []}
-        for _ in range(n_boot):
-            pick = rng.integers(0, n_groups, n_groups)
-            idx = np.concatenate([members[k] for k in pick])
-            b = _point_scores(conf[idx], corr[idx], n_bins, light=True)
-            for key, values in draws.items():
-                values.append(b[key])
+        draws = _bootstrap_draws(conf, corr, g.reshape(-1), n_bins, n_boot, np.random.default_rng(seed))
         alpha = (1 - confidence_level) / 2
-        for key, values in draws.items():
-            arr = np.asarray(values, dtype=float)
+        for key, arr in draws.items():
             arr = arr[~np.isnan(arr)]
             if arr.size:
                 intervals[key] = (float(np.quantile(arr, alpha)), float(np.quantile(arr, 1 - alpha)))
@@ -304,6 +294,97 @@ def score_confidences(
         intervals=intervals,
         bootstrap=boot_info,
     )
+
+
+def _bootstrap_draws(conf: np.ndarray, corr: np.ndarray, group: np.ndarray, n_bins: int, n_boot: int,
+                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """ECE (equal width), Brier, AUROC and AUPRC of ``n_boot`` resamples of whole groups, vectorised.
+
+    The resamples are the ones the plain loop draws (``rng.integers(0, G, G)`` per resample, in order),
+    held as multiplicities per group instead of concatenated copies: items are ranked once (by ``1 -
+    confidence``, ties in blocks), and each resample only re-weights the blocks. The scores equal those
+    of :func:`_point_scores` on the concatenated resample up to floating-point summation order."""
+    n_groups = int(group.max()) + 1
+    score = 1.0 - conf
+    order = np.argsort(score, kind="mergesort")  # ascending score = descending confidence
+    s_sorted = score[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
+    tied = len(starts) < len(order)
+    c_sorted = conf[order]
+    block_conf = c_sorted[starts]
+    if tied and np.any(c_sorted != np.repeat(block_conf, np.diff(np.r_[starts, len(order)]))):
+        # 1 - c equal for different c (rounding): fall back to the plain per-resample computation
+        return _bootstrap_draws_plain(conf, corr, group, n_bins, n_boot, rng)
+    wrong_sorted = (corr[order] < 0.5).astype(float)
+    g_sorted = group[order]
+    edges = bin_edges(conf, n_bins, EQUAL_WIDTH)
+    block_bin = np.clip(np.searchsorted(edges, block_conf, side="right") - 1, 0, len(edges) - 2)
+    # blocks run from high confidence to low, so each bin is a contiguous run of blocks: its last block
+    bin_last = np.flatnonzero(np.r_[block_bin[1:] != block_bin[:-1], True])
+    sq_wrong, sq_right = block_conf**2, (block_conf - 1.0) ** 2
+    out = {key: np.empty(n_boot) for key in ("ece", "brier", "auroc_error", "auprc_error")}
+    chunk = max(1, min(n_boot, _CHUNK_ITEMS // max(len(order), 1)))  # resamples handled as one 2-D block
+    for first in range(0, n_boot, chunk):
+        rows = range(first, min(first + chunk, n_boot))
+        w = np.empty((len(rows), n_groups))
+        for k in range(len(rows)):  # the resamples of the plain loop, drawn in its order
+            w[k] = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        wi = w[:, g_sorted]
+        pos = wi * wrong_sorted
+        if tied:
+            tot_b, pos_b = np.add.reduceat(wi, starts, axis=1), np.add.reduceat(pos, starts, axis=1)
+        else:
+            tot_b, pos_b = wi, pos
+        neg_b = tot_b - pos_b
+        cum_tot, cum_neg = np.cumsum(tot_b, axis=1), np.cumsum(neg_b, axis=1)
+        total, w_neg = cum_tot[:, -1], cum_neg[:, -1]
+        w_pos = total - w_neg
+        sl = slice(rows.start, rows.stop)
+        out["brier"][sl] = (_rowdot(pos_b, sq_wrong) + _rowdot(neg_b, sq_right)) / total
+        # per bin: right answers minus summed confidence (0 for an empty bin, which the ECE skips)
+        right_sum = _steps(cum_neg[:, bin_last])
+        conf_sum = _steps(np.cumsum(tot_b * block_conf, axis=1)[:, bin_last])
+        out["ece"][sl] = np.add.reduce(np.abs(right_sum - conf_sum), axis=1) / total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # P(score of a wrong item > score of a right one) + half the ties
+            auroc = (_rowdot(pos_b, cum_neg) - 0.5 * _rowdot(pos_b, neg_b)) / (w_pos * w_neg)
+            out["auroc_error"][sl] = np.where((w_pos == 0) | (w_neg == 0), np.nan, auroc)
+            # average precision, thresholds from the highest score down: counts at or above each block
+            tp = w_pos[:, None] - (cum_tot - cum_neg) + pos_b
+            predicted = total[:, None] - cum_tot + tot_b
+            predicted[predicted == 0] = 1.0  # only where pos_b is 0 too
+            out["auprc_error"][sl] = np.where(w_pos == 0, np.nan, _rowdot(pos_b, tp / predicted) / w_pos)
+    return out
+
+
+_CHUNK_ITEMS = 1 << 19  # items x resamples per 2-D block (a few MB per array)
+
+
+def _steps(cum: np.ndarray) -> np.ndarray:
+    """Per-bin sums from cumulative sums at each bin's last block (rows: resamples)."""
+    out = cum.copy()
+    out[:, 1:] -= cum[:, :-1]
+    return out
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise inner products without BLAS (whose thread pool costs more than the product here)."""
+    return np.add.reduce(a * b, axis=1)
+
+
+def _bootstrap_draws_plain(conf: np.ndarray, corr: np.ndarray, group: np.ndarray, n_bins: int, n_boot: int,
+                           rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The same resamples as :func:`_bootstrap_draws`, each concatenated and scored in full."""
+    n_groups = int(group.max()) + 1
+    members = np.split(np.argsort(group, kind="mergesort"), np.cumsum(np.bincount(group, minlength=n_groups))[:-1])
+    draws: dict[str, list[float]] = {"ece": [], "brier": [], "auroc_error": [], "auprc_error": []}
+    for _ in range(n_boot):
+        pick = rng.integers(0, n_groups, n_groups)
+        idx = np.concatenate([members[k] for k in pick])
+        scores = _point_scores(conf[idx], corr[idx], n_bins, light=True)
+        for key, values in draws.items():
+            values.append(scores[key])
+    return {key: np.asarray(values, dtype=float) for key, values in draws.items()}
 
 
 def _point_scores(conf: np.ndarray, corr: np.ndarray, n_bins: int, light: bool = False) -> dict[str, Any]:
@@ -510,6 +591,14 @@ def calibrate_rows(
     utt_min_word: list[float] = []
     utt_err: list[int] = []
     utt_ref: list[int] = []
+    memo: dict[str, str] = {}
+
+    def word_norm(text: str) -> str:  # the same words recur: normalise each distinct text once
+        out = memo.get(text)
+        if out is None:
+            out = memo[text] = normalizer(text)
+        return out
+
     for row in rows:
         if row.condition != condition:
             continue
@@ -531,7 +620,7 @@ def calibrate_rows(
         utt_min_word.append(float(min(word_confs)) if word_confs else 0.0)
         if transcript is None:
             continue
-        judged = judge_words(row.reference, transcript.words, normalizer)
+        judged = judge_words(row.reference, transcript.words, word_norm)
         counters["words"] += len(judged)
         per_word_tokens = [t for j in judged for t in j.tokens]
         if per_word_tokens != hyp_tokens:

@@ -9,10 +9,10 @@ stores' caches (aligned once by scoring).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from voxproof.errors import NotComparable
+from voxproof.errors import NotComparable, UsageError
 from voxproof.metrics.alternates import resolve_alternates
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, get_normalizer
 from voxproof.metrics.paired import PairedComparison, compare_counts
@@ -96,11 +96,21 @@ def compare_runs(
     seed: int = 0,
     level: float = 0.95,
     labels: tuple[str, str] = ("A", "B"),
+    tests: str = "textbook",
 ) -> RunComparison:
     """Paired comparison of two runs (``RunStore``s), condition by condition.
 
-    ``normalizer=None`` uses the runs' recorded normaliser (refused if they differ).
+    ``normalizer=None`` uses the runs' recorded normaliser (refused if they differ). ``tests``:
+    ``"textbook"`` (one segment per utterance: MAPSSWE, sign, Wilcoxon, McNemar) or ``"sctk"`` (NIST
+    sc_stats' definitions, :mod:`voxproof.metrics.sctk`: MAPSSWE on error regions, sign and Wilcoxon on
+    per-speaker %WER, from sclite-weighted alignments).
     """
+    from voxproof.metrics.sctk import TEST_SETS
+
+    if tests not in TEST_SETS:
+        raise UsageError(f"unknown test set {tests!r}; choose one of {', '.join(TEST_SETS)}")
+    if tests == "sctk" and alternates not in (None, "none"):
+        raise UsageError("--tests sctk scores as sclite does, without voxproof's alternates; drop --alternates")
     name = check_comparable(store_a, store_b, normalizer, intersect)
     norm = get_normalizer(name)
     alts = resolve_alternates(alternates)
@@ -139,6 +149,8 @@ def compare_runs(
             refs, [counts_a[k][0].errors for k in ks], [counts_b[k][0].errors for k in ks], groups=groups,
             condition=cond, n_resamples=n_resamples, seed=seed, level=level,
         )
+        if tests == "sctk":
+            comp = replace(comp, tests=sctk_condition_tests([rows_a[k] for k in ks], [rows_b[k] for k in ks], norm))
         scored = set(ks)
         unscored = sum(1 for k in keys if k[1] == cond and k not in scored)
         if unscored:
@@ -155,6 +167,19 @@ def compare_runs(
 
 
 def _with_warning(comp: PairedComparison, warning: str) -> PairedComparison:
-    from dataclasses import replace
-
     return replace(comp, warnings=comp.warnings + (warning,))
+
+
+def sctk_condition_tests(rows_a: Any, rows_b: Any, norm: Any) -> tuple[Any, ...]:
+    """sc_stats' tests on paired rows (same utterances, same order): texts normalised and tokenised as
+    ``voxproof export`` writes them, compared ignoring ASCII case as sclite does by default, blocks as
+    sclite reads them from the exported ids."""
+    from voxproof.metrics.sctk import SctkUtterance, sclite_case, sclite_speaker, sctk_tests
+    from voxproof.run.export import sclite_tokens
+
+    def toks(text: str | None) -> tuple[str, ...]:
+        return tuple(sclite_case(t) for t in sclite_tokens(norm(text or "")))
+
+    utts = [SctkUtterance(sclite_speaker(ra.utt_id, ra.speaker), toks(ra.reference), toks(ra.hypothesis),
+                          toks(rb.hypothesis)) for ra, rb in zip(rows_a, rows_b)]
+    return sctk_tests(utts)

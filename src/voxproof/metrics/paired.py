@@ -7,7 +7,11 @@ the errors of system A ``a_i`` and B ``b_i`` on utterance ``i``. Outputs:
 - the corpus WER difference ``WER_B - WER_A = (sum b - sum a) / sum n`` with a *paired* percentile
   bootstrap interval (the same utterances, or speakers when known, are drawn for both systems), and the
   probability that B is better: the share of resamples in which B's WER is strictly lower;
-- the NIST ``sc_stats`` tests, one segment per utterance:
+- four paired significance tests in their **textbook** forms, one segment per utterance (the
+  default, ``--tests textbook``). They are *not* NIST ``sc_stats``' definitions: sc_stats cuts the
+  test into error regions for MAPSSWE, runs the sign and Wilcoxon tests on per-speaker %WER with its own
+  tie rules and reads p-values from a table; :mod:`voxproof.metrics.sctk` (``--tests sctk``) reproduces
+  those. The textbook forms here:
 
   * **MAPSSWE** (matched-pairs sentence-segment word error, Gillick & Cox 1989): ``Z_i = a_i - b_i``,
     ``W = mean(Z) / (sd(Z) / sqrt(n))`` with the sample standard deviation (``n - 1``); two-sided
@@ -60,13 +64,15 @@ class TestResult:
     method: str
     n: int
     details: dict[str, Any] = field(default_factory=dict)
+    definition: str = "textbook"  # or "sc_stats" (voxproof.metrics.sctk)
 
     def significant(self, alpha: float = 0.05) -> bool:
         return math.isfinite(self.p_value) and self.p_value < alpha
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "statistic": None if self.statistic is None else _num(self.statistic),
-                "p_value": _num(self.p_value), "method": self.method, "n": self.n, "details": dict(self.details)}
+                "p_value": _num(self.p_value), "method": self.method, "n": self.n, "details": dict(self.details),
+                "definition": self.definition}
 
 
 def _norm_sf(z: float) -> float:
@@ -74,7 +80,8 @@ def _norm_sf(z: float) -> float:
 
 
 def mapsswe(errors_a: Sequence[float], errors_b: Sequence[float]) -> TestResult:
-    """Matched-pairs sentence-segment word error test, one segment per utterance."""
+    """Matched-pairs sentence-segment word error test, textbook form with one segment per utterance
+    (sc_stats uses error regions instead: :func:`voxproof.metrics.sctk.mapsswe_regions`)."""
     z = np.asarray(errors_a, dtype=float) - np.asarray(errors_b, dtype=float)
     n = len(z)
     if n < 2:

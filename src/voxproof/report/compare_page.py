@@ -1,5 +1,5 @@
-"""The HTML page comparing two runs: paired WER difference with its interval per condition, the NIST
-tests, both runs' slices side by side, and accuracy against speed (WER vs RTFx)."""
+"""The HTML page comparing two runs: paired WER difference with its interval per condition, the paired
+significance tests (textbook forms, or sc_stats' definitions with ``--tests sctk``), both runs' slices side by side, and accuracy against speed (WER vs RTFx)."""
 
 from __future__ import annotations
 
@@ -68,8 +68,9 @@ def _comparisons(data: dict[str, Any]) -> str:
     for c in data["comparisons"]:
         for t in c["tests"]:
             why = _test_reason(t)
+            definition = "sc_stats definitions" if t.get("definition") == "sc_stats" else "textbook"
             tests.append([c["condition"], t["name"], fmt_num(t["statistic"], ".4g", why),
-                          fmt_num(t["p_value"], ".3g", why), t["method"], t["n"]])
+                          fmt_num(t["p_value"], ".3g", why), f"{t['method']} ({definition})", t["n"]])
         for w in c["warnings"]:
             tests.append([c["condition"], "warning", "", "", w, ""])
     return head + "<h3>Significance tests</h3>" + table(
