@@ -6,7 +6,7 @@ import json
 
 import click
 
-from voxproof.cli.params import RUN_DIR, unfinished_run_note
+from voxproof.cli.params import RUN_DIR, class_options, class_request, unfinished_run_note
 
 
 @click.command("score")
@@ -17,16 +17,20 @@ from voxproof.cli.params import RUN_DIR, unfinished_run_note
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON instead of a table.")
 @click.option("--write/--no-write", default=False, show_default=True,
               help="Rewrite the run's summary.json and report.html with these settings.")
-def score_command(run, normalizer, alternates, n_resamples, as_json, write) -> None:
+@class_options
+def score_command(run, normalizer, alternates, n_resamples, as_json, write, class_rules, keywords, entities,
+                  vocab) -> None:
     """Score RUN's stored raw hypotheses; counts per normaliser are cached in the run store."""
     from voxproof.cli.render import print_summary
     from voxproof.report.build import build_summary, write_reports
 
+    classes = class_request(class_rules, keywords, entities, vocab)
     if write:
-        summary, paths = write_reports(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples)
+        summary, paths = write_reports(run, normalizer=normalizer, alternates=alternates, n_resamples=n_resamples,
+                                       classes=classes)
     else:
         summary, paths = build_summary(run, normalizer=normalizer, alternates=alternates,
-                                       n_resamples=n_resamples), {}
+                                       n_resamples=n_resamples, classes=classes), {}
     if as_json:
         click.echo(json.dumps(summary["scores"], indent=2))
     else:

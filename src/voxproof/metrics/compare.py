@@ -35,6 +35,13 @@ class RunComparison:
     dropped: dict[str, int]
     comparisons: tuple[PairedComparison, ...]
     schema: int = SCHEMA_VERSION
+    classes: tuple[tuple[str, PairedComparison], ...] | None = None  # (class, comparison), first condition
+
+    def token_class(self, name: str) -> PairedComparison:
+        for cls, comp in self.classes or ():
+            if cls == name:
+                return comp
+        raise KeyError(f"no class {name!r}; compared classes: {[c for c, _ in self.classes or ()]}")
 
     def condition(self, name: str) -> PairedComparison:
         for c in self.comparisons:
@@ -48,6 +55,8 @@ class RunComparison:
             "normalizer": self.normalizer, "alternates": self.alternates,
             "dataset_hash": {"a": self.dataset_hash_a, "b": self.dataset_hash_b}, "intersect": self.intersect,
             "dropped": dict(self.dropped), "comparisons": [c.to_dict() for c in self.comparisons],
+            **({"classes": [{"class": name, **c.to_dict()} for name, c in self.classes]}
+               if self.classes is not None else {}),
         }
 
 
@@ -96,10 +105,13 @@ def compare_runs(
     seed: int = 0,
     level: float = 0.95,
     labels: tuple[str, str] = ("A", "B"),
+    classes: Any = None,
 ) -> RunComparison:
     """Paired comparison of two runs (``RunStore``s), condition by condition.
 
-    ``normalizer=None`` uses the runs' recorded normaliser (refused if they differ).
+    ``normalizer=None`` uses the runs' recorded normaliser (refused if they differ). ``classes`` (a
+    :class:`voxproof.metrics.classes.ClassSpec`, or a dict of :func:`load_class_spec` arguments) adds
+    one paired comparison per token class on the first condition, over the utterances containing it.
     """
     name = check_comparable(store_a, store_b, normalizer, intersect)
     norm = get_normalizer(name)
@@ -144,14 +156,36 @@ def compare_runs(
         if unscored:
             comp = _with_warning(comp, f"{unscored} utterances left out: an error row in {labels[0]} or {labels[1]}")
         comparisons.append(comp)
+    class_comps = None
+    if classes is not None and conditions:
+        class_comps = _class_comparisons(classes, norm, alts, [rows_a[k] for k in both if k[1] == conditions[0]],
+                                         [rows_b[k] for k in both if k[1] == conditions[0]],
+                                         n_resamples=n_resamples, seed=seed, level=level)
     dropped = {"only_in_a": len(only_a), "only_in_b": len(only_b), "reference_differs": len(ref_differs),
                "error_rows": len(keys) - len(both)}
     return RunComparison(
         run_a=labels[0], run_b=labels[1], normalizer=norm.to_dict(),
         alternates=alts.to_dict() if alts is not None else None,
         dataset_hash_a=store_a.provenance.get("dataset_hash"), dataset_hash_b=store_b.provenance.get("dataset_hash"),
-        intersect=intersect, dropped=dropped, comparisons=tuple(comparisons),
+        intersect=intersect, dropped=dropped, comparisons=tuple(comparisons), classes=class_comps,
     )
+
+
+def _class_comparisons(classes: Any, norm: Any, alts: Any, rows_a: list, rows_b: list, *, n_resamples: int,
+                       seed: int, level: float) -> tuple[tuple[str, PairedComparison], ...]:
+    """One paired comparison per class over the utterances that contain it (rows in the same order)."""
+    from voxproof.metrics.class_scores import class_utterances, paired_class_counts
+    from voxproof.metrics.classes import ClassSpec, load_class_spec
+
+    spec = classes if isinstance(classes, ClassSpec) else load_class_spec(norm, **classes)
+    pairs = list(zip(class_utterances(rows_a, norm, spec, alts), class_utterances(rows_b, norm, spec, alts)))
+    out = []
+    for name in spec.names:
+        refs, ea, eb, spk = paired_class_counts(pairs, name)
+        groups = spk if refs and all(s is not None for s in spk) else None
+        out.append((name, compare_counts(refs, ea, eb, groups=groups, condition=rows_a[0].condition if rows_a else "",
+                                         n_resamples=n_resamples, seed=seed, level=level)))
+    return tuple(out)
 
 
 def _with_warning(comp: PairedComparison, warning: str) -> PairedComparison:
