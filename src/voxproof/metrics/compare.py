@@ -192,3 +192,72 @@ def _with_warning(comp: PairedComparison, warning: str) -> PairedComparison:
     from dataclasses import replace
 
     return replace(comp, warnings=comp.warnings + (warning,))
+
+
+@dataclass(frozen=True)
+class ManyComparison:
+    """N runs on the same utterances: one :class:`voxproof.metrics.multi.MultiCondition` per condition."""
+
+    systems: tuple[str, ...]
+    normalizer: dict[str, Any]
+    intersect: bool
+    dropped: dict[str, int]
+    conditions: tuple[Any, ...]
+    schema: int = SCHEMA_VERSION
+
+    def condition(self, name: str) -> Any:
+        for c in self.conditions:
+            if c.condition == name:
+                return c
+        raise KeyError(f"no condition {name!r}; have {[c.condition for c in self.conditions]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "multi_comparison", "schema": self.schema, "systems": list(self.systems),
+                "normalizer": self.normalizer, "intersect": self.intersect, "dropped": dict(self.dropped),
+                "conditions": [c.to_dict(self.systems) for c in self.conditions]}
+
+
+def compare_many(
+    stores: list[Any], labels: list[str], normalizer: str | None = None, *, intersect: bool = False,
+    alternates: Any = None, n_resamples: int = 1000, n_permutations: int = 2000, seed: int = 0, level: float = 0.95,
+) -> ManyComparison:
+    """Omnibus tests, Holm-corrected pairwise comparisons and a ranking with intervals for N >= 2 runs
+    (:mod:`voxproof.metrics.multi`). Every run is checked against the first as for two runs; without
+    ``intersect`` they must hold the same utterances and references."""
+    from voxproof.metrics.multi import compare_matrix
+
+    if len(stores) < 2:
+        raise NotComparable("give two or more runs to compare")
+    if len(set(labels)) != len(labels):
+        raise NotComparable("the same run is given twice; give distinct runs")
+    names = {check_comparable(stores[0], s, normalizer, intersect) for s in stores[1:]}
+    if len(names) > 1:
+        raise NotComparable(f"the runs were scored with different normalisers {sorted(names)}; pass --normalizer")
+    norm = get_normalizer(names.pop())
+    alts = resolve_alternates(alternates)
+    alts = alts.normalized(norm) if alts is not None else None
+    rows = [{(r.utt_id, r.condition): r for r in s.rows()} for s in stores]
+    shared = set(rows[0])
+    for r in rows[1:]:
+        shared &= r.keys()
+    ref_differs = {k for k in shared if len({(r[k].reference or "") for r in rows}) > 1}
+    extra = sum(len(r.keys() - shared) for r in rows)
+    if (extra or ref_differs) and not intersect:
+        raise NotComparable(f"the runs hold different utterance sets ({extra} rows not in every run, "
+                            f"{len(ref_differs)} with different references); pass --intersect to compare only "
+                            "the utterances all share")
+    keys = [k for k in rows[0] if k in shared and k not in ref_differs]
+    both = [k for k in keys if all(scorable(r[k]) for r in rows)]
+    counts = [utterance_counts(s, [r[k] for k in both], norm, alts) for s, r in zip(stores, rows)]
+    conditions = list(dict.fromkeys(c for _, c in both))
+    out = []
+    for cond in conditions:
+        ks = [k for k in both if k[1] == cond]
+        speakers = [rows[0][k].speaker for k in ks]
+        groups = speakers if ks and all(s is not None for s in speakers) else None
+        out.append(compare_matrix([counts[0][k][0].ref_len for k in ks],
+                                  [[c[k][0].errors for k in ks] for c in counts], labels, groups=groups,
+                                  condition=cond, n_resamples=n_resamples, n_permutations=n_permutations,
+                                  seed=seed, level=level))
+    dropped = {"not_in_every_run": extra, "reference_differs": len(ref_differs), "error_rows": len(keys) - len(both)}
+    return ManyComparison(tuple(labels), norm.to_dict(), intersect, dropped, tuple(out))
