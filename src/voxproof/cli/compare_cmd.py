@@ -33,7 +33,7 @@ def _write(out: Path, data: dict) -> None:
 @click.option("--permutations", "n_permutations", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Permutations of the omnibus test (three or more runs).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Bootstrap seed.")
-@click.option("--level", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Interval level.")
+@click.option("--level", type=float, default=0.95, show_default=True, help="Interval level.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Where to write compare.json (default: the last run's folder); the page goes next to it (.html).")
 @class_options
