@@ -86,7 +86,7 @@ def class_options(command: Any) -> Any:
     for option in reversed((
         click.option("--classes", "class_rules", default=None, metavar="LIST",
                      help="Token classes to score: 'all' (numbers, ordinals, dates, times, currency, email_url, "
-                          "spelled_letters, proper_nouns, function_words), a comma list, or 'none'. Default: all "
+                          "spelled_letters, proper_nouns, function_words, punctuation), a comma list, or 'none'. Default: all "
                           "when a list file is given, else no class scores."),
         click.option("--keywords", default=None, type=file_type, help="Keyword phrases, one a line: keyword WER "
                      "and precision/recall/F1."),

@@ -22,8 +22,9 @@ shapes): ``numbers`` (digits, and number words for normalisers that keep them), 
 (symbols, currency words, and the numbers next to them), ``email_url``, ``spelled_letters`` (runs of
 two or more one-letter tokens), ``proper_nouns`` (capitalised words of a mixed-case reference that do
 not start a sentence; a reference without lower-case letters carries no case, so the rule cannot
-apply to it and says so) and ``function_words`` (a closed list of English articles, pronouns,
-prepositions, conjunctions and auxiliaries).
+apply to it and says so), ``function_words`` (a closed list of English articles, pronouns,
+prepositions, conjunctions and auxiliaries) and ``punctuation`` (tokens made only of punctuation and
+symbols: present with the ``orthographic`` normaliser, which keeps each mark as a token).
 
 User lists (files, one entry a line, ``#`` comments): ``--entities`` lines ``CLASS<TAB>phrase`` (or a
 bare phrase: class ``entities``), ``--keywords`` phrases (class ``keywords``, plus keyword
@@ -39,6 +40,7 @@ import logging
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +60,8 @@ EMAIL_URL = "email_url"
 SPELLED = "spelled_letters"
 PROPER = "proper_nouns"
 FUNCTION = "function_words"
-RULE_CLASSES = (NUMBERS, ORDINALS, DATES, TIMES, CURRENCY, EMAIL_URL, SPELLED, PROPER, FUNCTION)
+PUNCTUATION = "punctuation"
+RULE_CLASSES = (NUMBERS, ORDINALS, DATES, TIMES, CURRENCY, EMAIL_URL, SPELLED, PROPER, FUNCTION, PUNCTUATION)
 KEYWORDS = "keywords"
 ENTITIES = "entities"
 OOV = "oov"
@@ -283,6 +286,8 @@ def tag_reference(raw: str, norm: Any, spec: ClassSpec) -> tuple[list[str], list
                 k -= 1
         if FUNCTION in rules and t in _FUNCTION_WORDS:
             tags[i].add(FUNCTION)
+        if PUNCTUATION in rules and all(unicodedata.category(ch)[0] in "PS" for ch in t):
+            tags[i].add(PUNCTUATION)
     if SPELLED in rules:
         i = 0
         while i < n:
