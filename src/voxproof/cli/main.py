@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "keys": "voxproof.cli.keys_cmd:keys_group",
     "monitor": "voxproof.cli.monitor_cmd:monitor_group",
     "probe": "voxproof.cli.probe_cmd:probe_group",
+    "bias-eval": "voxproof.cli.bias_cmd:bias_eval_command",
 }
 
 
