@@ -1,0 +1,245 @@
+"""Multi-speaker scoring of given outputs: cpWER for speaker-attributed transcripts, DER and JER for
+diarization, per session and summed over sessions (segments from :mod:`voxproof.metrics.segments`).
+
+**cpWER** (concatenated minimum-permutation WER, as MeetEval's ``cpwer``): per session, each speaker's
+words are concatenated in start-time order (reference and hypothesis alike); the Levenshtein distance
+of every reference stream to every hypothesis stream is computed with the same aligner as WER, the
+matrix is padded with empty streams, and the assignment of least total distance is found with the
+Hungarian method. cpWER = summed distances / reference words. A hypothesis speaker left without a
+reference speaker counts all its words as insertions (``falarm_speakers``), a reference speaker
+without a hypothesis speaker all its words as deletions (``missed_speakers``).
+
+**DER** (as ``pyannote.metrics.diarization.DiarizationErrorRate``): the scored region is the UEM
+(default: from the earliest start to the latest end of reference and hypothesis); a ``collar`` removes
+``collar / 2`` seconds on each side of every reference boundary; ``skip_overlap`` removes regions where
+reference speakers overlap. Reference and hypothesis speakers are mapped one-to-one by the Hungarian
+method maximising their total co-occurrence. On every stretch with ``r`` reference speakers, ``h``
+hypothesis speakers and ``c`` mapped pairs both speaking: total += r, missed += max(0, r - h), false
+alarm += max(0, h - r), confusion += min(r, h) - c (times the stretch's duration).
+DER = (missed + false alarm + confusion) / total.
+
+**JER** (as pyannote's ``JaccardErrorRate``): with the same mapping, each reference speaker's error is
+(missed + false alarm) / (its speech + false alarm) against its mapped hypothesis speaker (1 when it has
+none); JER is the mean over reference speakers of all sessions.
+
+Not here yet: ORC-WER and tcpWER (MeetEval's ``orcwer``/``tcpwer``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voxproof.metrics.align import count_edits
+from voxproof.metrics.intervals import _num
+from voxproof.metrics.segments import Segment
+
+Region = tuple[float, float]
+
+
+def _by_session(segments: Sequence[Segment]) -> dict[str, list[Segment]]:
+    out: dict[str, list[Segment]] = defaultdict(list)
+    for s in segments:
+        out[s.session].append(s)
+    return out
+
+
+def _streams(segments: Sequence[Segment], norm: Any = None) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for s in sorted(segments, key=lambda s: (s.start, s.end)):
+        out[s.speaker].extend((norm(s.words) if norm else s.words).split())
+    return dict(out)
+
+
+@dataclass(frozen=True)
+class CpWer:
+    """cpWER over sessions: ``errors`` (summed assignment distances) over ``length`` reference words."""
+
+    errors: int
+    length: int
+    missed_speakers: int
+    falarm_speakers: int
+    scored_speakers: int
+    assignment: dict[str, dict[str, str | None]] = field(default_factory=dict)  # session -> ref -> hyp
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.length if self.length else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": "cpwer", "error_rate": _num(self.error_rate), "errors": self.errors, "length": self.length,
+                "missed_speakers": self.missed_speakers, "falarm_speakers": self.falarm_speakers,
+                "scored_speakers": self.scored_speakers, "assignment": self.assignment}
+
+
+def cp_wer(reference: Sequence[Segment], hypothesis: Sequence[Segment], norm: Any = None) -> CpWer:
+    """cpWER of speaker-attributed hypothesis segments against reference segments (module docstring)."""
+    from scipy.optimize import linear_sum_assignment
+
+    refs, hyps = _by_session(reference), _by_session(hypothesis)
+    errors = length = missed = falarm = scored = 0
+    assignment: dict[str, dict[str, str | None]] = {}
+    for session in sorted(set(refs) | set(hyps)):
+        r = _streams(refs.get(session, []), norm)
+        h = _streams(hyps.get(session, []), norm)
+        rk, hk = sorted(r), sorted(h)
+        size = max(len(rk), len(hk))
+        cost = np.zeros((size, size), dtype=np.int64)
+        for i in range(size):
+            for j in range(size):
+                a = r[rk[i]] if i < len(rk) else []
+                b = h[hk[j]] if j < len(hk) else []
+                cost[i, j] = count_edits(a, b).errors if a and b else len(a) + len(b)
+        rows, cols = linear_sum_assignment(cost) if size else ([], [])
+        errors += int(cost[rows, cols].sum()) if size else 0
+        length += sum(len(w) for w in r.values())
+        pairs: dict[str, str | None] = {}
+        for i, j in zip(rows, cols):
+            if i < len(rk):
+                pairs[rk[i]] = hk[j] if j < len(hk) else None
+                missed += j >= len(hk)
+            else:
+                falarm += 1
+        scored += len(rk)
+        assignment[session] = pairs
+    return CpWer(errors, length, missed, falarm, scored, assignment)
+
+
+# -- diarization ----------------------------------------------------------------------------------
+def _merge(regions: Sequence[Region]) -> list[Region]:
+    out: list[list[float]] = []
+    for a, b in sorted(regions):
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def _subtract(regions: Sequence[Region], holes: Sequence[Region]) -> list[Region]:
+    out = []
+    holes = _merge(holes)
+    for a, b in _merge(regions):
+        cur = a
+        for ha, hb in holes:
+            if hb <= cur or ha >= b:
+                continue
+            if ha > cur:
+                out.append((cur, ha))
+            cur = max(cur, hb)
+        if cur < b:
+            out.append((cur, b))
+    return out
+
+
+def _intersect(regions: Sequence[Region], mask: Sequence[Region]) -> list[Region]:
+    out = []
+    mask = _merge(mask)
+    for a, b in _merge(regions):
+        for ma, mb in mask:
+            lo, hi = max(a, ma), min(b, mb)
+            if hi > lo:
+                out.append((lo, hi))
+    return out
+
+
+def _labels(segments: Sequence[Segment], uem: Sequence[Region]) -> dict[str, list[Region]]:
+    by: dict[str, list[Region]] = defaultdict(list)
+    for s in segments:
+        by[s.speaker].append((s.start, s.end))
+    return {k: _intersect(v, uem) for k, v in by.items()}
+
+
+def _overlap(a: Sequence[Region], b: Sequence[Region]) -> float:
+    return sum(hi - lo for lo, hi in _intersect(a, b))
+
+
+def _duration(regions: Sequence[Region]) -> float:
+    return sum(b - a for a, b in _merge(regions))
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """DER components summed over sessions (seconds) and JER's per-speaker errors."""
+
+    total: float
+    missed: float
+    false_alarm: float
+    confusion: float
+    speaker_errors: tuple[float, ...]
+    mapping: dict[str, dict[str, str]]
+
+    @property
+    def der(self) -> float:
+        return (self.missed + self.false_alarm + self.confusion) / self.total if self.total else float("nan")
+
+    @property
+    def jer(self) -> float:
+        return float(np.mean(self.speaker_errors)) if self.speaker_errors else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"der": _num(self.der), "jer": _num(self.jer), "total": self.total, "missed": self.missed,
+                "false_alarm": self.false_alarm, "confusion": self.confusion,
+                "reference_speakers": len(self.speaker_errors), "mapping": self.mapping}
+
+
+def diarization_errors(reference: Sequence[Segment], hypothesis: Sequence[Segment], *, collar: float = 0.0,
+                       skip_overlap: bool = False, uem: dict[str, list[Region]] | None = None) -> Diarization:
+    """DER and JER of a diarization ``hypothesis`` (module docstring for the conventions)."""
+    from scipy.optimize import linear_sum_assignment
+
+    refs, hyps = _by_session(reference), _by_session(hypothesis)
+    total = missed = fa = conf = 0.0
+    spk_err: list[float] = []
+    mappings: dict[str, dict[str, str]] = {}
+    for session in sorted(set(refs) | set(hyps)):
+        r_segs, h_segs = refs.get(session, []), hyps.get(session, [])
+        if uem is not None and session in uem:
+            scored = _merge(uem[session])
+        else:
+            spans = [(s.start, s.end) for s in r_segs + h_segs]
+            scored = [(min(a for a, _ in spans), max(b for _, b in spans))] if spans else []
+        if collar > 0:
+            scored = _subtract(scored, [(t - collar / 2, t + collar / 2) for s in r_segs for t in (s.start, s.end)])
+        if skip_overlap:
+            ref_by = _labels(r_segs, scored)
+            edges = sorted({t for v in ref_by.values() for ab in v for t in ab})
+            overlapping = [(a, b) for a, b in zip(edges, edges[1:])
+                           if sum(1 for v in ref_by.values() if _overlap(v, [(a, b)]) > 0) > 1]
+            scored = _subtract(scored, overlapping)
+        r_lab, h_lab = _labels(r_segs, scored), _labels(h_segs, scored)
+        rk, hk = sorted(r_lab), sorted(h_lab)
+        co = np.array([[_overlap(r_lab[a], h_lab[b]) for b in hk] for a in rk]) if rk and hk else np.zeros((0, 0))
+        mapping: dict[str, str] = {}
+        if co.size:
+            rows, cols = linear_sum_assignment(-co)
+            mapping = {rk[i]: hk[j] for i, j in zip(rows, cols) if co[i, j] > 0}
+        mappings[session] = mapping
+        edges = sorted({t for v in list(r_lab.values()) + list(h_lab.values()) for ab in v for t in ab})
+        for a, b in zip(edges, edges[1:]):
+            mid = (a + b) / 2
+            active_r = {k for k, v in r_lab.items() if any(x <= mid < y for x, y in v)}
+            active_h = {k for k, v in h_lab.items() if any(x <= mid < y for x, y in v)}
+            d = b - a
+            n_r, n_h = len(active_r), len(active_h)
+            correct = sum(1 for k in active_r if mapping.get(k) in active_h)
+            total += d * n_r
+            missed += d * max(0, n_r - n_h)
+            fa += d * max(0, n_h - n_r)
+            conf += d * (min(n_r, n_h) - correct)
+        for k in rk:
+            if k not in mapping:
+                spk_err.append(1.0)
+                continue
+            ref_t = _duration(r_lab[k])
+            hit = _overlap(r_lab[k], h_lab[mapping[k]])
+            false_alarm = _duration(h_lab[mapping[k]]) - hit
+            union = ref_t + false_alarm
+            spk_err.append((ref_t - hit + false_alarm) / union if union > 0 else 0.0)
+    return Diarization(total, missed, fa, conf, tuple(spk_err), mappings)
