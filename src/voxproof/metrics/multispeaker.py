@@ -98,10 +98,10 @@ def cp_wer(reference: Sequence[Segment], hypothesis: Sequence[Segment], norm: An
         errors += int(cost[rows, cols].sum()) if size else 0
         length += sum(len(w) for w in r.values())
         pairs: dict[str, str | None] = {}
-        for i, j in zip(rows, cols):
+        for i, j in zip(rows.tolist() if size else [], cols.tolist() if size else []):
             if i < len(rk):
                 pairs[rk[i]] = hk[j] if j < len(hk) else None
-                missed += j >= len(hk)
+                missed += int(j >= len(hk))
             else:
                 falarm += 1
         scored += len(rk)
@@ -184,8 +184,8 @@ class Diarization:
         return float(np.mean(self.speaker_errors)) if self.speaker_errors else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"der": _num(self.der), "jer": _num(self.jer), "total": self.total, "missed": self.missed,
-                "false_alarm": self.false_alarm, "confusion": self.confusion,
+        return {"der": _num(self.der), "jer": _num(self.jer), "total": float(self.total), "missed": float(self.missed),
+                "false_alarm": float(self.false_alarm), "confusion": float(self.confusion),
                 "reference_speakers": len(self.speaker_errors), "mapping": self.mapping}
 
 
@@ -219,7 +219,7 @@ def diarization_errors(reference: Sequence[Segment], hypothesis: Sequence[Segmen
         mapping: dict[str, str] = {}
         if co.size:
             rows, cols = linear_sum_assignment(-co)
-            mapping = {rk[i]: hk[j] for i, j in zip(rows, cols) if co[i, j] > 0}
+            mapping = {rk[i]: hk[j] for i, j in zip(rows.tolist(), cols.tolist()) if co[i, j] > 0}
         mappings[session] = mapping
         edges = sorted({t for v in list(r_lab.values()) + list(h_lab.values()) for ab in v for t in ab})
         for a, b in zip(edges, edges[1:]):

@@ -1,0 +1,191 @@
+"""Multi-speaker scoring against MeetEval (cpWER) and pyannote.metrics (DER, JER) on the same inputs,
+interchange-format round trips, and hostile files. The inputs are seeded random sessions (overlaps,
+silences, missing and extra speakers) and a two-speaker case made from the bundled real speech."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from voxproof.cli.main import main
+from voxproof.errors import UsageError
+from voxproof.manifest.bundled import bundled_dataset_path
+from voxproof.metrics.multispeaker import cp_wer, diarization_errors
+from voxproof.metrics.segments import (
+    Segment,
+    read_ctm,
+    read_rttm,
+    read_segments,
+    read_seglst,
+    read_stm,
+    read_uem,
+    write_ctm,
+    write_rttm,
+    write_seglst,
+    write_stm,
+    write_uem,
+)
+
+VOCAB = "the a of lobster cream sherry margaret said thornton hale yes no one two ten".split()
+
+
+def random_session(rng: random.Random, session: str, speakers: int, turns: int, words: bool = True) -> list[Segment]:
+    out, t = [], 0.0
+    for _ in range(turns):
+        start = round(t + rng.uniform(-0.8, 1.5), 2)  # negative gaps overlap the previous turn
+        start = max(0.0, start)
+        end = round(start + rng.uniform(0.3, 4.0), 2)
+        text = " ".join(rng.choice(VOCAB) for _ in range(rng.randint(1, 8))) if words else ""
+        out.append(Segment(session, f"s{rng.randrange(speakers)}", start, end, text))
+        t = end
+    return out
+
+
+def perturb(rng: random.Random, segs: list[Segment], speakers: int) -> list[Segment]:
+    """A hypothesis: shifted boundaries, some speakers relabelled, words dropped or changed."""
+    out = []
+    relabel = {f"s{i}": f"h{rng.randrange(speakers + 1)}" for i in range(speakers)}
+    for s in segs:
+        if rng.random() < 0.1:
+            continue
+        words = [w if rng.random() > 0.2 else rng.choice(VOCAB) for w in s.words.split() if rng.random() > 0.1]
+        start = max(0.0, round(s.start + rng.uniform(-0.3, 0.3), 2))
+        out.append(Segment(s.session, relabel[s.speaker] if rng.random() > 0.15 else "h9", start,
+                           round(max(start, s.end + rng.uniform(-0.3, 0.3)), 2), " ".join(words)))
+    return out
+
+
+def cases(n=6):
+    rng = random.Random(7)
+    for k in range(n):
+        spk = rng.randint(1, 4)
+        ref = [s for i in range(2) for s in random_session(rng, f"sess{k}-{i}", spk, rng.randint(2, 12))]
+        yield ref, perturb(rng, ref, spk)
+
+
+def to_seglst(segs):
+    return [{"session_id": s.session, "speaker": s.speaker, "start_time": s.start, "end_time": s.end,
+             "words": s.words} for s in segs]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_cpwer_equals_meeteval(case):
+    meeteval = pytest.importorskip("meeteval")
+    from meeteval.io import SegLST
+    from meeteval.wer import combine_error_rates
+    from meeteval.wer.wer.cp import cp_word_error_rate_multifile
+
+    ref, hyp = list(cases())[case]
+    ours = cp_wer(ref, hyp)
+    theirs = combine_error_rates(*cp_word_error_rate_multifile(SegLST(to_seglst(ref)), SegLST(to_seglst(hyp))).values())
+    assert (ours.errors, ours.length) == (theirs.errors, theirs.length)
+    assert ours.missed_speakers == theirs.missed_speaker and ours.falarm_speakers == theirs.falarm_speaker
+    assert meeteval is not None
+
+
+def _annotation(segs, session):
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as PSegment
+
+    a = Annotation(uri=session)
+    for i, s in enumerate(x for x in segs if x.session == session):
+        a[PSegment(s.start, s.end), i] = s.speaker
+    return a
+
+
+@pytest.mark.parametrize("collar, skip_overlap, with_uem", [(0.0, False, False), (0.5, False, False),
+                                                            (0.25, True, False), (0.0, False, True)])
+def test_der_and_jer_equal_pyannote(collar, skip_overlap, with_uem):
+    metrics = pytest.importorskip("pyannote.metrics.diarization")
+    from pyannote.core import Segment as PSegment
+    from pyannote.core import Timeline
+
+    der_metric = metrics.DiarizationErrorRate(collar=collar, skip_overlap=skip_overlap)
+    jer_metric = metrics.JaccardErrorRate(collar=collar, skip_overlap=skip_overlap)
+    refs, hyps, uems = [], [], {}
+    for ref, hyp in cases():
+        for session in sorted({s.session for s in ref}):
+            r, h = _annotation(ref, session), _annotation(hyp, session)
+            uem = None
+            if with_uem:
+                uems[session] = [(1.0, 6.0), (8.0, 30.0)]
+                uem = Timeline([PSegment(a, b) for a, b in uems[session]], uri=session)
+            der_metric(r, h, uem=uem)
+            jer_metric(r, h, uem=uem)
+        refs += ref
+        hyps += hyp
+    ours = diarization_errors(refs, hyps, collar=collar, skip_overlap=skip_overlap, uem=uems or None)
+    comp = der_metric[:] if False else None
+    assert ours.der == pytest.approx(abs(der_metric), abs=1e-9)
+    total = sum(der_metric.accumulated_[k] for k in ("total",))
+    assert ours.total == pytest.approx(total, abs=1e-6)
+    assert ours.jer == pytest.approx(abs(jer_metric), abs=1e-9)
+    assert comp is None
+
+
+def test_formats_round_trip(tmp_path):
+    ref, _ = next(cases())
+    for write, read, suffix in ((write_stm, read_stm, "stm"), (write_rttm, read_rttm, "rttm"),
+                                (write_seglst, read_seglst, "json")):
+        p = tmp_path / f"x.{suffix}"
+        p.write_text(write(ref), encoding="utf-8")
+        back = read_segments(p)
+        assert [(s.session, s.speaker, round(s.start, 3), round(s.end, 3)) for s in back] == \
+            [(s.session, s.speaker, round(s.start, 3), round(s.end, 3)) for s in ref]
+        if suffix != "rttm":
+            assert [s.words for s in back] == [s.words for s in ref]
+    p = tmp_path / "x.ctm"
+    p.write_text(write_ctm(ref), encoding="utf-8")
+    assert " ".join(s.words for s in read_ctm(p)) == " ".join(w for s in ref for w in s.words.split())
+    u = tmp_path / "x.uem"
+    u.write_text(write_uem({"a": [(0.0, 1.5)], "b": [(2.0, 3.0)]}), encoding="utf-8")
+    assert read_uem(u) == {"a": [(0.0, 1.5)], "b": [(2.0, 3.0)]}
+
+
+@pytest.mark.parametrize("text, suffix, message", [
+    ("s 1 A 0 nan hello\n", "stm", "finite"), ("s 1 A 5 4 hello\n", "stm", "before it starts"),
+    ("SPEAKER ../x 1 0 1 <NA> <NA> A <NA> <NA>\n", "rttm", "'/'"), ("[{\"session_id\": 1}]", "json", "needs"),
+    ("{", "json", "not JSON"), ("s A 0 inf w\n", "ctm", "finite"), ("s 1 0 1e12 w\n", "ctm", "finite"),
+])
+def test_hostile_segment_files_are_refused(tmp_path, text, suffix, message):
+    p = tmp_path / f"bad.{suffix}"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError, match=message):
+        read_segments(p)
+    with pytest.raises(UsageError, match="not a regular file"):
+        read_segments("/dev/zero", "rttm")
+
+
+def test_speaker_score_cli_on_two_real_speakers(tmp_path, capsys):
+    """Two bundled speakers with known turns (reference STM from the LibriSpeech transcripts and clip
+    lengths); the hypothesis swaps the speakers of the last turn and drops a word."""
+    d = bundled_dataset_path()
+    info = {line.split("\t")[0]: line.split("\t") for line in (d / "utt_info.tsv").read_text().splitlines()[1:]}
+    texts = dict(line.split("\t", 1) for line in (d / "transcripts.tsv").read_text().splitlines())
+    turns = [("1998-15444-0008", 0.0), ("2033-164914-0007", 2.5), ("1998-15444-0009", 6.8)]
+    ref = [Segment("mix", info[u][1], t, round(t + float(info[u][5]), 3), texts[u]) for u, t in turns]
+    hyp = [Segment(s.session, {ref[0].speaker: "A", ref[1].speaker: "B"}[s.speaker] if k < 2 else "B",
+                   s.start + 0.1, s.end, " ".join(s.words.split()[1:] if k == 0 else s.words.split()))
+           for k, s in enumerate(ref)]
+    (tmp_path / "ref.stm").write_text(write_stm(ref), encoding="utf-8")
+    (tmp_path / "hyp.json").write_text(write_seglst(hyp), encoding="utf-8")
+    assert main(["speaker-score", str(tmp_path / "ref.stm"), str(tmp_path / "hyp.json"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    import jiwer
+
+    def dist(r, h):
+        if not h:
+            return len(r.split())
+        o = jiwer.process_words(r, h)
+        return o.substitutions + o.deletions + o.insertions
+
+    r1 = f"{ref[0].words} {ref[2].words}"  # speaker of turns 1 and 3
+    h_a, h_b = hyp[0].words, f"{hyp[1].words} {hyp[2].words}"
+    expected = min(dist(r1, h_a) + dist(ref[1].words, h_b), dist(r1, h_b) + dist(ref[1].words, h_a))
+    assert out["cpwer"]["errors"] == expected and out["cpwer"]["length"] == len((r1 + " " + ref[1].words).split())
+    # optimal mapping: speaker 1998 -> B (co-occurrence 0.345 + 7.455 s) and 2033 -> A (0.445 s), 8.245 s in
+    # all, beats 1998 -> A, 2033 -> B (2.845 + 4.36 s); so A on turn 1 and B on 2033's own turn are confusions
+    assert out["diarization"]["confusion"] == pytest.approx((2.5 - 0.1) + (6.8 - 2.945))
+    assert main(["speaker-score", str(tmp_path / "ref.stm"), "/dev/zero", "--hyp-format", "rttm"]) == 2
