@@ -20,7 +20,10 @@ DER = (missed + false alarm + confusion) / total.
 
 **JER** (as pyannote's ``JaccardErrorRate``): with the same mapping, each reference speaker's error is
 (missed + false alarm) / (its speech + false alarm) against its mapped hypothesis speaker (1 when it has
-none); JER is the mean over reference speakers of all sessions.
+none); JER is the mean over the reference speakers of all sessions that speak inside the scored region.
+
+Where the conventions differ: a speaker whose own segments overlap is counted once here (as NIST md-eval
+and dscore do); pyannote.metrics counts each segment, so its total and missed speech are larger.
 
 Not here yet: ORC-WER and tcpWER (MeetEval's ``orcwer``/``tcpwer``).
 """
@@ -153,7 +156,8 @@ def _labels(segments: Sequence[Segment], uem: Sequence[Region]) -> dict[str, lis
     by: dict[str, list[Region]] = defaultdict(list)
     for s in segments:
         by[s.speaker].append((s.start, s.end))
-    return {k: _intersect(v, uem) for k, v in by.items()}
+    cropped = {k: _intersect(v, uem) for k, v in by.items()}
+    return {k: v for k, v in cropped.items() if v}  # a speaker with no speech in the scored region is not scored
 
 
 def _overlap(a: Sequence[Region], b: Sequence[Region]) -> float:
