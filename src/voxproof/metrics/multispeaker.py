@@ -126,29 +126,32 @@ def _merge(regions: Sequence[Region]) -> list[Region]:
 
 
 def _subtract(regions: Sequence[Region], holes: Sequence[Region]) -> list[Region]:
-    out = []
-    holes = _merge(holes)
-    for a, b in _merge(regions):
-        cur = a
-        for ha, hb in holes:
-            if hb <= cur or ha >= b:
-                continue
-            if ha > cur:
-                out.append((cur, ha))
-            cur = max(cur, hb)
-        if cur < b:
-            out.append((cur, b))
+    """``regions`` minus ``holes`` (both merged first; one linear pass)."""
+    return _intersect(regions, _complement(_merge(holes)))
+
+
+def _complement(regions: list[Region]) -> list[Region]:
+    out, cur = [], float("-inf")
+    for a, b in regions:
+        if a > cur:
+            out.append((cur, a))
+        cur = max(cur, b)
+    out.append((cur, float("inf")))
     return out
 
 
 def _intersect(regions: Sequence[Region], mask: Sequence[Region]) -> list[Region]:
-    out = []
-    mask = _merge(mask)
-    for a, b in _merge(regions):
-        for ma, mb in mask:
-            lo, hi = max(a, ma), min(b, mb)
-            if hi > lo:
-                out.append((lo, hi))
+    """Intersection of two region lists (merged first; two pointers, linear)."""
+    x, y = _merge(regions), _merge(mask)
+    out, i, j = [], 0, 0
+    while i < len(x) and j < len(y):
+        lo, hi = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        if hi > lo:
+            out.append((lo, hi))
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
     return out
 
 
@@ -225,18 +228,21 @@ def diarization_errors(reference: Sequence[Segment], hypothesis: Sequence[Segmen
             rows, cols = linear_sum_assignment(-co)
             mapping = {rk[i]: hk[j] for i, j in zip(rows.tolist(), cols.tolist()) if co[i, j] > 0}
         mappings[session] = mapping
-        edges = sorted({t for v in list(r_lab.values()) + list(h_lab.values()) for ab in v for t in ab})
-        for a, b in zip(edges, edges[1:]):
-            mid = (a + b) / 2
-            active_r = {k for k, v in r_lab.items() if any(x <= mid < y for x, y in v)}
-            active_h = {k for k, v in h_lab.items() if any(x <= mid < y for x, y in v)}
-            d = b - a
-            n_r, n_h = len(active_r), len(active_h)
-            correct = sum(1 for k in active_r if mapping.get(k) in active_h)
-            total += d * n_r
-            missed += d * max(0, n_r - n_h)
-            fa += d * max(0, n_h - n_r)
-            conf += d * (min(n_r, n_h) - correct)
+        events = sorted([(t, 0 if end else 1, side, k) for side, lab in ((0, r_lab), (1, h_lab))
+                         for k, v in lab.items() for a, b in v for t, end in ((a, False), (b, True))])
+        active: tuple[set[str], set[str]] = (set(), set())
+        prev = None
+        for t, starts, side, k in events:  # sweep: ends before starts at the same time
+            if prev is not None and t > prev and (active[0] or active[1]):
+                d = t - prev
+                n_r, n_h = len(active[0]), len(active[1])
+                correct = sum(1 for x in active[0] if mapping.get(x) in active[1])
+                total += d * n_r
+                missed += d * max(0, n_r - n_h)
+                fa += d * max(0, n_h - n_r)
+                conf += d * (min(n_r, n_h) - correct)
+            prev = t
+            (active[side].add if starts else active[side].discard)(k)
         for k in rk:
             if k not in mapping:
                 spk_err.append(1.0)
