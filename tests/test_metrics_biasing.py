@@ -11,7 +11,14 @@ from voxproof.errors import UsageError
 from voxproof.manifest.bundled import bundled_dataset_path
 from voxproof.manifest.reader import read_manifest
 from voxproof.metrics.align import word_counts
-from voxproof.metrics.biasing import bias_counts, build_lists, format_lists, parse_lists, per_utterance, score_setting
+from voxproof.metrics.biasing import (
+    bias_counts,
+    build_lists,
+    format_lists,
+    parse_lists,
+    per_utterance,
+    score_setting,
+)
 from voxproof.metrics.counts import ErrorCounts
 from voxproof.metrics.normalize import get_normalizer
 
@@ -20,13 +27,13 @@ BUNDLED_LIST = Path(__file__).resolve().parents[1] / "src/voxproof/data/classes/
 
 
 def test_biased_and_unbiased_counts_hand_counted():
-    ref = "margaret said mister thornton came".split()
-    hyp = "margret said mister thornton thornton came".split()
+    ref = ["margaret", "said", "mister", "thornton", "came"]
+    hyp = ["margret", "said", "mister", "thornton", "thornton", "came"]
     b, u = bias_counts(ref, hyp, {"margaret", "thornton", "helstone"})
     assert b == ErrorCounts(hits=1, substitutions=1, deletions=0, insertions=1)  # margaret->margret, extra thornton
     assert u == ErrorCounts(hits=3, substitutions=0, deletions=0, insertions=0)
     assert (b + u).errors == word_counts(" ".join(ref), " ".join(hyp)).errors
-    b, u = bias_counts(ref, "said mister helstone came".split(), {"margaret", "thornton", "helstone"})
+    b, u = bias_counts(ref, ["said", "mister", "helstone", "came"], {"margaret", "thornton", "helstone"})
     assert b.deletions == 1 and b.substitutions == 1 and u.errors == 0  # distractor said in place of thornton
 
 

@@ -38,7 +38,8 @@ BASIC = get_normalizer("basic")
 ENTITIES = Path(__file__).resolve().parents[1] / "src/voxproof/data/classes/librispeech-mini-entities.tsv"
 
 
-def tags_of(raw, norm=WHISPER, spec=ClassSpec()):
+def tags_of(raw, norm=WHISPER, spec=None):
+    spec = spec or ClassSpec()
     tokens, tags, has_case = tag_reference(raw, norm, spec)
     return {t: sorted(c) for t, c in zip(tokens, tags)}, has_case
 
@@ -68,7 +69,7 @@ def test_whisper_normaliser_turns_spelled_numbers_into_tagged_digits_and_case_is
 def test_errors_are_attributed_through_the_alignment_hand_counted():
     spec = ClassSpec(rules=("numbers", "function_words"))
     tokens, tags, _ = tag_reference("we paid twenty five pounds for the house", BASIC, spec)
-    hyp = "we paid twenty and six pounds for a house".split()
+    hyp = ["we", "paid", "twenty", "and", "six", "pounds", "for", "a", "house"]
     counts, _, _ = attribute(tokens, tags, hyp, spec)
     # ref: we paid [twenty five] pounds for the house; hyp inserts "and" inside the number span,
     # substitutes five->six and the->a
@@ -92,7 +93,7 @@ def test_every_token_in_one_class_gives_back_the_utterance_counts():
 def test_keyword_precision_recall_f1_hand_counted():
     spec = ClassSpec(rules=(), keywords=(("san", "francisco"), ("lobster",)))
     tokens, tags, _ = tag_reference("lobster from san francisco and lobster again", BASIC, spec)
-    hyp = "lobster from san fran cisco and lobster lobster again".split()
+    hyp = ["lobster", "from", "san", "fran", "cisco", "and", "lobster", "lobster", "again"]
     counts, kw, per = attribute(tokens, tags, hyp, spec)
     assert per["lobster"] == KeywordCounts(ref=2, hyp=3, found=2)
     assert per["san francisco"] == KeywordCounts(ref=1, hyp=0, found=0)
@@ -107,7 +108,7 @@ def test_oov_recall_against_a_vocabulary(tmp_path):
     vocab.write_text("the\ncat\nsat on\n# a comment\n", encoding="utf-8")
     spec = load_class_spec(BASIC, rules="none", vocab=vocab)
     tokens, tags, _ = tag_reference("The cat sat on the zebra mat", BASIC, spec)
-    counts, _, _ = attribute(tokens, tags, "the cat sat on the zebra hat".split(), spec)
+    counts, _, _ = attribute(tokens, tags, ["the", "cat", "sat", "on", "the", "zebra", "hat"], spec)
     assert counts["oov"] == ErrorCounts(hits=1, substitutions=1, deletions=0, insertions=0)  # zebra ok, mat->hat
     assert spec.to_dict()["vocabulary"] == 4 and "sha256:" in spec.sources["vocab"]
 

@@ -7,14 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from test_metrics_classes import BASIC, digits, make_store, spoken
 
 from voxproof.cli.main import main
 from voxproof.errors import NotComparable
 from voxproof.metrics.compare import compare_many
 from voxproof.metrics.multi import chi2_sf, compare_matrix, friedman, holm, permutation_omnibus
 from voxproof.run.store import RunStore
-
-from test_metrics_classes import BASIC, digits, make_store, spoken
 
 
 @pytest.mark.parametrize("n, k, seed", [(50, 3, 1), (8, 4, 2), (200, 5, 3), (30, 3, 4)])

@@ -17,8 +17,8 @@ from voxproof.metrics.segments import (
     Segment,
     read_ctm,
     read_rttm,
-    read_segments,
     read_seglst,
+    read_segments,
     read_stm,
     read_uem,
     write_ctm,
@@ -28,7 +28,7 @@ from voxproof.metrics.segments import (
     write_uem,
 )
 
-VOCAB = "the a of lobster cream sherry margaret said thornton hale yes no one two ten".split()
+VOCAB = ["the", "a", "of", "lobster", "cream", "sherry", "margaret", "said", "thornton", "hale", "yes", "no", "one", "two", "ten"]
 
 
 def random_session(rng: random.Random, session: str, speakers: int, turns: int, words: bool = True) -> list[Segment]:

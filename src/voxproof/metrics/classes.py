@@ -35,11 +35,10 @@ normaliser, so they match what is scored.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import math
 import os
 import re
-import stat
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import Any
 from voxproof.errors import UsageError
 from voxproof.metrics.align import EQUAL, INSERT, SUBSTITUTE, align
 from voxproof.metrics.counts import ErrorCounts
+from voxproof.metrics.userfile import read_user_text
 
 log = logging.getLogger("voxproof.metrics.classes")
 
@@ -69,27 +69,16 @@ MAX_LIST_BYTES = 8 * 1024 * 1024
 MAX_PHRASE_WORDS = 20
 _CLASS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-          "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-          "thousand million billion trillion dozen").split()
-_ORDINAL_WORDS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
-                  "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth fortieth "
-                  "fiftieth sixtieth seventieth eightieth ninetieth hundredth thousandth millionth").split()
-_MONTHS = "january february march april may june july august september october november december".split()
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen"]
+_ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth", "thirtieth", "fortieth", "fiftieth", "sixtieth", "seventieth", "eightieth", "ninetieth", "hundredth", "thousandth", "millionth"]
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
 _AMBIGUOUS_MONTHS = {"may", "march"}
-_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-_CURRENCY_WORDS = set("dollar dollars cent cents euro euros pence penny pennies shilling shillings guinea guineas "
-                      "yen franc francs sterling".split())
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_CURRENCY_WORDS = {"dollar", "dollars", "cent", "cents", "euro", "euros", "pence", "penny", "pennies", "shilling",
+                   "shillings", "guinea", "guineas", "yen", "franc", "francs", "sterling"}
 _CURRENCY_AFTER_NUMBER = {"pound", "pounds", "crowns", "marks"}
 _FUNCTION_WORDS = frozenset(
-    "a an the this that these those i me my mine we us our ours you your yours he him his she her hers it its "
-    "they them their theirs who whom whose which what myself yourself himself herself itself ourselves "
-    "themselves of in on at by for with from to into onto upon over under about above below after before "
-    "between through during without within among against toward towards across along around behind beyond "
-    "near off out up down and or but nor so yet if then than because as while though although unless until "
-    "whether since be am is are was were been being have has had having do does did doing will would shall "
-    "should can could may might must not no there here all any some each every either neither both such "
-    "own same other another very too also just only".split())
+    ["a", "an", "the", "this", "that", "these", "those", "i", "me", "my", "mine", "we", "us", "our", "ours", "you", "your", "yours", "he", "him", "his", "she", "her", "hers", "it", "its", "they", "them", "their", "theirs", "who", "whom", "whose", "which", "what", "myself", "yourself", "himself", "herself", "itself", "ourselves", "themselves", "of", "in", "on", "at", "by", "for", "with", "from", "to", "into", "onto", "upon", "over", "under", "about", "above", "below", "after", "before", "between", "through", "during", "without", "within", "among", "against", "toward", "towards", "across", "along", "around", "behind", "beyond", "near", "off", "out", "up", "down", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "because", "as", "while", "though", "although", "unless", "until", "whether", "since", "be", "am", "is", "are", "was", "were", "been", "being", "have", "has", "had", "having", "do", "does", "did", "doing", "will", "would", "shall", "should", "can", "could", "may", "might", "must", "not", "no", "there", "here", "all", "any", "some", "each", "every", "either", "neither", "both", "such", "own", "same", "other", "another", "very", "too", "also", "just", "only"])
 _NUMBER_TOKEN = re.compile(r"^[$£€¥]?\d[\d,.]*%?$")
 _ORDINAL_TOKEN = re.compile(r"^\d+(st|nd|rd|th)$")
 _DATE_TOKEN = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$")
@@ -103,35 +92,13 @@ _ABBREVIATION = re.compile(r"^(mr|mrs|ms|dr|st|prof|sr|jr|rev|capt|col|gen|lt|sg
 def read_list_file(path: str | os.PathLike[str], what: str) -> tuple[list[tuple[int, str]], str]:
     """The non-empty, non-comment lines of a user list file as ``(line number, text)`` and the file's
     sha256. Only regular files (devices and FIFOs never end), at most 8 MiB, UTF-8, no NUL bytes."""
-    label = os.fspath(path)
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise UsageError(f"{what} file {label} does not exist; give a text file, one entry a line") from None
-    except ValueError:
-        raise UsageError(f"{what} file name {label!r} contains a NUL byte") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} file {label}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{what} file {label} is not a regular file (a directory, device or FIFO); give a text file")
-    if st.st_size > MAX_LIST_BYTES:
-        raise UsageError(f"{what} file {label} is {st.st_size:,} bytes, over the {MAX_LIST_BYTES:,}-byte limit")
-    with open(path, "rb") as fh:
-        data = fh.read(MAX_LIST_BYTES + 1)
-    if len(data) > MAX_LIST_BYTES:
-        raise UsageError(f"{what} file {label} grew past the {MAX_LIST_BYTES:,}-byte limit while being read")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} file {label} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    if "\x00" in text:
-        raise UsageError(f"{what} file {label} contains NUL bytes; it is not a text list")
+    text, digest = read_user_text(path, what, MAX_LIST_BYTES)
     lines = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
         if line:
             lines.append((number, line))
-    return lines, hashlib.sha256(data).hexdigest()
+    return lines, digest
 
 
 def _phrase(norm: Any, text: str, label: str, number: int) -> tuple[str, ...]:
@@ -360,8 +327,10 @@ class KeywordCounts:
     @property
     def f1(self) -> float:
         p, r = self.precision, self.recall
-        if p != p or r != r or p + r == 0:  # nan or both zero
-            return float("nan") if (p != p or r != r) else 0.0
+        if math.isnan(p) or math.isnan(r):
+            return float("nan")
+        if p + r == 0:
+            return 0.0
         return 2 * p * r / (p + r)
 
 

@@ -131,7 +131,7 @@ def friedman(scores: np.ndarray, *, name: str = "friedman", block_label: str = "
     correction = 1.0 - ties / (n * (k**3 - k))
     details = {"mean_ranks": [float(x) for x in rsum / n], "df": k - 1, "tie_correction": correction}
     if correction <= 0:
-        return OmnibusTest(name, 0.0, 1.0, "chi-square", n, details, reason=f"every system ties on every block")
+        return OmnibusTest(name, 0.0, 1.0, "chi-square", n, details, reason="every system ties on every block")
     q = (12.0 / (n * k * (k + 1)) * float(np.sum(rsum**2)) - 3.0 * n * (k + 1)) / correction
     return OmnibusTest(name, q, chi2_sf(q, k - 1), f"chi-square, {k - 1} df, tie-corrected", n, details)
 
@@ -164,7 +164,7 @@ def permutation_omnibus(ref: np.ndarray, errors: np.ndarray, *, n_permutations: 
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm step-down adjusted p-values (nan stays nan and is not counted)."""
-    idx = [i for i, p in enumerate(p_values) if p == p]
+    idx = [i for i, p in enumerate(p_values) if not math.isnan(p)]
     m = len(idx)
     order = sorted(idx, key=lambda i: p_values[i])
     out = [float("nan")] * len(p_values)

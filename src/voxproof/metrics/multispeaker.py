@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,7 @@ def diarization_errors(reference: Sequence[Segment], hypothesis: Sequence[Segmen
         if skip_overlap:
             ref_by = _labels(r_segs, scored)
             edges = sorted({t for v in ref_by.values() for ab in v for t in ab})
-            overlapping = [(a, b) for a, b in zip(edges, edges[1:])
+            overlapping = [(a, b) for a, b in pairwise(edges)
                            if sum(1 for v in ref_by.values() if _overlap(v, [(a, b)]) > 0) > 1]
             scored = _subtract(scored, overlapping)
         r_lab, h_lab = _labels(r_segs, scored), _labels(h_segs, scored)

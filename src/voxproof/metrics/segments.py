@@ -23,12 +23,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from voxproof.errors import UsageError
+from voxproof.metrics.userfile import read_user_text
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_TIME = 1e7  # seconds (115 days): beyond it a time is a unit mistake
@@ -50,26 +50,7 @@ class Segment:
 
 
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
-    label = os.fspath(path)
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise UsageError(f"{what} file {label} does not exist") from None
-    except ValueError:
-        raise UsageError(f"{what} file name {label!r} contains a NUL byte") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{what} file {label} is not a regular file (a directory, device or FIFO)")
-    if st.st_size > MAX_FILE_BYTES:
-        raise UsageError(f"{what} file {label} is {st.st_size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
-    with open(path, "rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} file {label} is not UTF-8 text (byte {exc.start})") from None
-    if "\x00" in text:
-        raise UsageError(f"{what} file {label} contains NUL bytes")
-    return text
+    return read_user_text(path, what, MAX_FILE_BYTES)[0]
 
 
 def _time(value: str | float, where: str) -> float:
