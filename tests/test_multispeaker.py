@@ -212,3 +212,5 @@ def test_speaker_score_cli_on_two_real_speakers(tmp_path, capsys):
     # all, beats 1998 -> A, 2033 -> B (2.845 + 4.36 s); so A on turn 1 and B on 2033's own turn are confusions
     assert out["diarization"]["confusion"] == pytest.approx((2.5 - 0.1) + (6.8 - 2.945))
     assert main(["speaker-score", str(tmp_path / "ref.stm"), "/dev/zero", "--hyp-format", "rttm"]) == 2
+    for collar in ("nan", "inf", "-1", "1e308"):
+        assert main(["speaker-score", str(tmp_path / "ref.stm"), str(tmp_path / "hyp.json"), "--collar", collar]) == 2

@@ -22,6 +22,12 @@ import click
 def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar, skip_overlap, uem, normalizer,
                           as_json) -> None:
     """cpWER when both files carry words; DER and JER from the segment times in any case."""
+    import math
+
+    from voxproof.errors import UsageError
+
+    if not math.isfinite(collar):
+        raise UsageError(f"--collar must be a number of seconds from 0 to 10, got {collar}")
     from voxproof.metrics.multispeaker import cp_wer, diarization_errors
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.metrics.segments import read_segments, read_uem
