@@ -21,14 +21,14 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar, skip_overlap, uem, normalizer,
                           as_json) -> None:
-    """cpWER when both files carry words; DER and JER from the segment times in any case."""
+    """cpWER and ORC-WER when both files carry words; DER and JER from the segment times in any case."""
     import math
 
     from voxproof.errors import UsageError
 
     if not math.isfinite(collar):
         raise UsageError(f"--collar must be a number of seconds from 0 to 10, got {collar}")
-    from voxproof.metrics.multispeaker import cp_wer, diarization_errors
+    from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.metrics.segments import read_segments, read_uem
 
@@ -37,6 +37,11 @@ def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar,
     out = {"reference": str(reference), "hypothesis": str(hypothesis)}
     if any(s.words for s in ref) and any(s.words for s in hyp):
         out["cpwer"] = cp_wer(ref, hyp, get_normalizer(normalizer)).to_dict()
+        try:
+            orc = orc_wer(ref, hyp, get_normalizer(normalizer))
+            out["orcwer"] = {"error_rate": orc.to_dict()["error_rate"], "errors": orc.errors, "length": orc.length}
+        except UsageError as exc:
+            out["orcwer"] = {"error_rate": None, "reason": str(exc)}
     d = diarization_errors(ref, hyp, collar=collar, skip_overlap=skip_overlap, uem=read_uem(uem) if uem else None)
     out["diarization"] = {**d.to_dict(), "collar": collar, "skip_overlap": skip_overlap, "uem": uem}
     if as_json:
@@ -47,6 +52,11 @@ def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar,
         rate = "n/a (no reference words)" if c["error_rate"] is None else f"{100 * c['error_rate']:.2f}%"
         click.echo(f"cpWER {rate}: {c['errors']} errors / {c['length']} reference words; speakers: "
                    f"{c['scored_speakers']} reference, {c['missed_speakers']} missed, {c['falarm_speakers']} extra")
+    if "orcwer" in out:
+        o = out["orcwer"]
+        click.echo(f"ORC-WER n/a ({o['reason']})" if o.get("reason") else
+                   f"ORC-WER {100 * o['error_rate']:.2f}%: {o['errors']} errors / {o['length']} reference words"
+                   if o["error_rate"] is not None else "ORC-WER n/a (no reference words)")
     dd = out["diarization"]
     der = "n/a (no reference speech in the scored region)" if dd["der"] is None else f"{100 * dd['der']:.2f}%"
     jer = "n/a (no reference speaker)" if dd["jer"] is None else f"{100 * dd['jer']:.2f}%"

@@ -25,7 +25,13 @@ none); JER is the mean over the reference speakers of all sessions that speak in
 Where the conventions differ: a speaker whose own segments overlap is counted once here (as NIST md-eval
 and dscore do); pyannote.metrics counts each segment, so its total and missed speech are larger.
 
-Not here yet: ORC-WER and tcpWER (MeetEval's ``orcwer``/``tcpwer``).
+**ORC-WER** (optimal reference combination WER, as MeetEval's ``orcwer``): every reference segment
+(utterance) is assigned whole to one hypothesis stream, keeping reference order within a stream, and
+the assignment with the fewest errors is found exactly by dynamic programming over the positions
+reached in every hypothesis stream (state space: the product of the streams' lengths, so meant for
+short sessions; :func:`orc_wer` refuses beyond ``ORC_MAX_STATES``).
+
+Not here yet: tcpWER (MeetEval's ``tcpwer``).
 """
 
 from __future__ import annotations
@@ -111,6 +117,58 @@ def cp_wer(reference: Sequence[Segment], hypothesis: Sequence[Segment], norm: An
         scored += len(rk)
         assignment[session] = pairs
     return CpWer(errors, length, missed, falarm, scored, assignment)
+
+
+ORC_MAX_STATES = 5_000_000
+
+
+def _substring_distances(words: Sequence[str], hyp: Sequence[str]) -> np.ndarray:
+    """``E[j, j2]`` = edit distance of ``words`` to ``hyp[j:j2]`` (inf where ``j2 < j``)."""
+    n, m = len(hyp), len(words)
+    out = np.full((n + 1, n + 1), np.inf)
+    for j in range(n + 1):
+        prev = np.arange(n - j + 1, dtype=float)  # zero words against hyp[j:j+t]: t insertions
+        for i in range(1, m + 1):
+            cur = np.empty_like(prev)
+            cur[0] = i
+            for t in range(1, n - j + 1):
+                cur[t] = min(prev[t] + 1, cur[t - 1] + 1, prev[t - 1] + (words[i - 1] != hyp[j + t - 1]))
+            prev = cur
+        out[j, j:] = prev
+    return out
+
+
+def orc_wer(reference: Sequence[Segment], hypothesis: Sequence[Segment], norm: Any = None) -> CpWer:
+    """ORC-WER (module docstring); the result's ``assignment`` maps session -> segment index -> stream."""
+    from voxproof.errors import UsageError
+
+    refs, hyps = _by_session(reference), _by_session(hypothesis)
+    errors = length = 0
+    for session in sorted(set(refs) | set(hyps)):
+        utts = [(norm(s.words) if norm else s.words).split()
+                for s in sorted(refs.get(session, []), key=lambda s: (s.start, s.end))]
+        streams = _streams(hyps.get(session, []), norm)
+        keys = sorted(streams)
+        shape = tuple(len(streams[k]) + 1 for k in keys)
+        if int(np.prod(shape, dtype=float)) > ORC_MAX_STATES:
+            raise UsageError(f"ORC-WER of session {session}: {int(np.prod(shape, dtype=float)):,} states, over "
+                             f"{ORC_MAX_STATES:,}; score shorter sessions (cpWER has no such limit)")
+        length += sum(len(u) for u in utts)
+        if not keys:
+            errors += sum(len(u) for u in utts)
+            continue
+        cost = np.full(shape, np.inf)
+        cost[(0,) * len(keys)] = 0.0
+        for words in utts:
+            best = np.full(shape, np.inf)
+            for axis, k in enumerate(keys):
+                e = _substring_distances(words, streams[k])  # (L+1, L+1)
+                moved = np.moveaxis(cost, axis, -1)[..., :, None] + e  # [..., j, j2]
+                best = np.minimum(best, np.moveaxis(moved.min(axis=-2), -1, axis))
+            cost = best
+        rest = sum(np.meshgrid(*[len(streams[k]) - np.arange(len(streams[k]) + 1) for k in keys], indexing="ij"))
+        errors += int((cost + rest).min())
+    return CpWer(errors, length, 0, 0, sum(len({s.speaker for s in refs.get(x, [])}) for x in refs))
 
 
 # -- diarization ----------------------------------------------------------------------------------
