@@ -11,7 +11,7 @@ import os
 import random
 import time
 
-from voxproof.metrics.multispeaker import cp_wer, diarization_errors
+from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer
 from voxproof.metrics.segments import Segment
 
 VOCAB = [f"w{i}" for i in range(2000)]
@@ -59,6 +59,7 @@ def main() -> None:
     print(f"voxproof cpWER {c.error_rate:.4%} ({c.errors}/{c.length}) in {t:.2f} s")
     d, t = clock(lambda: diarization_errors(ref, hyp_nso, collar=0.25))
     print(f"voxproof DER {d.der:.4%} JER {d.jer:.4%} (collar 0.25) in {t:.2f} s")
+    seg = None
     try:
         from meeteval.io import SegLST
         from meeteval.wer.wer.cp import cp_word_error_rate_multifile
@@ -69,6 +70,23 @@ def main() -> None:
         print(f"MeetEval cpWER {m.error_rate:.4%} ({m.errors}/{m.length}) in {t:.2f} s")
     except ImportError:
         print("MeetEval not installed: pip install meeteval")
+    first = [s for s in ref if s.end <= 60.0]
+    first_h = [s for s in hyp_nso if s.end <= 60.0]
+    o, t = clock(lambda: orc_wer(first, first_h))
+    print(f"voxproof ORC-WER on the first minute {o.error_rate:.4%} ({o.errors}/{o.length}) in {t:.2f} s "
+          "(the whole hour is refused: its state space is the product of the streams' lengths)")
+    try:
+        from meeteval.wer.wer.orc import orc_word_error_rate_multifile
+
+        m, t = clock(lambda: orc_word_error_rate_multifile(seg(first), seg(first_h))["meeting"])
+        print(f"MeetEval ORC-WER on the first minute {m.error_rate:.4%} ({m.errors}/{m.length}) in {t:.2f} s")
+        try:
+            m, t = clock(lambda: orc_word_error_rate_multifile(seg(ref), seg(hyp_nso))["meeting"])
+            print(f"MeetEval ORC-WER on the hour {m.error_rate:.4%} ({m.errors}/{m.length}) in {t:.2f} s")
+        except MemoryError as exc:
+            print(f"MeetEval ORC-WER on the hour: n/a ({str(exc).splitlines()[0]})")
+    except ImportError:
+        pass
     try:
         from pyannote.core import Annotation
         from pyannote.core import Segment as PS
