@@ -11,7 +11,7 @@ import os
 import random
 import time
 
-from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer
+from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer, tcp_wer
 from voxproof.metrics.segments import Segment
 
 VOCAB = [f"w{i}" for i in range(2000)]
@@ -57,6 +57,8 @@ def main() -> None:
           f"{sum(len(s.words.split()) for s in ref)} words; load {os.getloadavg()[0]:.1f}")
     c, t = clock(lambda: cp_wer(ref, hyp_nso))
     print(f"voxproof cpWER {c.error_rate:.4%} ({c.errors}/{c.length}) in {t:.2f} s")
+    c, t = clock(lambda: tcp_wer(ref, hyp_nso, collar=5.0))
+    print(f"voxproof tcpWER {c.error_rate:.4%} ({c.errors}/{c.length}, collar 5 s) in {t:.2f} s")
     d, t = clock(lambda: diarization_errors(ref, hyp_nso, collar=0.25))
     print(f"voxproof DER {d.der:.4%} JER {d.jer:.4%} (collar 0.25) in {t:.2f} s")
     seg = None
@@ -68,6 +70,10 @@ def main() -> None:
                                   "end_time": s.end, "words": s.words} for s in ss])
         m, t = clock(lambda: cp_word_error_rate_multifile(seg(ref), seg(hyp_nso))["meeting"])
         print(f"MeetEval cpWER {m.error_rate:.4%} ({m.errors}/{m.length}) in {t:.2f} s")
+        from meeteval.wer.wer.time_constrained import tcp_word_error_rate_multifile
+
+        m, t = clock(lambda: tcp_word_error_rate_multifile(seg(ref), seg(hyp_nso), collar=5.0)["meeting"])
+        print(f"MeetEval tcpWER {m.error_rate:.4%} ({m.errors}/{m.length}, collar 5 s) in {t:.2f} s")
     except ImportError:
         print("MeetEval not installed: pip install meeteval")
     first = [s for s in ref if s.end <= 60.0]

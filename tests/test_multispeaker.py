@@ -12,7 +12,7 @@ import pytest
 from voxproof.cli.main import main
 from voxproof.errors import UsageError
 from voxproof.manifest.bundled import bundled_dataset_path
-from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer
+from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer, tcp_wer
 from voxproof.metrics.segments import (
     Segment,
     read_ctm,
@@ -110,6 +110,21 @@ def test_orcwer_equals_meeteval(case):
     theirs = combine_error_rates(*orc_word_error_rate_multifile(SegLST(to_seglst(ref)), SegLST(to_seglst(hyp))).values())
     assert (ours.errors, ours.length) == (theirs.errors, theirs.length)
     assert ours.errors <= cp_wer(ref, hyp).errors  # ORC may split a speaker's segments over streams
+
+
+@pytest.mark.parametrize("collar", [0.0, 0.5, 5.0])
+def test_tcpwer_equals_meeteval(collar):
+    pytest.importorskip("meeteval")
+    from meeteval.io import SegLST
+    from meeteval.wer import combine_error_rates
+    from meeteval.wer.wer.time_constrained import tcp_word_error_rate_multifile
+
+    for ref, hyp in cases():
+        ours = tcp_wer(ref, hyp, collar=collar)
+        theirs = combine_error_rates(*tcp_word_error_rate_multifile(
+            SegLST(to_seglst(ref)), SegLST(to_seglst(hyp)), collar=collar).values())
+        assert (ours.errors, ours.length) == (theirs.errors, theirs.length)
+        assert ours.errors >= cp_wer(ref, hyp).errors  # time constraints only remove alignments
 
 
 def test_orcwer_refuses_a_state_space_too_large():
@@ -228,7 +243,7 @@ def test_speaker_score_cli_on_two_real_speakers(tmp_path, capsys):
     r1 = f"{ref[0].words} {ref[2].words}"  # speaker of turns 1 and 3
     h_a, h_b = hyp[0].words, f"{hyp[1].words} {hyp[2].words}"
     expected = min(dist(r1, h_a) + dist(ref[1].words, h_b), dist(r1, h_b) + dist(ref[1].words, h_a))
-    assert out["orcwer"]["errors"] <= out["cpwer"]["errors"]
+    assert out["orcwer"]["errors"] <= out["cpwer"]["errors"] <= out["tcpwer"]["errors"]
     assert out["cpwer"]["errors"] == expected and out["cpwer"]["length"] == len((r1 + " " + ref[1].words).split())
     # optimal mapping: speaker 1998 -> B (co-occurrence 0.345 + 7.455 s) and 2033 -> A (0.445 s), 8.245 s in
     # all, beats 1998 -> A, 2033 -> B (2.845 + 4.36 s); so A on turn 1 and B on 2033's own turn are confusions

@@ -17,18 +17,20 @@ import click
               help="DER/JER: seconds around each reference boundary left unscored (half on each side).")
 @click.option("--skip-overlap", is_flag=True, help="DER/JER: leave out regions where reference speakers overlap.")
 @click.option("--uem", type=click.Path(dir_okay=False), default=None, help="DER/JER: scored regions (UEM file).")
+@click.option("--tcp-collar", type=click.FloatRange(0.0, 60.0), default=5.0, show_default=True,
+              help="tcpWER: seconds added on each side of hypothesis word times.")
 @click.option("--normalizer", default="none", show_default=True, help="cpWER: normaliser applied to both sides.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar, skip_overlap, uem, normalizer,
-                          as_json) -> None:
+def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar, skip_overlap, uem, tcp_collar,
+                          normalizer, as_json) -> None:
     """cpWER and ORC-WER when both files carry words; DER and JER from the segment times in any case."""
     import math
 
     from voxproof.errors import UsageError
 
-    if not math.isfinite(collar):
-        raise UsageError(f"--collar must be a number of seconds from 0 to 10, got {collar}")
-    from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer
+    if not (math.isfinite(collar) and math.isfinite(tcp_collar)):
+        raise UsageError(f"--collar and --tcp-collar must be finite numbers of seconds, got {collar}, {tcp_collar}")
+    from voxproof.metrics.multispeaker import cp_wer, diarization_errors, orc_wer, tcp_wer
     from voxproof.metrics.normalize import get_normalizer
     from voxproof.metrics.segments import read_segments, read_uem
 
@@ -37,6 +39,8 @@ def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar,
     out = {"reference": str(reference), "hypothesis": str(hypothesis)}
     if any(s.words for s in ref) and any(s.words for s in hyp):
         out["cpwer"] = cp_wer(ref, hyp, get_normalizer(normalizer)).to_dict()
+        out["tcpwer"] = {**tcp_wer(ref, hyp, collar=tcp_collar, norm=get_normalizer(normalizer)).to_dict(),
+                         "metric": "tcpwer", "collar": tcp_collar}
         try:
             orc = orc_wer(ref, hyp, get_normalizer(normalizer))
             out["orcwer"] = {"error_rate": orc.to_dict()["error_rate"], "errors": orc.errors, "length": orc.length}
@@ -52,6 +56,10 @@ def speaker_score_command(reference, hypothesis, ref_format, hyp_format, collar,
         rate = "n/a (no reference words)" if c["error_rate"] is None else f"{100 * c['error_rate']:.2f}%"
         click.echo(f"cpWER {rate}: {c['errors']} errors / {c['length']} reference words; speakers: "
                    f"{c['scored_speakers']} reference, {c['missed_speakers']} missed, {c['falarm_speakers']} extra")
+    if "tcpwer" in out:
+        t = out["tcpwer"]
+        rate = "n/a (no reference words)" if t["error_rate"] is None else f"{100 * t['error_rate']:.2f}%"
+        click.echo(f"tcpWER {rate}: {t['errors']} errors / {t['length']} reference words (collar {tcp_collar:g} s)")
     if "orcwer" in out:
         o = out["orcwer"]
         click.echo(f"ORC-WER n/a ({o['reason']})" if o.get("reason") else
