@@ -251,3 +251,55 @@ def test_speaker_score_cli_on_two_real_speakers(tmp_path, capsys):
     assert main(["speaker-score", str(tmp_path / "ref.stm"), "/dev/zero", "--hyp-format", "rttm"]) == 2
     for collar in ("nan", "inf", "-1", "1e308"):
         assert main(["speaker-score", str(tmp_path / "ref.stm"), str(tmp_path / "hyp.json"), "--collar", collar]) == 2
+
+
+@pytest.mark.slow
+def test_real_two_speaker_mixture_scored_like_meeteval():
+    """Two bundled speakers mixed with known, overlapping turns; Whisper transcribes the mixture with word
+    times; each word goes to the speaker whose turn holds its midpoint (an oracle diarization that errs in
+    the overlap). cpWER, tcpWER and ORC-WER equal MeetEval's; DER and JER equal pyannote's."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeteval")
+    metrics = pytest.importorskip("pyannote.metrics.diarization")
+    import numpy as np
+    from meeteval.io import SegLST
+    from meeteval.wer.wer.cp import cp_word_error_rate_multifile
+    from meeteval.wer.wer.orc import orc_word_error_rate_multifile
+    from meeteval.wer.wer.time_constrained import tcp_word_error_rate_multifile
+
+    from voxproof.audio.io import Audio, load_audio
+    from voxproof.backends.registry import load_backend
+    from voxproof.metrics.normalize import get_normalizer
+
+    d = bundled_dataset_path()
+    texts = dict(line.split("\t", 1) for line in (d / "transcripts.tsv").read_text().splitlines())
+    turns = [("1998-15444-0008", "1998", 0.0), ("2033-164914-0007", "2033", 2.4), ("1998-15444-0002", "1998", 6.3)]
+    clips = [load_audio(d / "audio" / f"{u}.flac", sample_rate=16000) for u, _, _ in turns]
+    total = max(int(t * 16000) + len(c.samples) for (_, _, t), c in zip(turns, clips))
+    mix = np.zeros(total, dtype=np.float32)
+    norm = get_normalizer("whisper-en")
+    ref = []
+    for (u, spk, t), c in zip(turns, clips):
+        mix[int(t * 16000):int(t * 16000) + len(c.samples)] += c.samples
+        ref.append(Segment("mix", spk, t, t + c.duration, norm(texts[u])))
+    words = load_backend("whisper", kind="asr", pairs=["cpu_threads=1"]).transcribe(Audio(mix * 0.7, 16000)).words
+    assert words and all(w.start is not None for w in words)
+    hyp = []
+    for w in words:
+        mid = (w.start + w.end) / 2
+        owner = next((s.speaker for s in reversed(ref) if s.start <= mid <= s.end), ref[-1].speaker)
+        text = norm(w.text)
+        if text:
+            hyp.append(Segment("mix", "h" + owner, w.start, max(w.end, w.start), text))
+    seg = lambda ss: SegLST(to_seglst(ss))
+    for ours, fn, kw in ((cp_wer(ref, hyp), cp_word_error_rate_multifile, {}),
+                         (tcp_wer(ref, hyp, collar=5.0), tcp_word_error_rate_multifile, {"collar": 5.0}),
+                         (orc_wer(ref, hyp), orc_word_error_rate_multifile, {})):
+        theirs = fn(seg(ref), seg(hyp), **kw)["mix"]
+        assert (ours.errors, ours.length) == (theirs.errors, theirs.length), fn.__name__
+    assert cp_wer(ref, hyp).error_rate < 0.6  # real recognition, not noise
+    hyp_turns = no_self_overlap([Segment("mix", s.speaker, s.start, s.end) for s in hyp])
+    ours = diarization_errors(ref, hyp_turns, collar=0.25)
+    r, h = _annotation(ref, "mix"), _annotation(hyp_turns, "mix")
+    assert ours.der == pytest.approx(metrics.DiarizationErrorRate(collar=0.25)(r, h), abs=1e-9)
+    assert ours.jer == pytest.approx(metrics.JaccardErrorRate(collar=0.25)(r, h), abs=1e-9)
