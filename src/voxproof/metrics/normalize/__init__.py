@@ -2,7 +2,8 @@
 
 ``get_normalizer("whisper-en")`` (default), ``"basic"`` (lower case, punctuation to spaces),
 ``"orthographic"`` (case and punctuation kept, punctuation marks as their own tokens: what captioning
-is judged on), ``"cased"`` (case kept, punctuation dropped) and ``"none"`` (whitespace only). A name may carry a version (``whisper-en@1``); asking for a version this
+is judged on), ``"cased"`` (case kept, punctuation dropped), ``"multilingual-<lang>"`` (any language:
+:mod:`voxproof.metrics.normalize.multilingual`) and ``"none"`` (whitespace only). A name may carry a version (``whisper-en@1``); asking for a version this
 voxproof does not have is refused, so a run is never silently re-scored with other rules.
 """
 
@@ -95,8 +96,13 @@ def get_normalizer(name: str = DEFAULT_NORMALIZER) -> Normalizer:
     """The normaliser called ``name`` (optionally ``name@version``)."""
     base, _, version = name.partition("@")
     factory = _FACTORIES.get(base)
+    if factory is None and base.startswith("multilingual-") and re.fullmatch(r"[a-z]{2,3}", base[13:]):
+        from voxproof.metrics.normalize.multilingual import multilingual
+
+        factory = lambda: multilingual(base[13:])  # noqa: E731
     if factory is None:
-        raise UsageError(f"unknown normalizer {name!r}; choose one of: {', '.join(_FACTORIES)}")
+        raise UsageError(f"unknown normalizer {name!r}; choose one of: {', '.join(_FACTORIES)}, "
+                         "multilingual-LANG (an ISO 639-1 code such as multilingual-de)")
     norm = factory()
     if version and version != norm.version:
         raise UsageError(
