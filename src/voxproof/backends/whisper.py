@@ -211,8 +211,9 @@ class WhisperTranscriber:
         audio = audio.resampled(SAMPLE_RATE)
         return np.ascontiguousarray(audio.samples, dtype=np.float32)
 
-    def transcribe(self, audio: Audio) -> Transcript:
-        """Recognise one clip of any length (audio is resampled to 16 kHz if needed)."""
+    def transcribe(self, audio: Audio, *, initial_prompt: str | None = None) -> Transcript:
+        """Recognise one clip of any length (audio is resampled to 16 kHz if needed). ``initial_prompt``
+        overrides the option for this clip only (contextual biasing with a per-utterance list)."""
         samples = self._samples(audio)
         if samples.size == 0:
             return Transcript("")
@@ -222,7 +223,7 @@ class WhisperTranscriber:
                 samples,
                 condition_on_previous_text=self.options.condition_on_previous_text,
                 vad_filter=self.options.vad_filter,
-                **self._common_kwargs(),
+                **{**self._common_kwargs(), **({"initial_prompt": initial_prompt} if initial_prompt else {})},
             )
             segments = list(segments)  # the generator is lazy: decoding happens here
         except (RuntimeError, ValueError) as exc:

@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "keys": "voxproof.cli.keys_cmd:keys_group",
     "monitor": "voxproof.cli.monitor_cmd:monitor_group",
     "probe": "voxproof.cli.probe_cmd:probe_group",
+    "bias-eval": "voxproof.cli.bias_cmd:bias_eval_command",
+    "speaker-score": "voxproof.cli.speakers_cmd:speaker_score_command",
 }
 
 

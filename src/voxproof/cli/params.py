@@ -78,3 +78,30 @@ def unfinished_run_note(run: str | Path) -> str | None:
     expected = f" of {utterances * conditions}" if isinstance(utterances, int) else ""
     return (f"warning: the run is not complete (status {status}): {stored}{expected} rows are stored and "
             f"the figures cover only those; finish it with 'voxproof eval ... --resume -o {run}'")
+
+
+def class_options(command: Any) -> Any:
+    """``--classes``, ``--keywords``, ``--entities``, ``--vocab``: per-class WER (score, report, compare)."""
+    file_type = click.Path(dir_okay=False)
+    for option in reversed((
+        click.option("--classes", "class_rules", default=None, metavar="LIST",
+                     help="Token classes to score: 'all' (numbers, ordinals, dates, times, currency, email_url, "
+                          "spelled_letters, proper_nouns, function_words, punctuation), a comma list, or 'none'. Default: all "
+                          "when a list file is given, else no class scores."),
+        click.option("--keywords", default=None, type=file_type, help="Keyword phrases, one a line: keyword WER "
+                     "and precision/recall/F1."),
+        click.option("--entities", default=None, type=file_type, help="Entity list, lines 'CLASS<TAB>phrase': "
+                     "one WER per class."),
+        click.option("--vocab", default=None, type=file_type, help="Training vocabulary, words one a line: "
+                     "WER and recall of out-of-vocabulary reference words (class oov)."),
+    )):
+        command = option(command)
+    return command
+
+
+def class_request(class_rules: str | None, keywords: str | None, entities: str | None,
+                  vocab: str | None) -> dict[str, Any] | None:
+    """The class options as given, or ``None`` when no class score was asked for."""
+    if class_rules in (None, "none") and not (keywords or entities or vocab):
+        return None
+    return {"rules": class_rules or "all", "keywords": keywords, "entities": entities, "vocab": vocab}

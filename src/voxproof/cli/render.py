@@ -72,6 +72,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"p90 {num(p, 'p90')} s, model load {num(first, 'model_load_seconds', '.2f')} s"
         )
     _print_deployment(summary)
+    if scores["conditions"] and scores["conditions"][0].get("classes") is not None:
+        print_classes(scores["conditions"][0], level)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -97,6 +99,26 @@ def print_summary(summary: dict[str, Any]) -> None:
         click.echo(f"warning: {warning}")
     if len(warnings) > MAX_WARNINGS:
         click.echo(f"(+{len(warnings) - MAX_WARNINGS} more warnings in summary.json)")
+
+
+def print_classes(cond: dict[str, Any], level: int) -> None:
+    """Per-class WER of one condition (the first); keyword precision/recall/F1 below the table."""
+    click.echo(f"\nclasses ({cond['condition']}):")
+    rows = []
+    for c in cond["classes"]:
+        reason = c.get("reason")
+        rows.append([c["name"], c["kind"], str(c["utterances"]), str(c["ref_words"]),
+                     na(reason) if reason else pct_interval(c["wer"]),
+                     "n/a" if reason else pct(c["recall"])])
+    _table(["class", "kind", "utts", "words", f"WER [{level}% CI]", "recall"], rows)
+    for c in cond["classes"]:
+        kw = c.get("keywords")
+        if kw:
+            click.echo(f"keywords: {kw['found']} of {kw['ref']} reference occurrences recognised, {kw['hyp']} in the "
+                       f"output: precision {pct(kw['precision'], 'no keyword in the output')}, recall "
+                       f"{pct(kw['recall'], 'no keyword in the references')}, F1 {pct(kw['f1'], 'precision or recall undefined')}")
+        if c.get("warning"):
+            click.echo(f"note: {c['warning']}")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from voxproof.cli.params import RUN_DIR, unfinished_run_note
+from voxproof.cli.params import RUN_DIR, class_options, class_request, unfinished_run_note
 
 
 @click.command("report")
@@ -16,7 +16,8 @@ from voxproof.cli.params import RUN_DIR, unfinished_run_note
 @click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
               help="Price of a machine per hour for the cost per audio hour, repeatable (e.g. --price my-vm=0.05); "
                    "kept in the run. Default: labelled example prices.")
-def report_command(run, normalizer, out, throughput_file, prices) -> None:
+@class_options
+def report_command(run, normalizer, out, throughput_file, prices, class_rules, keywords, entities, vocab) -> None:
     """Write RUN's HTML report (opens offline: styles, scripts and images are inline)."""
     from voxproof.metrics.cost import parse_prices
     from voxproof.report.build import record_prices, write_reports
@@ -41,7 +42,8 @@ def report_command(run, normalizer, out, throughput_file, prices) -> None:
 
     if parsed:
         record_prices(run, parsed)
-    _, paths = write_reports(run, normalizer=normalizer, html_path=out)
+    _, paths = write_reports(run, normalizer=normalizer, html_path=out,
+                             classes=class_request(class_rules, keywords, entities, vocab))
     for label, path in paths.items():
         click.echo(f"{label}: {path}")
     note = unfinished_run_note(run)

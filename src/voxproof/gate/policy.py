@@ -59,6 +59,21 @@ class SliceLimits:
 
 
 @dataclass(frozen=True)
+class ClassLimits:
+    """Per-class WER limits (``wer.class[NAME]`` rules): one rule per class in ``by`` (rule classes
+    such as ``numbers``, entity classes of ``entities``, ``keywords``, ``oov``), judged on the clean
+    condition over the utterances that contain the class. ``entities``/``keywords``/``vocab`` are list
+    files (paths relative to the working directory)."""
+
+    by: tuple[str, ...]
+    limit: WerLimit
+    min_utterances: int = 5
+    entities: str | None = None
+    keywords: str | None = None
+    vocab: str | None = None
+
+
+@dataclass(frozen=True)
 class GatePolicy:
     """A validated gate policy. ``None`` for a rule means it is not checked."""
 
@@ -75,6 +90,7 @@ class GatePolicy:
     overall: WerLimit | None = None
     slices: SliceLimits | None = None
     conditions: WerLimit | None = None
+    classes: ClassLimits | None = None
     min_coverage: float | None = None
     max_latency_p90: float | None = None
     max_rtf: float | None = None
@@ -88,7 +104,7 @@ class GatePolicy:
         """The rules this policy checks (empty: the policy decides nothing)."""
         named = {
             "wer.overall": self.overall, "wer.slices": self.slices, "wer.conditions": self.conditions,
-            "coverage": self.min_coverage, "latency.p90": self.max_latency_p90, "latency.rtf": self.max_rtf,
+            "wer.classes": self.classes, "coverage": self.min_coverage, "latency.p90": self.max_latency_p90, "latency.rtf": self.max_rtf,
             "cost": self.max_cost_per_audio_hour, "calibration": self.max_ece, "tts.mos": self.min_mos,
             "tts.intelligibility": self.min_intelligibility,
         }
@@ -98,6 +114,8 @@ class GatePolicy:
         out = asdict(self)
         if self.slices is not None:
             out["slices"]["by"] = list(self.slices.by)
+        if self.classes is not None:
+            out["classes"]["by"] = list(self.classes.by)
         return out
 
 
@@ -130,6 +148,15 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "conditions": ("choice", SLICE_CONDITIONS),
     },
     "wer.conditions": {"max_increase": ("margin", None), "margin": ("choice", MARGINS)},
+    "wer.classes": {
+        "by": ("classes", None),
+        "max_increase": ("margin", None),
+        "margin": ("choice", MARGINS),
+        "min_utterances": ("int", (1, 1_000_000_000)),
+        "entities": ("string", None),
+        "keywords": ("string", None),
+        "vocab": ("string", None),
+    },
     "coverage": {"min": ("fraction", None)},
     "latency": {"max_p90_seconds": ("positive", None), "max_rtf": ("positive", None)},
     "cost": {"price_per_machine_hour": ("nonneg", None), "max_per_audio_hour": ("nonneg", None)},
@@ -140,6 +167,7 @@ _REQUIRED = {
     "wer.overall": ("max_increase",),
     "wer.slices": ("by", "max_increase"),
     "wer.conditions": ("max_increase",),
+    "wer.classes": ("by", "max_increase"),
     "coverage": ("min",),
     "cost": ("price_per_machine_hour", "max_per_audio_hour"),
     "calibration": ("max_ece",),
@@ -241,6 +269,13 @@ def _value(source: str, path: str, key: str, value: Any) -> Any:
         if "condition" in value:
             raise UsageError(f"{where}: conditions have their own table; use [wer.conditions] instead")
         return tuple(dict.fromkeys(value))
+    if kind == "classes":
+        import re
+
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(v, str) and re.match(r"^[a-z][a-z0-9_-]{0,39}$", v) for v in value)):
+            raise UsageError(f"{where} must be a non-empty list of class names such as [\"numbers\", \"proper_nouns\"]")
+        return tuple(dict.fromkeys(value))
     if kind == "int":
         low, high = extra
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -302,6 +337,12 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
     if "wer.conditions" in v:
         c = v["wer.conditions"]
         kwargs["conditions"] = WerLimit(c["max_increase"], c.get("margin", "absolute"))
+    if "wer.classes" in v:
+        k = v["wer.classes"]
+        kwargs["classes"] = ClassLimits(
+            k["by"], WerLimit(k["max_increase"], k.get("margin", "absolute")), k.get("min_utterances", 5),
+            k.get("entities"), k.get("keywords"), k.get("vocab"),
+        )
     if "coverage" in v:
         kwargs["min_coverage"] = v["coverage"]["min"]
     lat = v.get("latency", {})
@@ -349,6 +390,12 @@ def policy_from_dict(d: dict[str, Any]) -> GatePolicy:
         wer["slices"] = {"by": list(s.get("by") or []), "max_increase": limit.get("max_increase"),
                          "margin": limit.get("margin"), "min_utterances": s.get("min_utterances"),
                          "adjust": s.get("adjust"), "conditions": s.get("conditions")}
+    k = d.get("classes")
+    if isinstance(k, dict):
+        limit = k.get("limit") or {}
+        wer["classes"] = {"by": list(k.get("by") or []), "max_increase": limit.get("max_increase"),
+                          "margin": limit.get("margin"), "min_utterances": k.get("min_utterances"),
+                          "entities": k.get("entities"), "keywords": k.get("keywords"), "vocab": k.get("vocab")}
     if wer:
         data["wer"] = wer
     if d.get("min_coverage") is not None:

@@ -6,6 +6,9 @@ Stage: after :mod:`voxproof.gate.evidence`, before :mod:`voxproof.gate.verdict`.
 - ``wer.slice[KEY=VALUE]``: the same within every slice of each policy key (clean condition); slices
   with fewer than ``min_utterances`` are ``insufficient`` (reported, not judged).
 - ``wer.condition[NAME]``: the same on every perturbation condition.
+- ``wer.class[NAME]``: the same over the words of one token class (numbers, proper nouns, an entity
+  class, keywords, oov; :mod:`voxproof.metrics.classes`) on the clean condition, over the utterances
+  that contain the class; fewer than ``min_utterances`` of them are ``insufficient``.
 - ``coverage``: share of the candidate's rows decoded without error (all conditions).
 - ``latency.p90``, ``latency.rtf``: the candidate's speed on the clean condition.
 - ``cost.per_audio_hour``: price per machine-hour x run wall seconds / audio seconds.
@@ -161,7 +164,8 @@ def _threshold(rule: str, group: str, unit: str, value: float, limit: float, op:
 
 # -- WER ----------------------------------------------------------------------------------------
 def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
-    wanted = [(policy.overall, "wer.overall"), (policy.slices, "wer.slice"), (policy.conditions, "wer.condition")]
+    wanted = [(policy.overall, "wer.overall"), (policy.slices, "wer.slice"), (policy.conditions, "wer.condition"),
+              (policy.classes, "wer.class")]
     if inputs.kind != "asr":
         return [_na(name, name, "wer", f"WER rules apply to speech-recognition runs; these are {inputs.kind} runs")
                 for rule, name in wanted if rule is not None]
@@ -193,6 +197,8 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
                                  min_n=sl.min_utterances, scope=f"{key}={value}, condition {cond}", level=level,
                                  adjusted=f"Bonferroni over {judged} slices" if level != policy.confidence else "",
                                  normalizer=inputs.normalizer))
+    if policy.classes is not None:
+        out += _class_rules(policy, inputs, main, main_pairs)
     if policy.conditions is not None:
         others = [c for c in inputs.candidate.conditions if c != main]
         if not others:
@@ -203,6 +209,45 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
             subset = [p for p in inputs.pairs if p.condition == cond]
             out.append(_wer_rule(policy, f"wer.condition[{cond}]", "wer.condition", subset, policy.conditions,
                                  min_n=min_n, scope=f"condition {cond}", normalizer=inputs.normalizer))
+    return out
+
+
+def _class_rules(policy: GatePolicy, inputs: GateInputs, main: str,
+                 main_pairs: Sequence[PairedUtterance]) -> list[RuleResult]:
+    """``wer.class[NAME]``: the paired WER rule over each class's words (counts attributed through
+    each run's alignment), on the utterances of the main condition that contain the class."""
+    from voxproof.metrics.class_scores import class_utterances
+    from voxproof.metrics.classes import load_class_spec, parse_rules
+    from voxproof.metrics.counts import ErrorCounts
+
+    cl = policy.classes
+    norm = inputs.normalizer
+    spec = load_class_spec(norm, rules=[n for n in cl.by if n in parse_rules("all")] or "none",
+                           keywords=cl.keywords, entities=cl.entities, vocab=cl.vocab)
+    keys = {(p.utt_id, p.condition) for p in main_pairs}
+    base = {(r.utt_id, r.condition): r for r in inputs.base_rows if (r.utt_id, r.condition) in keys}
+    cand = {(r.utt_id, r.condition): r for r in inputs.cand_rows if (r.utt_id, r.condition) in keys}
+    order = [(p.utt_id, p.condition) for p in main_pairs]
+    b_utts = class_utterances([base[k] for k in order], norm, spec)
+    c_utts = class_utterances([cand[k] for k in order], norm, spec)
+    out: list[RuleResult] = []
+    zero = ErrorCounts()
+    for name in cl.by:
+        if name not in spec.names:
+            out.append(_na(f"wer.class[{name}]", "wer.class", "wer", f"class {name!r} is neither a rule class nor "
+                           "a class of the policy's entities, keywords or vocab files"))
+            continue
+        subset = []
+        for p, b, c in zip(main_pairs, b_utts, c_utts):
+            bc, cc = b.counts.get(name, zero), c.counts.get(name, zero)
+            if bc.ref_len or bc.insertions or cc.insertions:
+                subset.append(PairedUtterance(p.utt_id, p.condition, p.speaker, p.tags, bc, cc))
+        if not subset:
+            out.append(_na(f"wer.class[{name}]", "wer.class", "wer",
+                           f"no reference word of class {name} in condition {main}"))
+            continue
+        out.append(_wer_rule(policy, f"wer.class[{name}]", "wer.class", subset, cl.limit, min_n=cl.min_utterances,
+                             scope=f"class {name}, condition {main}"))
     return out
 
 
@@ -231,7 +276,8 @@ def _wer_rule(
     }
     if len(pairs) < min_n:
         return RuleResult(rule, group, INSUFFICIENT, False, value=iv.estimate, decided_on="not judged",
-                          detail=f"{len(pairs)} utterances, fewer than the {min_n} the policy needs to judge a slice",
+                          detail=f"{len(pairs)} utterances, fewer than the {min_n} the policy needs to judge "
+                                 f"{'a class' if group == 'wer.class' else 'a slice'}",
                           **common)
     if policy.decision == "interval":
         decided, on = iv.high, f"upper bound of the {level:.{0 if adjusted == '' else 2}%} interval" + (

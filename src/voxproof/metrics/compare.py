@@ -35,6 +35,13 @@ class RunComparison:
     dropped: dict[str, int]
     comparisons: tuple[PairedComparison, ...]
     schema: int = SCHEMA_VERSION
+    classes: tuple[tuple[str, PairedComparison], ...] | None = None  # (class, comparison), first condition
+
+    def token_class(self, name: str) -> PairedComparison:
+        for cls, comp in self.classes or ():
+            if cls == name:
+                return comp
+        raise KeyError(f"no class {name!r}; compared classes: {[c for c, _ in self.classes or ()]}")
 
     def condition(self, name: str) -> PairedComparison:
         for c in self.comparisons:
@@ -48,6 +55,8 @@ class RunComparison:
             "normalizer": self.normalizer, "alternates": self.alternates,
             "dataset_hash": {"a": self.dataset_hash_a, "b": self.dataset_hash_b}, "intersect": self.intersect,
             "dropped": dict(self.dropped), "comparisons": [c.to_dict() for c in self.comparisons],
+            **({"classes": [{"class": name, **c.to_dict()} for name, c in self.classes]}
+               if self.classes is not None else {}),
         }
 
 
@@ -97,13 +106,16 @@ def compare_runs(
     level: float = 0.95,
     labels: tuple[str, str] = ("A", "B"),
     tests: str = "textbook",
+    classes: Any = None,
 ) -> RunComparison:
     """Paired comparison of two runs (``RunStore``s), condition by condition.
 
     ``normalizer=None`` uses the runs' recorded normaliser (refused if they differ). ``tests``:
     ``"textbook"`` (one segment per utterance: MAPSSWE, sign, Wilcoxon, McNemar) or ``"sctk"`` (NIST
     sc_stats' definitions, :mod:`voxproof.metrics.sctk`: MAPSSWE on error regions, sign and Wilcoxon on
-    per-speaker %WER, from sclite-weighted alignments).
+    per-speaker %WER, from sclite-weighted alignments). ``classes`` (a
+    :class:`voxproof.metrics.classes.ClassSpec`, or a dict of :func:`load_class_spec` arguments) adds
+    one paired comparison per token class on the first condition, over the utterances containing it.
     """
     from voxproof.metrics.sctk import TEST_SETS
 
@@ -156,14 +168,36 @@ def compare_runs(
         if unscored:
             comp = _with_warning(comp, f"{unscored} utterances left out: an error row in {labels[0]} or {labels[1]}")
         comparisons.append(comp)
+    class_comps = None
+    if classes is not None and conditions:
+        class_comps = _class_comparisons(classes, norm, alts, [rows_a[k] for k in both if k[1] == conditions[0]],
+                                         [rows_b[k] for k in both if k[1] == conditions[0]],
+                                         n_resamples=n_resamples, seed=seed, level=level)
     dropped = {"only_in_a": len(only_a), "only_in_b": len(only_b), "reference_differs": len(ref_differs),
                "error_rows": len(keys) - len(both)}
     return RunComparison(
         run_a=labels[0], run_b=labels[1], normalizer=norm.to_dict(),
         alternates=alts.to_dict() if alts is not None else None,
         dataset_hash_a=store_a.provenance.get("dataset_hash"), dataset_hash_b=store_b.provenance.get("dataset_hash"),
-        intersect=intersect, dropped=dropped, comparisons=tuple(comparisons),
+        intersect=intersect, dropped=dropped, comparisons=tuple(comparisons), classes=class_comps,
     )
+
+
+def _class_comparisons(classes: Any, norm: Any, alts: Any, rows_a: list, rows_b: list, *, n_resamples: int,
+                       seed: int, level: float) -> tuple[tuple[str, PairedComparison], ...]:
+    """One paired comparison per class over the utterances that contain it (rows in the same order)."""
+    from voxproof.metrics.class_scores import class_utterances, paired_class_counts
+    from voxproof.metrics.classes import ClassSpec, load_class_spec
+
+    spec = classes if isinstance(classes, ClassSpec) else load_class_spec(norm, **classes)
+    pairs = list(zip(class_utterances(rows_a, norm, spec, alts), class_utterances(rows_b, norm, spec, alts)))
+    out = []
+    for name in spec.names:
+        refs, ea, eb, spk = paired_class_counts(pairs, name)
+        groups = spk if refs and all(s is not None for s in spk) else None
+        out.append((name, compare_counts(refs, ea, eb, groups=groups, condition=rows_a[0].condition if rows_a else "",
+                                         n_resamples=n_resamples, seed=seed, level=level)))
+    return tuple(out)
 
 
 def _with_warning(comp: PairedComparison, warning: str) -> PairedComparison:
@@ -183,3 +217,72 @@ def sctk_condition_tests(rows_a: Any, rows_b: Any, norm: Any) -> tuple[Any, ...]
     utts = [SctkUtterance(sclite_speaker(ra.utt_id, ra.speaker), toks(ra.reference), toks(ra.hypothesis),
                           toks(rb.hypothesis)) for ra, rb in zip(rows_a, rows_b)]
     return sctk_tests(utts)
+
+
+@dataclass(frozen=True)
+class ManyComparison:
+    """N runs on the same utterances: one :class:`voxproof.metrics.multi.MultiCondition` per condition."""
+
+    systems: tuple[str, ...]
+    normalizer: dict[str, Any]
+    intersect: bool
+    dropped: dict[str, int]
+    conditions: tuple[Any, ...]
+    schema: int = SCHEMA_VERSION
+
+    def condition(self, name: str) -> Any:
+        for c in self.conditions:
+            if c.condition == name:
+                return c
+        raise KeyError(f"no condition {name!r}; have {[c.condition for c in self.conditions]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "multi_comparison", "schema": self.schema, "systems": list(self.systems),
+                "normalizer": self.normalizer, "intersect": self.intersect, "dropped": dict(self.dropped),
+                "conditions": [c.to_dict(self.systems) for c in self.conditions]}
+
+
+def compare_many(
+    stores: list[Any], labels: list[str], normalizer: str | None = None, *, intersect: bool = False,
+    alternates: Any = None, n_resamples: int = 1000, n_permutations: int = 2000, seed: int = 0, level: float = 0.95,
+) -> ManyComparison:
+    """Omnibus tests, Holm-corrected pairwise comparisons and a ranking with intervals for N >= 2 runs
+    (:mod:`voxproof.metrics.multi`). Every run is checked against the first as for two runs; without
+    ``intersect`` they must hold the same utterances and references."""
+    from voxproof.metrics.multi import compare_matrix
+
+    if len(stores) < 2:
+        raise NotComparable("give two or more runs to compare")
+    if len(set(labels)) != len(labels):
+        raise NotComparable("the same run is given twice; give distinct runs")
+    names = {check_comparable(stores[0], s, normalizer, intersect) for s in stores[1:]}
+    if len(names) > 1:
+        raise NotComparable(f"the runs were scored with different normalisers {sorted(names)}; pass --normalizer")
+    norm = get_normalizer(names.pop())
+    alts = resolve_alternates(alternates)
+    alts = alts.normalized(norm) if alts is not None else None
+    rows = [{(r.utt_id, r.condition): r for r in s.rows()} for s in stores]
+    shared = set(rows[0])
+    for r in rows[1:]:
+        shared &= r.keys()
+    ref_differs = {k for k in shared if len({(r[k].reference or "") for r in rows}) > 1}
+    extra = sum(len(r.keys() - shared) for r in rows)
+    if (extra or ref_differs) and not intersect:
+        raise NotComparable(f"the runs hold different utterance sets ({extra} rows not in every run, "
+                            f"{len(ref_differs)} with different references); pass --intersect to compare only "
+                            "the utterances all share")
+    keys = [k for k in rows[0] if k in shared and k not in ref_differs]
+    both = [k for k in keys if all(scorable(r[k]) for r in rows)]
+    counts = [utterance_counts(s, [r[k] for k in both], norm, alts) for s, r in zip(stores, rows)]
+    conditions = list(dict.fromkeys(c for _, c in both))
+    out = []
+    for cond in conditions:
+        ks = [k for k in both if k[1] == cond]
+        speakers = [rows[0][k].speaker for k in ks]
+        groups = speakers if ks and all(s is not None for s in speakers) else None
+        out.append(compare_matrix([counts[0][k][0].ref_len for k in ks],
+                                  [[c[k][0].errors for k in ks] for c in counts], labels, groups=groups,
+                                  condition=cond, n_resamples=n_resamples, n_permutations=n_permutations,
+                                  seed=seed, level=level))
+    dropped = {"not_in_every_run": extra, "reference_differs": len(ref_differs), "error_rows": len(keys) - len(both)}
+    return ManyComparison(tuple(labels), norm.to_dict(), intersect, dropped, tuple(out))

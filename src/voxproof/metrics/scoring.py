@@ -89,12 +89,20 @@ class ConditionScores:
     gaps: tuple[SliceGap, ...]
     error_distribution: dict[str, Any]
     warnings: tuple[str, ...]
+    classes: tuple[Any, ...] | None = None  # ClassScore per class when scored with a ClassSpec
+
+    def token_class(self, name: str) -> Any:
+        """The :class:`voxproof.metrics.class_scores.ClassScore` called ``name`` (KeyError if none)."""
+        for c in self.classes or ():
+            if c.name == name:
+                return c
+        raise KeyError(f"no class {name!r}; scored classes: {[c.name for c in self.classes or ()]}")
 
     def slice(self, key: str, value: str) -> SliceScore | None:
         return next((s for s in self.slices if s.key == key and s.value == value), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "condition": self.condition, "coverage": self.coverage.to_dict(), "utterances": self.utterances,
             "speakers": self.speakers, "ref_words": self.ref_words, "ref_chars": self.ref_chars,
             "audio_hours": self.audio_hours, "word_counts": self.word_counts.to_dict(),
@@ -104,6 +112,9 @@ class ConditionScores:
             "slices": [s.to_dict() for s in self.slices], "gaps": [g.to_dict() for g in self.gaps],
             "error_distribution": self.error_distribution, "warnings": list(self.warnings),
         }
+        if self.classes is not None:
+            out["classes"] = [c.to_dict() for c in self.classes]
+        return out
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,7 @@ class RunScores:
     conditions: tuple[ConditionScores, ...]
     interval_method: str = METHOD
     schema: int = SCHEMA_VERSION
+    classes: dict[str, Any] | None = None  # the ClassSpec's to_dict() when classes were scored
 
     def condition(self, name: str) -> ConditionScores:
         for c in self.conditions:
@@ -132,6 +144,7 @@ class RunScores:
             "intervals": {"method": self.interval_method, "n_resamples": self.n_resamples, "seed": self.seed,
                           "level": self.level},
             "conditions": [c.to_dict() for c in self.conditions],
+            **({"classes": self.classes} if self.classes is not None else {}),
         }
 
 
@@ -250,13 +263,15 @@ def score_run(
     seed: int = 0,
     level: float = 0.95,
     interval_method: str = METHOD,
+    classes: Any = None,
 ) -> RunScores:
     """Scores of every condition of the run in ``store`` (a :class:`voxproof.run.store.RunStore`).
 
     ``alternates``: ``None`` (none), ``"default"``/``True`` (bundled list), a file path, or an
     :class:`Alternates`. Intervals: percentile bootstrap with ``n_resamples`` resamples at ``level``,
     seeded with ``seed``, speaker-blocked when every scored row has a speaker;
-    ``interval_method="bca"`` for bias-corrected and accelerated intervals.
+    ``interval_method="bca"`` for bias-corrected and accelerated intervals. ``classes`` (a
+    :class:`voxproof.metrics.classes.ClassSpec`) adds per-class scores to every condition.
     """
     check_settings(n_resamples, level)
     if interval_method not in METHODS:
@@ -274,9 +289,21 @@ def score_run(
                         n_resamples=n_resamples, seed=seed, level=level, interval_method=interval_method)
         for name in _conditions_in_order(store, rows)
     )
+    if classes is not None:
+        from dataclasses import replace
+
+        from voxproof.metrics.class_scores import class_utterances, score_classes
+
+        utts = class_utterances(good, norm, classes, alts)
+        conditions = tuple(
+            replace(c, classes=score_classes([u for u in utts if u.condition == c.condition], classes,
+                                             n_resamples=n_resamples, seed=seed, level=level, method=interval_method))
+            for c in conditions
+        )
     return RunScores(
         normalizer=norm.to_dict(), alternates=alts.to_dict() if alts is not None else None,
         n_resamples=n_resamples, seed=seed, level=level, conditions=conditions, interval_method=interval_method,
+        classes=None if classes is None else classes.to_dict(),
     )
 
 

@@ -79,18 +79,22 @@ def build_summary(
     alternates: str | None = None,
     n_resamples: int = 1000,
     wer_threshold: float | None = None,
+    classes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary of the run in ``run`` (counts cached in its store, so this is cheap to repeat).
+
+    ``classes``: ``{"rules", "keywords", "entities", "vocab"}`` (see
+    :func:`voxproof.metrics.classes.load_class_spec`) to add per-class scores.
 
     ``wer_threshold`` (a rate, 0.2 = 20 %) is where robustness curves report the crossing severity;
     by default the one recorded at evaluation time, if any.
     """
-    return _build(run, normalizer, alternates, n_resamples, wer_threshold)[0]
+    return _build(run, normalizer, alternates, n_resamples, wer_threshold, classes)[0]
 
 
 def _build(
     run: str | Path, normalizer: str | None, alternates: str | None, n_resamples: int,
-    wer_threshold: float | None,
+    wer_threshold: float | None, classes: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """The summary and the deployment section object (its figures are drawn from the object)."""
     from voxproof.metrics.scoring import score_run
@@ -101,7 +105,13 @@ def _build(
         provenance = store.provenance
         norm = normalizer or (provenance.get("normalizer") or {}).get("name") or "whisper-en"
         seed = int(provenance.get("seed") or 0)
-        scores = score_run(store, norm, alternates=alternates, n_resamples=n_resamples, seed=seed)
+        spec = None
+        if classes is not None:
+            from voxproof.metrics.classes import load_class_spec
+            from voxproof.metrics.normalize import get_normalizer
+
+            spec = load_class_spec(get_normalizer(norm), **classes)
+        scores = score_run(store, norm, alternates=alternates, n_resamples=n_resamples, seed=seed, classes=spec)
         if wer_threshold is None:
             wer_threshold = (store.meta("report_settings") or {}).get("wer_threshold")
         deployment = _section("deployment", lambda: _deployment(store, scores, norm))
@@ -131,13 +141,14 @@ def write_reports(
     wer_threshold: float | None = None,
     html: bool = True,
     html_path: str | Path | None = None,
+    classes: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write ``summary.json`` (and ``report.html``) into the run directory; returns the summary and
     the written paths by label."""
     run = Path(run)
     from voxproof.security.redact import redact_value
 
-    summary, deployment = _build(run, normalizer, alternates, n_resamples, wer_threshold)
+    summary, deployment = _build(run, normalizer, alternates, n_resamples, wer_threshold, classes)
     summary = redact_value(summary)  # transcript fields only, under the process's PII policy
     paths: dict[str, Path] = {}
     out = run / "summary.json"

@@ -111,6 +111,38 @@ def _slice_table(c: dict[str, Any]) -> str:
     return gaps + table(["slice by", "value", "utterances", "words", "WER", "interval", "note"], rows, numeric=(2, 3, 4))
 
 
+def class_table(c: dict[str, Any]) -> str:
+    """Per-class WER of one condition with intervals, recall, and keyword precision/recall/F1."""
+    scale = max([k["wer"]["high"] or k["wer"]["estimate"] or 0 for k in c["classes"]] + [0.01]) * 1.05
+    rows = []
+    for k in c["classes"]:
+        w = k["wer"]
+        reason = k.get("reason")
+        rows.append([k["name"], k["kind"], k["utterances"], k["ref_words"],
+                     (esc(na(reason)) if reason else esc(fmt_interval(w)), w["estimate"] or 0),
+                     ("" if reason else _wer_bar(w, scale), w["estimate"] or 0),
+                     (esc(na(reason) if reason else fmt_pct(k["recall"])), k["recall"] or 0), k.get("warning") or ""])
+    intro = paragraph(f"Condition {c['condition']}. A class's WER counts the errors on its reference words (through "
+                      "the alignment) and insertions inside its spans, over its reference words; recall is the share "
+                      "of its reference words recognised (OOV recall for class oov).", "muted")
+    parts = [intro, table(["class", "kind", "utterances", "words", "WER", "interval", "recall", "note"], rows,
+                          numeric=(2, 3, 4, 6))]
+    for k in c["classes"]:
+        kw = k.get("keywords")
+        if kw:
+            parts.append(paragraph(
+                f"Keywords: {kw['found']} of {kw['ref']} reference occurrences recognised, {kw['hyp']} in the output; "
+                f"precision {fmt_pct(kw['precision'], 2, 'no keyword in the output')}, recall "
+                f"{fmt_pct(kw['recall'], 2, 'no keyword in the references')}, F1 "
+                f"{fmt_pct(kw['f1'], 2, 'precision or recall undefined')}."))
+            parts.append(details(f"{kw['keywords_listed']} of {kw['keywords_seen']} keywords, most missed first", table(
+                ["keyword", "in references", "in output", "recognised", "precision", "recall", "F1"],
+                [[e["keyword"], e["ref"], e["hyp"], e["found"], fmt_pct(e["precision"], 1, "not in output"),
+                  fmt_pct(e["recall"], 1, "not in references"), fmt_pct(e["f1"], 1, "undefined")]
+                 for e in kw["per_keyword"]], numeric=(1, 2, 3))))
+    return "".join(parts)
+
+
 def _slices(summary: dict[str, Any]) -> str:
     """Slices of the first (clean) condition and of the worst conditions; the rest folded."""
     conds = [c for c in summary["scores"]["conditions"] if c["slices"]]
@@ -262,6 +294,9 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     if rob:
         page.add("Robustness", rob, "robustness")
     page.add("Slices", _slices(summary), "slices")
+    first = summary["scores"]["conditions"][0] if summary["scores"]["conditions"] else {}
+    if first.get("classes") is not None:
+        page.add("Token classes", class_table(first), "classes")
     with RunStore.open(run) as store:
         utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
     _add_deployment(page, summary, deployment)
