@@ -246,13 +246,11 @@ def machine_warnings(base: dict[str, Any], cand: dict[str, Any], labels: tuple[s
     sets (dispatch), different decode-path library versions, or an unrecorded ISA."""
     out: list[str] = []
     sa, sb = isa_signature(base), isa_signature(cand)
-    if sa is None or sb is None:
-        missing = [lab for lab, s in zip(labels, (sa, sb)) if s is None]
-        if len(missing) == 1:
-            out.append(f"run {missing[0]} does not record its CPU instruction sets (made before voxproof recorded "
-                       "them), so a difference from CPU dispatch cannot be ruled out")
-        return out
-    if sa != sb:
+    missing = [lab for lab, s in zip(labels, (sa, sb)) if s is None]
+    if len(missing) == 1:
+        out.append(f"run {missing[0]} does not record its CPU instruction sets (made before voxproof recorded "
+                   "them), so a difference from CPU dispatch cannot be ruled out")
+    if sa is not None and sb is not None and sa != sb:
         diffs = []
         for key in sorted(set(sa) | set(sb)):
             if sa.get(key) != sb.get(key):
