@@ -63,7 +63,7 @@ class LabelNoiseRule:
 
     min_wer: float = bounded(0.25, 0.0, 10.0)
     max_wer: float = bounded(0.6, 0.0, 10.0)
-    min_error_confidence: float = bounded(0.55, 0.0, 1.0)
+    min_error_confidence: float = bounded(0.6, 0.0, 1.0)  # calibrated: the model expects most of them right
     min_block_share: float = bounded(0.35, 0.0, 1.0)
     min_agreement: float = bounded(0.1, -10.0, 10.0)
     min_votes: int = bounded(2, 1, 3)
@@ -112,6 +112,7 @@ def label_noise_evidence(reference: str, first: Decoded, second: Decoded | None,
         "error_confidence": round(sum(wrong_known) / len(wrong_known), 4) if wrong_known else None,
         "error_block_share": round(longest_error_share(alignment.ops), 4),
         "hit_share": round(alignment.counts.hits / len(ref), 4),
+        "hypothesis_empty": not tokens,
     }
     if second is not None:
         first_n = norm(first.text)
@@ -130,6 +131,8 @@ def judge(evidence: dict[str, Any], rule: LabelNoiseRule) -> tuple[bool, list[st
     wer = evidence["wer"]
     if not math.isfinite(wer) or wer < rule.min_wer:
         return False, []
+    if evidence.get("hit_share") == 0 and evidence.get("hypothesis_empty"):
+        return False, []  # the recogniser heard nothing: that says nothing about the transcript
     votes: list[str] = []
     known = 0
     conf = evidence.get("error_confidence")
