@@ -9,7 +9,8 @@ Corpus (real audio from ../shared/data, see its README; transcripts planted by t
   first 40-60 % of the words (7) or with a block of 40 % of the words replaced by words of another
   transcript (6).
 
-Every clip is decoded once by Whisper tiny.en and once by PocketSphinx (cached in --cache as JSON), then
+Every clip is decoded once by Whisper tiny.en, and the candidates (WER >= the rule's min_wer) once by
+PocketSphinx, as ``audit --asr`` does (cached in --cache as JSON); then every item is
 judged by the old rule (WER > 60 %, one recogniser) and by :func:`voxproof.audit.label_noise.judge`
 with Whisper's word confidences alone, with the alignment shape, and with all three kinds of evidence.
 
@@ -91,9 +92,17 @@ def decode_all(items: list[dict], cache: Path) -> dict[str, dict]:
     from voxproof.audit.label_noise import Decoded
     from voxproof.backends.registry import load_backend
 
+    from voxproof.audit.label_noise import LabelNoiseRule
+    from voxproof.metrics.align import word_counts
+    from voxproof.metrics.normalize import get_normalizer
+
+    norm = get_normalizer("whisper-en")
     done = json.loads(cache.read_text()) if cache.exists() else {}
     for name in ("whisper", "sphinx"):
         todo = [it for it in items if f"{name}:{it['id']}" not in done]
+        if name == "sphinx":  # as in check_asr: the second recogniser runs on candidates only
+            todo = [it for it in todo if word_counts(norm(it["text"]), norm(done[f"whisper:{it['id']}"]["text"]))
+                    .error_rate >= LabelNoiseRule().min_wer]
         if not todo:
             continue
         backend = load_backend(name, kind="asr")
@@ -130,7 +139,8 @@ def main() -> None:
     rows = []
     for it in items:
         first = Decoded.from_json(decoded[f"whisper:{it['id']}"])
-        second = Decoded.from_json(decoded[f"sphinx:{it['id']}"])
+        key = f"sphinx:{it['id']}"
+        second = Decoded.from_json(decoded[key]) if key in decoded else None
         rows.append((it, label_noise_evidence(it["text"], first, second, norm),
                      label_noise_evidence(it["text"], first, None, norm),
                      label_noise_evidence(it["text"], Decoded(first.text), None, norm)))

@@ -7,8 +7,9 @@ utterances 75-150 % wrong. Three pieces of evidence can (issue 19, measured on a
 - **confidence**: the mean word probability of the recogniser's words that disagree with the reference.
   Whisper's word probabilities are calibrated (ECE 0.036): on a hard utterance its wrong words are
   unsure; on a wrong label it hears the words clearly and is sure of them.
-- **agreement**: a second, independent recogniser (PocketSphinx) is closer to the first recogniser's
-  text than to the reference (``second_vs_reference - second_vs_first``, in WER points).
+- **agreement**: a second, independent recogniser (PocketSphinx) shares more words with the first
+  recogniser's text than with the reference (share of the second's words matched in the first's text
+  minus the share matched in the reference).
 - **shape**: the share of the alignment taken by its longest run of errors. A transcript of another
   utterance, a truncated one or a partly replaced one puts its errors in one long block; a hard
   utterance scatters short local errors.
@@ -55,9 +56,9 @@ class LabelNoiseRule:
     An item is a candidate when the first recogniser's WER is at least ``min_wer``. A candidate is label
     noise when at least ``min_votes`` of the three pieces of evidence hold: its wrong words have a
     mean probability of at least ``min_error_confidence``; its longest run of errors is at least
-    ``min_block_share`` of the alignment; the second recogniser is at least ``min_agreement`` (WER
-    points) closer to the first than to the reference. Evidence that is missing (no confidences, no
-    second recogniser) does not vote. With no evidence at all the old rule applies: WER above
+    ``min_block_share`` of the alignment; the second recogniser has a share of at least
+    ``min_agreement`` more of its words in the first's text than in the reference. Evidence that is
+    missing (no confidences, no second recogniser) does not vote. With no evidence at all the old rule applies: WER above
     ``max_wer``.
     """
 
@@ -65,7 +66,7 @@ class LabelNoiseRule:
     max_wer: float = bounded(0.6, 0.0, 10.0)
     min_error_confidence: float = bounded(0.6, 0.0, 1.0)  # calibrated: the model expects most of them right
     min_block_share: float = bounded(0.35, 0.0, 1.0)
-    min_agreement: float = bounded(0.1, -10.0, 10.0)
+    min_agreement: float = bounded(0.1, -1.0, 1.0)
     min_votes: int = bounded(2, 1, 3)
 
     def __post_init__(self) -> None:
@@ -115,13 +116,20 @@ def label_noise_evidence(reference: str, first: Decoded, second: Decoded | None,
         "hypothesis_empty": not tokens,
     }
     if second is not None:
-        first_n = norm(first.text)
+        # Share of the second recogniser's words the first one also heard, minus the share the reference
+        # has: both over the second's words, so a length difference cannot fake agreement (WERs over two
+        # different references could), and two recognisers that both fail score about 0.
         second_n = norm(second.text)
-        vs_ref = word_counts(" ".join(ref), second_n).error_rate
-        vs_first = word_counts(first_n, second_n).error_rate if first_n.split() else None
-        out["second_wer"] = round(vs_ref, 4)
-        out["second_vs_first_wer"] = None if vs_first is None else round(vs_first, 4)
-        out["agreement"] = None if vs_first is None else round(vs_ref - vs_first, 4)
+        n = len(second_n.split())
+        out["second_wer"] = round(word_counts(" ".join(ref), second_n).error_rate, 4)
+        if n:
+            with_first = word_counts(second_n, norm(first.text)).hits / n
+            with_ref = word_counts(second_n, " ".join(ref)).hits / n
+            out["second_matches_first"] = round(with_first, 4)
+            out["second_matches_reference"] = round(with_ref, 4)
+            out["agreement"] = round(with_first - with_ref, 4)
+        else:
+            out["agreement"] = None
     return out
 
 
@@ -149,7 +157,8 @@ def judge(evidence: dict[str, Any], rule: LabelNoiseRule) -> tuple[bool, list[st
     if agreement is not None:
         known += 1
         if agreement >= rule.min_agreement:
-            votes.append(f"second recogniser closer to the first than to the reference by {agreement:.0%}")
+            votes.append(f"second recogniser shares {agreement:.0%} more of its words with the first than with the "
+                         "reference")
     if known == 0:
         return (wer > rule.max_wer), ([f"WER {wer:.0%} > {rule.max_wer:.0%}"] if wer > rule.max_wer else [])
     return len(votes) >= min(rule.min_votes, known), votes
