@@ -259,7 +259,7 @@ def machine_warnings(base: dict[str, Any], cand: dict[str, Any], labels: tuple[s
                     diffs.append(f"CPU flags only in {labels[0]}: {','.join(sorted(fa - fb)) or '-'}; only in "
                                  f"{labels[1]}: {','.join(sorted(fb - fa)) or '-'}")
                 else:
-                    diffs.append(f"{key} {sa.get(key)} vs {sb.get(key)}")
+                    diffs.append(f"{key} {sa.get(key, 'unset')} vs {sb.get(key, 'unset')}")
         out.append("the runs ran on different instruction sets (" + "; ".join(diffs) + "): CTranslate2 and MKL "
                    "pick their int8/float kernels from the CPU, which changes rounding and can change decoded "
                    "words, so part of the difference may be the machine, not the model; rerun both on one "
