@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bundled import REPO, data_dir  # noqa: E402
+from _bundled import REPO, data_dir
 
 SHARED = data_dir().parent
 
@@ -49,14 +49,14 @@ def build_corpus(seed: int = 19) -> list[dict]:
     libri = _tsv(SHARED / "librispeech-test-other-mini")
     rng.shuffle(libri)
     clean, planted = libri[:30], libri[30:]
-    items = [dict(id=u, audio=str(a), noise=None, text=t, planted=None) for u, t, a in clean]
+    items = [{"id": u, "audio": str(a), "noise": None, "text": t, "planted": None} for u, t, a in clean]
     noises = ["doing_the_dishes", "running_tap", "exercise_bike"]
-    items += [dict(id=f"{u}+noise", audio=str(a), noise=noises[k % 3], text=t, planted=None)
+    items += [{"id": f"{u}+noise", "audio": str(a), "noise": noises[k % 3], "text": t, "planted": None}
               for k, (u, t, a) in enumerate(clean[:10])]
-    items += [dict(id=u, audio=str(a), noise=None, text=t, planted=None) for u, t, a in _tsv(SHARED / "cmu-arctic")]
+    items += [{"id": u, "audio": str(a), "noise": None, "text": t, "planted": None} for u, t, a in _tsv(SHARED / "cmu-arctic")]
     digits = _tsv(SHARED / "fsdd-digits")
     accented = [d for d in digits if d[0].split("_")[1] in ("nicolas", "yweweler", "lucas", "george")]
-    items += [dict(id=u, audio=str(a), noise=None, text=t, planted=None) for u, t, a in rng.sample(accented, 10)]
+    items += [{"id": u, "audio": str(a), "noise": None, "text": t, "planted": None} for u, t, a in rng.sample(accented, 10)]
     others = [t for _, t, _ in clean]
     for k, (u, t, a) in enumerate(planted):
         words = t.split()
@@ -70,7 +70,7 @@ def build_corpus(seed: int = 19) -> list[dict]:
             start = rng.randrange(0, len(words) - n + 1)
             donor = rng.choice(others).split()
             text = " ".join(words[:start] + donor[:n] + words[start + n:])
-        items.append(dict(id=f"{u}+{kind}", audio=str(a), noise=None, text=text, planted=kind))
+        items.append({"id": f"{u}+{kind}", "audio": str(a), "noise": None, "text": text, "planted": kind})
     return items
 
 
@@ -89,10 +89,8 @@ def _audio(item: dict, rate: int):
 
 
 def decode_all(items: list[dict], cache: Path) -> dict[str, dict]:
-    from voxproof.audit.label_noise import Decoded
+    from voxproof.audit.label_noise import Decoded, LabelNoiseRule
     from voxproof.backends.registry import load_backend
-
-    from voxproof.audit.label_noise import LabelNoiseRule
     from voxproof.metrics.align import word_counts
     from voxproof.metrics.normalize import get_normalizer
 

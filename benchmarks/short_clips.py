@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bundled import data_dir  # noqa: E402
+from _bundled import data_dir
 
 
 def measure(name: str, utts: list, out: Path, pack_max_s: float) -> dict:

@@ -38,7 +38,7 @@ def utterances():
 def runs(tmp_path_factory, utterances):
     root = tmp_path_factory.mktemp("determ")
     model = WhisperTranscriber(WhisperOptions())
-    factory = lambda: model  # noqa: E731  one model load for both runs
+    factory = lambda: model
     norm = {"name": "whisper-en", "version": "1"}
     ds = {"hash": "short6", "utterances": len(utterances)}
     model.close = lambda: None  # the runner closes backends; this one is shared by both runs

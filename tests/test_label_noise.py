@@ -10,7 +10,13 @@ import pytest
 import soundfile as sf
 
 from voxproof.audit.label_noise import (
-    DEFAULT_SEVERITY, Decoded, LabelNoiseRule, judge, label_noise_evidence, longest_error_share, second_recogniser,
+    DEFAULT_SEVERITY,
+    Decoded,
+    LabelNoiseRule,
+    judge,
+    label_noise_evidence,
+    longest_error_share,
+    second_recogniser,
 )
 from voxproof.audit.transcript import check_asr
 from voxproof.errors import UsageError
@@ -77,13 +83,13 @@ def test_evidence_and_rule_on_constructed_transcripts():
     ref = "the cat sat on the mat near the door of the house"
     # confident, one block of errors (a partly replaced transcript)
     sure = Decoded("the cat sat on a bright red carpet rug of the house",
-                   tuple((w, 0.95) for w in "the cat sat on a bright red carpet rug of the house".split()))
+                   tuple((w, 0.95) for w in ["the", "cat", "sat", "on", "a", "bright", "red", "carpet", "rug", "of", "the", "house"]))
     ev = label_noise_evidence(ref, sure, None, norm)
     assert ev["error_confidence"] == pytest.approx(0.95) and ev["error_block_share"] >= 0.35
     assert judge(ev, LabelNoiseRule())[0] is True
     # same words but unsure and scattered errors: a hard utterance
     unsure = Decoded("a cat sat in the mat near a door on the house",
-                     tuple((w, 0.3) for w in "a cat sat in the mat near a door on the house".split()))
+                     tuple((w, 0.3) for w in ["a", "cat", "sat", "in", "the", "mat", "near", "a", "door", "on", "the", "house"]))
     ev2 = label_noise_evidence(ref, unsure, None, norm)
     assert ev2["wer"] >= 0.25 and judge(ev2, LabelNoiseRule())[0] is False
     # a second recogniser that agrees with the first (and not the reference) adds a vote

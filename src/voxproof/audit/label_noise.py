@@ -177,5 +177,5 @@ def second_recogniser(first: str, choice: str | None) -> str | None:
 
     try:
         return None if get_spec("sphinx", kind="asr").missing() else "sphinx"
-    except Exception:  # an unknown backend registry state: no second opinion rather than a failed audit
+    except Exception:  # noqa: BLE001 - an unknown backend registry state: no second opinion rather than a failed audit
         return None

@@ -145,8 +145,8 @@ def _close(backend: Any) -> None:
 
 def report_lines(report: DeterminismReport) -> list[str]:
     """The report as console lines."""
-    lines = [f"determinism check: {report.backend}, {len(report.sample)} utterances (seed {report.seed}), "
-             f"{report.threads if report.threads is not None else 'n/a'} threads, {report.seconds:.1f} s"]
+    lines = [(f"determinism check: {report.backend}, {len(report.sample)} utterances (seed {report.seed}), "
+              f"{report.threads if report.threads is not None else 'n/a'} threads, {report.seconds:.1f} s")]
     for p in report.passes:
         if p.note:
             lines.append(f"  {p.name:<26} {p.note}")
