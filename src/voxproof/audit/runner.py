@@ -83,6 +83,10 @@ class AuditOptions:
             from voxproof.audit.label_noise import LabelNoiseRule
 
             LabelNoiseRule(min_wer=self.asr_min_wer, max_wer=self.asr_max_wer)  # refuses NaN/inf/out of range
+            if self.asr_second and self.asr_second.lower() not in ("auto", "none", "off"):
+                from voxproof.backends.registry import get_spec
+
+                get_spec(self.asr_second, kind="asr")  # an unknown name is a usage error before any decoding
 
     def audio_limits(self) -> Any:
         """The decoder limits of the audit: the shared default (:data:`voxproof.audio.io.DEFAULT_LIMITS`)
