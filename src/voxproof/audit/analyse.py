@@ -21,7 +21,7 @@ from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.audit.analyse")
 
-ANALYSIS_VERSION = "3"  # 3: tone signature (audit/tones.py)
+ANALYSIS_VERSION = "4"  # 3: tone signature (audit/tones.py); 4: spectral mirror image (upsampled by interpolation)
 
 
 @dataclass(frozen=True)

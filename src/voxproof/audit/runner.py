@@ -50,6 +50,8 @@ class AuditOptions:
     intended_use: Literal["any", "research", "commercial"] = "any"
     asr: str | None = None  # recogniser for label-noise checks (e.g. "whisper")
     asr_max_wer: float = 0.6  # tiny.en errs up to ~55% on some clean test-other clips
+    asr_min_wer: float = 0.25  # below this WER a disagreement is never judged label noise
+    asr_second: str | None = "auto"  # second recogniser for the agreement evidence: auto = sphinx, none = off
     normalizer: str = "whisper-en"
     near_max_ber: float = 0.3  # fingerprint bit error rate at or below which two items are the same audio
     cps_z: float = 4.0
@@ -77,6 +79,14 @@ class AuditOptions:
         if not 0 < self.near_max_ber < 0.5:
             raise ValueError(f"near_max_ber must be in (0, 0.5), got {self.near_max_ber}")
         self.audio_limits()  # validates allow_url_host
+        if self.asr:
+            from voxproof.audit.label_noise import LabelNoiseRule
+
+            LabelNoiseRule(min_wer=self.asr_min_wer, max_wer=self.asr_max_wer)  # refuses NaN/inf/out of range
+            if self.asr_second and self.asr_second.lower() not in ("auto", "none", "off"):
+                from voxproof.backends.registry import get_spec
+
+                get_spec(self.asr_second, kind="asr")  # an unknown name is a usage error before any decoding
 
     def audio_limits(self) -> Any:
         """The decoder limits of the audit: the shared default (:data:`voxproof.audio.io.DEFAULT_LIMITS`)
@@ -286,8 +296,12 @@ def run_audit(
     asr_stats = None
     if opts.asr:
         decodable = (u for u, a in store.pairs(0) if a.ok)
+        from voxproof.audit.label_noise import LabelNoiseRule, second_recogniser
+
+        rule = LabelNoiseRule(min_wer=opts.asr_min_wer, max_wer=opts.asr_max_wer)
         asr_findings, asr_stats = check_asr(decodable, opts.asr, max_wer=opts.asr_max_wer, normalizer=opts.normalizer,
-                                            cache_path=cache_path, limits=opts.audio_limits(),
+                                            cache_path=cache_path, limits=opts.audio_limits(), rule=rule,
+                                            second=second_recogniser(opts.asr, opts.asr_second),
                                             progress=lambda n: say(f"label noise: {n} items transcribed"))
         findings.extend(asr_findings)
         if opts.poison:

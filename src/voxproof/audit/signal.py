@@ -190,6 +190,61 @@ def effective_bandwidth(x: np.ndarray, sample_rate: int) -> float:
     return float(freqs[above[-1]]) if len(above) else 0.0
 
 
+# Original rates a file may have been upsampled from; their Nyquist frequencies are the mirror candidates.
+_SOURCE_RATES = (8000, 11025, 16000, 22050)
+_MIRROR_MAX_FRAMES = 1000  # 16 s of 16 ms hops at 16 kHz: plenty for a spectral correlation
+
+
+def mirror_image(x: np.ndarray, sample_rate: int) -> tuple[float, float] | None:
+    """``(original Nyquist in Hz, correlation)`` of the strongest spectral mirror image in ``x``, or None.
+
+    Upsampling by naive linear interpolation (zero stuffing then a 2-tap triangle filter) leaves an
+    attenuated image of the original band above the original Nyquist ``fc``: the spectrum at ``fc + d``
+    is the spectrum at ``fc - d`` times a fixed gain (cot^2 of pi f / rate for 2x), frame by frame. So
+    after removing each bin's long-term level and each frame's mean, the log spectra of the two sides
+    correlate almost perfectly in every loud frame, while in a genuine wideband recording they do not.
+    The correlation is over the loudest half of the frames, for mirror distances from 4 % to 90 % of the
+    smaller of ``fc`` and ``nyquist - fc``.
+    """
+    from fractions import Fraction
+
+    from scipy.fft import rfft
+
+    best: tuple[float, float] | None = None
+    x = np.asarray(x, dtype=np.float64)
+    for rate in _SOURCE_RATES:
+        fc = rate / 2
+        if fc * 1.25 > sample_rate / 2:
+            continue
+        q = Fraction(rate, 2 * sample_rate).limit_denominator(100000).denominator  # bin fc exactly on the grid
+        n = q * max(1, round(0.032 * sample_rate / q))
+        if n > 16384 or n < 64 or len(x) < 4 * n:
+            continue
+        hop = n // 2
+        frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop][:_MIRROR_MAX_FRAMES]
+        spec = np.abs(rfft((frames - frames.mean(axis=1, keepdims=True)) * np.hanning(n), axis=1)) ** 2
+        fcb = round(fc * n / sample_rate)
+        width = min(fcb, spec.shape[1] - 1 - fcb)
+        d = np.arange(max(1, int(0.04 * width)), int(0.9 * width))
+        if len(d) < 8:
+            continue
+        energy = spec.sum(axis=1)
+        loud = energy >= np.median(energy)
+        if loud.sum() < 8 or not np.any(energy[loud] > 0):
+            continue
+        floor = 1e-12 * float(energy.max())
+        below = np.log10(spec[loud][:, fcb - d] + floor)
+        above = np.log10(spec[loud][:, fcb + d] + floor)
+        for m in (below, above):
+            m -= m.mean(axis=0, keepdims=True)
+            m -= m.mean(axis=1, keepdims=True)
+        denom = float(np.sqrt((below ** 2).sum() * (above ** 2).sum()))
+        corr = float((below * above).sum() / denom) if denom > 0 else 0.0
+        if best is None or corr > best[1]:
+            best = (fc, corr)
+    return best
+
+
 def measure(samples: np.ndarray, sample_rate: int, *, vad: str = "silero") -> dict[str, float]:
     """Signal measures of mono float audio: clip_ratio, dc_offset, peak_dbfs, speech_ratio (0..1),
     snr_db (speech vs noise floor; absent when the clip has too little non-speech to tell),
@@ -226,6 +281,9 @@ def measure(samples: np.ndarray, sample_rate: int, *, vad: str = "silero") -> di
     out["bandwidth_hz"] = effective_bandwidth(x, sample_rate)
     out["nyquist_hz"] = sample_rate / 2.0
     out.update(tone_signature(x, sample_rate))
+    mirror = mirror_image(x, sample_rate)
+    if mirror is not None:
+        out["mirror_nyquist_hz"], out["mirror_correlation"] = mirror[0], round(mirror[1], 4)
     return out
 
 

@@ -141,80 +141,154 @@ def check_asr(
     cache_path: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     limits: Any = None,
+    second: str | None = None,
+    rule: Any = None,
 ) -> tuple[list[Finding], dict[str, object]]:
-    """Label noise: items whose recogniser WER against the reference exceeds ``max_wer``. ``utts`` are
-    the decodable items (the runner leaves out the ones the signal stage could not read).
+    """Label noise: items whose transcript the recogniser's evidence says is wrong.
 
-    The recogniser (name, model checksum), normaliser and threshold are recorded in the evidence. With
-    ``cache_path`` every transcript is kept as soon as it is made, keyed by the file (path, size,
-    modification time, segment) and the recogniser's identity, so a rerun transcribes only what is new.
-    An item the recogniser cannot read is counted and reported (``transcript.asr_failed``), not skipped
-    silently; it does not stop the audit. ``progress(n)`` is called after every 10th item scored.
-    ``limits``: decoder limits (default: the shared :data:`voxproof.audio.io.DEFAULT_LIMITS`).
+    Every item whose WER is at least ``rule.min_wer`` is judged by :func:`voxproof.audit.label_noise.judge`
+    on three kinds of evidence: the recogniser's confidence in the words that disagree, the shape of
+    the alignment, and (with ``second``, another recogniser run on those items only) whether the two
+    recognisers agree with each other rather than with the reference. Judged label noise is a
+    ``transcript.asr_disagreement`` finding at :data:`~voxproof.audit.label_noise.DEFAULT_SEVERITY`
+    (set from its precision on a planted corpus); a disagreement above ``max_wer`` that the evidence
+    calls a model error (a hard utterance) is one ``transcript.asr_hard`` info finding, not label noise.
+
+    The recognisers (name, model checksum), normaliser and rule are recorded in the evidence. With
+    ``cache_path`` every transcript (text and word confidences) is kept as soon as it is made, keyed by
+    the file (path, size, modification time, segment) and the recogniser's identity, so a rerun
+    transcribes only what is new. An item the recogniser cannot read is counted and reported
+    (``transcript.asr_failed``), not skipped silently; it does not stop the audit. ``progress(n)`` is
+    called after every 10th item scored. ``limits``: decoder limits (default: the shared
+    :data:`voxproof.audio.io.DEFAULT_LIMITS`).
     """
-    from voxproof.audio.io import DEFAULT_LIMITS, load_audio
+    from voxproof.audio.io import DEFAULT_LIMITS
     from voxproof.audit.cache import TranscriptCache
-    from voxproof.audit.signal import cache_key
-    from voxproof.backends.registry import load_backend
+    from voxproof.audit.label_noise import DEFAULT_SEVERITY, LabelNoiseRule, judge, label_noise_evidence
     from voxproof.metrics.align import word_counts
     from voxproof.metrics.normalize import get_normalizer
 
-    backend = load_backend(backend_name, kind="asr")
+    rule = rule or LabelNoiseRule(max_wer=max_wer)
     norm = get_normalizer(normalizer)
-    info = backend.info()
-    info_dict = info.to_dict() if hasattr(info, "to_dict") else {"name": backend_name}
-    recogniser = {k: info_dict.get(k) for k in ("name", "model", "model_checksum", "options") if k in info_dict}
-    recogniser.setdefault("name", backend_name)
-    identity = json.dumps(recogniser, sort_keys=True, default=str)
+    first = _Recogniser(backend_name, limits or DEFAULT_LIMITS)
+    other = _Recogniser(second, limits or DEFAULT_LIMITS, lazy=True) if second else None
     cache = TranscriptCache(cache_path) if cache_path is not None else None
     findings = []
+    hard: list[str] = []
     failed: list[tuple[str, str]] = []
-    scored = from_cache = 0
+    scored = from_cache = candidates = 0
     try:
         for u in utts:
             ref_n = norm(u.text) if u.text else ""
             if not ref_n.split():
                 continue
-            key = cache_key(u, identity) if cache is not None else None
-            hyp = cache.get(key) if key is not None else None
-            if hyp is None:
-                try:
-                    audio = load_audio(u.audio, sample_rate=backend.sample_rate, offset=u.offset, duration=u.duration,
-                                       limits=limits or DEFAULT_LIMITS)
-                    hyp = backend.transcribe(audio).text
-                except VoxproofError as exc:
-                    failed.append((u.id, f"{type(exc).__name__}: {exc}"[:300]))
-                    continue
-                if key is not None:
-                    cache.put(key, hyp)
-            else:
-                from_cache += 1
-            hyp_n = norm(hyp)
-            counts = word_counts(ref_n, hyp_n)
+            decoded, cached = first.decode(u, cache)
+            if isinstance(decoded, str):
+                failed.append((u.id, decoded))
+                continue
+            from_cache += cached
             scored += 1
             if progress and scored % 10 == 0:
                 progress(scored)
-            wer = counts.error_rate
-            if wer > max_wer:
+            wer = word_counts(ref_n, norm(decoded.text)).error_rate
+            if wer < rule.min_wer:
+                continue
+            candidates += 1
+            second_decoded = None
+            if other is not None:
+                result, cached = other.decode(u, cache)
+                second_decoded = None if isinstance(result, str) else result
+                from_cache += cached
+            evidence = label_noise_evidence(u.text or "", decoded, second_decoded, norm) or {"wer": wer}
+            noisy, reasons = judge(evidence, rule)
+            if noisy:
                 findings.append(
-                    Finding("transcript.asr_disagreement", "medium", (u.id,),
-                            f"{backend_name} disagrees with the reference: WER {wer:.0%} > {max_wer:.0%}",
-                            {"wer": round(wer, 4), "threshold": max_wer, "recogniser": recogniser,
+                    Finding("transcript.asr_disagreement", DEFAULT_SEVERITY, (u.id,),
+                            f"{backend_name} disagrees with the reference (WER {wer:.0%}) and the evidence says the "
+                            f"transcript is wrong: {'; '.join(reasons)}",
+                            {**evidence, "reasons": reasons, "recogniser": first.identity_dict,
+                             "second_recogniser": other.identity_dict if other is not None else None,
                              "normalizer": f"{norm.name}@{norm.version}",
-                             "hypothesis_words": len(hyp_n.split()), "reference_words": len(ref_n.split())})
+                             "hypothesis_words": len(norm(decoded.text).split()),
+                             "reference_words": len(ref_n.split())})
                 )
+            elif wer > rule.max_wer:
+                hard.append(u.id)
     finally:
         if cache is not None:
             cache.close()
+    if hard:
+        findings.append(
+            Finding("transcript.asr_hard", "info", tuple(hard),
+                    f"{len(hard)} item(s) where {backend_name} disagrees with the reference (WER > {rule.max_wer:.0%}) "
+                    "but unsure of its words and without a second recogniser's support: likely hard utterances "
+                    "(model errors), not wrong transcripts",
+                    {"count": len(hard), "threshold": rule.max_wer, "recogniser": first.identity_dict},
+                    action="none")
+        )
     if failed:
         findings.append(
             Finding("transcript.asr_failed", "low", tuple(i for i, _ in failed),
                     f"{len(failed)} item(s) could not be transcribed by {backend_name}: their labels are unchecked",
-                    {"count": len(failed), "examples": [e for _, e in failed[:5]], "recogniser": recogniser},
+                    {"count": len(failed), "examples": [e for _, e in failed[:5]], "recogniser": first.identity_dict},
                     action="none")
         )
-    return findings, {"recogniser": recogniser, "threshold": max_wer, "scored": scored, "from_cache": from_cache,
-                      "failed": len(failed), "normalizer": f"{norm.name}@{norm.version}"}
+    rule_dict = {k: getattr(rule, k) for k in rule.__dataclass_fields__}
+    return findings, {"recogniser": first.identity_dict, "threshold": rule.max_wer, "scored": scored,
+                      "from_cache": from_cache, "failed": len(failed), "normalizer": f"{norm.name}@{norm.version}",
+                      "second_recogniser": other.identity_dict if other is not None else None,
+                      "candidates": candidates, "rule": rule_dict, "severity": DEFAULT_SEVERITY}
+
+
+class _Recogniser:
+    """A recogniser of the label-noise check with its cache identity; ``lazy`` loads it at first use
+    (the second recogniser only runs on candidates)."""
+
+    def __init__(self, name: str, limits: Any, lazy: bool = False):
+        self.name = name
+        self.limits = limits
+        self.backend: Any = None
+        self._identity: dict[str, Any] | None = None
+        if not lazy:
+            self._load()
+
+    def _load(self) -> None:
+        from voxproof.backends.registry import load_backend
+
+        self.backend = load_backend(self.name, kind="asr")
+        info = self.backend.info()
+        info_dict = info.to_dict() if hasattr(info, "to_dict") else {"name": self.name}
+        ident = {k: info_dict.get(k) for k in ("name", "model", "model_checksum", "options") if k in info_dict}
+        ident.setdefault("name", self.name)
+        self._identity = ident
+
+    @property
+    def identity_dict(self) -> dict[str, Any]:
+        return self._identity if self._identity is not None else {"name": self.name, "note": "not run"}
+
+    def decode(self, u: Utterance, cache: Any) -> tuple[Any, int]:
+        """``(Decoded, 1 if it came from the cache else 0)``, or ``(error text, 0)``."""
+        from voxproof.audio.io import load_audio
+        from voxproof.audit.label_noise import Decoded
+        from voxproof.audit.signal import cache_key
+
+        if self.backend is None:
+            self._load()
+        # "|words": entries hold text and word confidences (older entries held the text only)
+        key = cache_key(u, json.dumps(self._identity, sort_keys=True, default=str) + "|words") if cache else None
+        hit = cache.get(key) if key is not None else None
+        if hit is not None:
+            return Decoded.from_json(json.loads(hit)), 1
+        try:
+            audio = load_audio(u.audio, sample_rate=self.backend.sample_rate, offset=u.offset, duration=u.duration,
+                               limits=self.limits)
+            t = self.backend.transcribe(audio)
+        except VoxproofError as exc:
+            return f"{type(exc).__name__}: {exc}"[:300], 0
+        decoded = Decoded(t.text, tuple((w.text, w.confidence) for w in t.words))
+        if key is not None:
+            cache.put(key, json.dumps(decoded.to_json()))
+        return decoded, 0
 
 
 _WS = re.compile(r"\s+")

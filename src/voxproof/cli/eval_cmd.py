@@ -68,10 +68,14 @@ RUN_HELP = {
 @click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
               help="Price of a machine per hour for the cost per audio hour, repeatable (e.g. --price my-vm=0.05). "
                    "Default: labelled example prices.")
+@click.option("--repeat-check", "repeat_check", type=click.IntRange(1, 10_000), default=None, metavar="N",
+              help="Instead of a run: decode a seeded sample of N utterances twice, with a new model instance "
+                   "and with 1 vs N threads, and report whether outputs are deterministic on this machine "
+                   "(exit 1 if not). With -o, writes the report as JSON there.")
 @supply_options
 def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, sample,
                  wer_threshold, resume, json_only, prices, expect_checksum, registry, expect_version,
-                 allow_changed_model, allow_pickle, **kwargs) -> None:
+                 allow_changed_model, allow_pickle, repeat_check, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -88,6 +92,12 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     from voxproof.run.sampling import sample_inputs
 
     run_options = pop_dataclass(RunOptions, kwargs)
+    if repeat_check is not None:
+        if suites or perturbs or resume or sample is not None:
+            raise UsageError("--repeat-check decodes the clean audio of its own sample: drop --suite, --perturb, "
+                             "--sample and --resume")
+        repeat_check_command(model, model_options, data, data_format, limit, repeat_check, run_options, out)
+        return
     if wer_threshold is not None and not (math.isfinite(wer_threshold) and 0 < wer_threshold <= 10):
         raise UsageError(f"--wer-threshold={wer_threshold} must be a positive rate up to 10, such as 0.2 (20 %)")
     parsed_prices = parse_prices(prices)  # checked before any decoding
@@ -136,3 +146,62 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
         click.echo(f"DataError: no utterance could be evaluated ({result.errors} error rows); see {paths.get('summary')}",
                    err=True)
         raise click.exceptions.Exit(EXIT_CANNOT_EVALUATE)
+
+
+def repeat_check_command(model: str, model_options: tuple[str, ...], data, data_format, limit, n: int,
+                         run_options: RunOptions, out: str | None) -> None:
+    """``eval --repeat-check N``: see :mod:`voxproof.run.determinism`."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from voxproof.audio.io import load_audio
+    from voxproof.backends.registry import get_spec, load_backend
+    from voxproof.options import build_options
+    from voxproof.run.determinism import check_determinism, report_lines
+    from voxproof.run.inputs import resolve_inputs
+    from voxproof.run.sampling import stratified_sample
+
+    spec = get_spec(model, kind="asr")
+    cls = spec.options_class()
+    has_threads = cls is not None and "cpu_threads" in {f.name for f in dataclasses.fields(cls)}
+    build_options(cls, list(model_options))  # refuse a bad option before any decoding
+
+    def load(threads: int | None):
+        pairs = list(model_options) + ([f"cpu_threads={threads}"] if threads is not None and has_threads else [])
+        return load_backend(model, build_options(cls, pairs), kind="asr")
+
+    inputs = resolve_inputs(data, data_format=data_format, limit=limit)
+    chosen = stratified_sample(inputs.utterances, n, run_options.seed)
+    limits = run_options.audio_limits()
+    probe = load(None)
+    try:
+        threads = int(getattr(probe, "cpu_threads", 0)) or None if has_threads else None
+        rate = int(getattr(probe, "sample_rate", 16000))
+        runtime = dict(probe.runtime_info()) if callable(getattr(probe, "runtime_info", None)) else {}
+        model_dir = getattr(probe, "model_dir", None)
+    finally:
+        close = getattr(probe, "close", None)
+        if callable(close):
+            close()
+    audios = [load_audio(u.audio, sample_rate=rate, offset=u.offset, duration=u.duration, limits=limits)
+              for u in chosen]
+    if runtime.get("ctranslate2") and model_dir is not None:
+        from voxproof.run.cpu import probe_mkl_dispatch
+
+        runtime["mkl_probe"] = probe_mkl_dispatch(str(model_dir), str(getattr(probe.options, "compute_type", "int8")))
+    click.echo(f"repeat check: {model} on {len(chosen)} of {len(inputs.utterances)} utterances of {inputs.source} "
+               f"(seed {run_options.seed})", err=True)
+    report = check_determinism(load, [u.id for u in chosen], audios, seed=run_options.seed, threads=threads,
+                               runtime=runtime)
+    for line in report_lines(report):
+        click.echo(line)
+    if out is not None:
+        path = Path(out)
+        if path.is_dir():
+            path = path / "determinism.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        click.echo(f"report: {path}")
+    if not report.deterministic:
+        raise click.exceptions.Exit(1)

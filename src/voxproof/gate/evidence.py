@@ -213,6 +213,14 @@ def _check_comparable(
     if differing:
         raise NotComparable(f"{len(differing)} reference transcripts differ between the runs "
                             f"(e.g. {differing[0]}); they were made from different manifests")
+    from voxproof.metrics.compare import measurement_mismatch
+    from voxproof.run.cpu import machine_warnings
+
+    mixed = measurement_mismatch(base_store.provenance, cand_store.provenance, ("the baseline", "the candidate"))
+    if mixed:
+        # A release decision must not rest on a change of measurement: refuse, as for different data.
+        raise NotComparable(mixed + "; evaluate both the same way (both with --pack or both without)")
+    notes.extend(machine_warnings(base_store.provenance, cand_store.provenance, ("baseline", "candidate")))
     bseed = base_store.provenance.get("seed")
     cseed = cand_store.provenance.get("seed")
     if bseed != cseed and any(k != CLEAN for _, k in base_keys):

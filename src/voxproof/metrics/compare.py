@@ -42,6 +42,7 @@ class RunComparison:
             if cls == name:
                 return comp
         raise KeyError(f"no class {name!r}; compared classes: {[c for c, _ in self.classes or ()]}")
+    notes: tuple[str, ...] = ()  # run-level warnings: different CPU dispatch, packed vs per-clip decoding
 
     def condition(self, name: str) -> PairedComparison:
         for c in self.comparisons:
@@ -57,6 +58,7 @@ class RunComparison:
             "dropped": dict(self.dropped), "comparisons": [c.to_dict() for c in self.comparisons],
             **({"classes": [{"class": name, **c.to_dict()} for name, c in self.classes]}
                if self.classes is not None else {}),
+            "notes": list(self.notes),
         }
 
 
@@ -180,7 +182,37 @@ def compare_runs(
         alternates=alts.to_dict() if alts is not None else None,
         dataset_hash_a=store_a.provenance.get("dataset_hash"), dataset_hash_b=store_b.provenance.get("dataset_hash"),
         intersect=intersect, dropped=dropped, comparisons=tuple(comparisons), classes=class_comps,
+        notes=tuple(run_notes(store_a.provenance, store_b.provenance, labels)),
     )
+
+
+def run_notes(pa: dict[str, Any], pb: dict[str, Any], labels: tuple[str, str] = ("A", "B")) -> list[str]:
+    """Warnings about two runs that are comparable but not measured alike: different CPU dispatch or
+    decode-path libraries (:func:`voxproof.run.cpu.machine_warnings`), or packed vs per-clip decoding.
+    ``compare`` reports these; ``gate`` refuses the packed/per-clip mix (see :mod:`voxproof.gate.evidence`)."""
+    from voxproof.run.cpu import machine_warnings
+
+    notes = machine_warnings(pa, pb, labels)
+    mixed = measurement_mismatch(pa, pb, labels)
+    if mixed:
+        notes.append(mixed + "; the difference includes the change of measurement, not only of the model")
+    return notes
+
+
+def measurement_mismatch(pa: dict[str, Any], pb: dict[str, Any], labels: tuple[str, str] = ("A", "B")) -> str | None:
+    """A sentence when one run decoded clips one by one and the other packed them into shared windows
+    (the packed model hears neighbouring clips as context, so it is a different measurement), else None."""
+    from voxproof.run.provenance import measurement_mode
+
+    ma, mb = measurement_mode(pa), measurement_mode(pb)
+    if ma == mb:
+        return None
+
+    def describe(m: dict[str, Any]) -> str:
+        return "packed (clips up to {}s share 30 s windows)".format(m.get("pack_max_s")) if m["mode"] == "packed" \
+            else str(m["mode"])
+    return (f"{labels[0]} was decoded {describe(ma)} and {labels[1]} {describe(mb)}: packed decoding lets the "
+            "model hear neighbouring clips, so it is a different measurement")
 
 
 def _class_comparisons(classes: Any, norm: Any, alts: Any, rows_a: list, rows_b: list, *, n_resamples: int,

@@ -26,14 +26,30 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """Facts about this machine that figures depend on."""
+    """Facts about this machine that figures depend on (the instruction sets that decide a backend's
+    kernels are in the provenance's ``runtime`` section, see :mod:`voxproof.run.cpu`)."""
+    from voxproof.run.cpu import cpu_flags
+
+    flags = cpu_flags()
     return {
         "hostname": platform.node(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "cpu_model": cpu_model(),
+        "cpu_vendor": flags["vendor"],
+        "cpu_flags": flags["flags"],
         "cpu_count": os.cpu_count(),
     }
+
+
+PER_CLIP = {"mode": "per-clip"}
+
+
+def measurement_mode(provenance: dict[str, Any]) -> dict[str, Any]:
+    """How clips were decoded: ``{"mode": "per-clip"}`` (one decode per clip, the default, also for runs
+    recorded before this key existed) or ``{"mode": "packed", ...}`` (short clips shared windows)."""
+    m = provenance.get("measurement")
+    return dict(m) if isinstance(m, dict) and m.get("mode") else dict(PER_CLIP)
 
 
 def build_provenance(
@@ -44,7 +60,11 @@ def build_provenance(
     seed: int,
     run_options: dict[str, Any],
     conditions: list[dict[str, Any]],
+    runtime: dict[str, Any] | None = None,
+    measurement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``runtime``: what the backend reports about how it runs on this machine (CPU dispatch, threads);
+    ``measurement``: per-clip or packed decoding (see :func:`measurement_mode`)."""
     return {
         "schema": 1,
         "voxproof_version": __version__,
@@ -57,6 +77,8 @@ def build_provenance(
         "run_options": run_options,
         "conditions": conditions,
         "machine": machine_info(),
+        "runtime": runtime or {},
+        "measurement": measurement or dict(PER_CLIP),
     }
 
 
@@ -65,9 +87,12 @@ IDENTITY_KEYS = ("backend", "dataset_hash", "seed", "conditions")
 
 
 def identity(provenance: dict[str, Any]) -> dict[str, Any]:
-    """The part of a provenance that defines what the rows mean (machine and time excluded)."""
+    """The part of a provenance that defines what the rows mean (machine, runtime and time excluded; a
+    packed run's measurement included)."""
     backend = dict(provenance.get("backend") or {})
     backend.pop("library_versions", None)
     out = {k: provenance.get(k) for k in IDENTITY_KEYS}
     out["backend"] = backend
+    if measurement_mode(provenance) != PER_CLIP:  # per-clip runs keep the keys they always had
+        out["measurement"] = measurement_mode(provenance)
     return out

@@ -35,6 +35,9 @@ log = logging.getLogger("voxproof.run")
 
 DEFAULT_MAX_SECONDS = DEFAULT_LIMITS.max_seconds  # the decoder's shared safe default
 DEFAULT_MAX_TEXT_CHARS = 20_000  # ~20 minutes of fast speech; a 20 MB transcript once took 2.8 GB to score
+PACK_GAP_S = 1.0  # silence between packed clips
+PACK_WINDOW_S = 28.0  # audio per packed window (Whisper's is 30 s)
+PACK_GROUP = 32  # utterances one worker packs per call
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class RunOptions:
     ``allow_url_host``: hosts manifest URLs may be fetched from (none by default: URL rows are
     ``AudioSourceRefused`` errors). ``max_text_chars``: longest reference or hypothesis scored; longer
     ones become ``TranscriptTooLong`` error rows (alignment cost grows with the product of the lengths).
+    ``pack``: decode clips of up to ``pack_max_s`` seconds through the backend's ``transcribe_packed``
+    (several clips share one 30 s window; a different measurement, recorded as such in provenance);
+    longer clips are decoded one by one. A clip's ``processing_time`` is then its share of the shared
+    call, by length.
     """
 
     workers: int = bounded(1, 1, 64)
@@ -62,9 +69,14 @@ class RunOptions:
     keep_audio: bool = False
     allow_url_host: tuple[str, ...] = ()
     max_text_chars: int = bounded(DEFAULT_MAX_TEXT_CHARS, 1, 10_000_000)
+    pack: bool = False
+    pack_max_s: float = bounded(8.0, 0.0, PACK_WINDOW_S - PACK_GAP_S, open_low=True, unit="seconds")
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.pack and self.timeout is not None:
+            raise UsageError("--pack decodes several clips in one call, so a per-utterance --timeout cannot "
+                             "apply; drop one of them")
         if self.features not in ("auto", "basic", "full", "none"):
             raise UsageError(f"features must be auto, basic, full or none, got {self.features!r}")
         if isinstance(self.max_text_chars, bool) or not isinstance(self.max_text_chars, int):
@@ -222,21 +234,26 @@ class _Pool:
                 job = self.work.get_nowait()
             except queue.Empty:
                 return
+            group = job if isinstance(job, list) else [job]
             try:
-                rows = _evaluate(backend, job, self.ctx)
+                if isinstance(job, list):
+                    pairs = _evaluate_packed(backend, job, self.ctx)
+                else:
+                    pairs = [(row, job.index) for row in _evaluate(backend, job, self.ctx)]
             except EndpointRefused as exc:  # every further request would be refused too
                 self.results.put(exc)
                 return
-            except Exception as exc:  # a bug or an unforeseen library failure: this utterance's error rows
-                log.error("unexpected %s while evaluating %r; recorded as InternalError rows",
-                          type(exc).__name__, job.utt.id, exc_info=True)
+            except Exception as exc:  # a bug or an unforeseen library failure: these utterances' error rows
+                log.error("unexpected %s while evaluating %s; recorded as InternalError rows",
+                          type(exc).__name__, ", ".join(repr(j.utt.id) for j in group[:3]), exc_info=True)
                 message = f"{type(exc).__name__}: {exc} (a voxproof bug: please report it)"
-                rows = [_error_row(job.utt, _name(c), "InternalError", message=message) for c in job.conditions]
+                pairs = [(_error_row(j.utt, _name(c), "InternalError", message=message), j.index)
+                         for j in group for c in j.conditions]
             except BaseException as exc:
                 self.results.put(exc)
                 return
-            for row in rows:
-                self.results.put((row, job.index))
+            for pair in pairs:
+                self.results.put(pair)
 
     def shutdown(self, commit: Callable[[ResultRow, int], None] | None,
                  interrupts: _Interrupts | None = None) -> None:
@@ -268,12 +285,7 @@ class _Pool:
                 log.warning("a timed-out backend call is still running; the model is left open")
                 return
         for backend in self.backends:
-            close = getattr(backend, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception as exc:  # closing is best effort: the rows are already stored
-                    log.warning("closing the backend failed: %s", exc)
+            _close_quietly(backend)  # best effort: the rows are already stored
 
 
 class _Interrupts:
@@ -346,6 +358,10 @@ def run_eval(
         raise BackendError(f"could not load the backend: {type(exc).__name__}: {exc}") from exc
     model_load_seconds = time.monotonic() - load_start
     info = first_backend.info()
+    if options.pack and not callable(getattr(first_backend, "transcribe_packed", None)):
+        _close_quietly(first_backend)
+        raise UsageError(f"--pack needs a backend that packs clips into shared windows (whisper); "
+                         f"{info.name} decodes clips one by one: drop --pack")
     provenance = build_provenance(
         backend=info.to_dict(),
         dataset=dataset or {},
@@ -353,6 +369,8 @@ def run_eval(
         seed=options.seed,
         run_options=options_dict(options),
         conditions=cond_specs,
+        runtime=_runtime(first_backend, options),
+        measurement=_measurement(options),
     )
 
     if resume and store_path(run_dir).exists():
@@ -387,9 +405,13 @@ def run_eval(
         reason = getattr(condition, "unavailable_reason", lambda: None)()
         if reason:
             log.warning("condition %s cannot run here (%s): its rows will be error rows", condition.name, reason)
-    work: queue.Queue[_Job | None] = queue.Queue()
-    for job in jobs:
-        work.put(job)
+    work: queue.Queue[_Job | list[_Job] | None] = queue.Queue()
+    if options.pack:
+        for k in range(0, len(jobs), PACK_GROUP):
+            work.put(jobs[k:k + PACK_GROUP])
+    else:
+        for job in jobs:
+            work.put(job)
     ctx = _Context(options, context, run_dir, level)
     written = 0
     expected = sum(len(j.conditions) for j in jobs)
@@ -408,7 +430,7 @@ def run_eval(
     failure: BaseException | None = None
     interrupts = _Interrupts()
     with interrupts:  # from here on Ctrl-C is counted, never raised inside a lock or a commit
-        pool = _Pool(backend_factory, first_backend, work, ctx, max(1, min(options.workers, len(jobs))))
+        pool = _Pool(backend_factory, first_backend, work, ctx, max(1, min(options.workers, work.qsize())))
         try:
             while written < expected and not interrupts.presses:
                 try:
@@ -510,6 +532,36 @@ def _evaluate_condition(
     ctx: _Context,
     load_time: float,
 ) -> ResultRow:
+    prepared = _prepare(utt, clean, condition, ctx, load_time)
+    if isinstance(prepared, ResultRow):
+        return prepared
+    try:
+        cpu_start = time.process_time()
+        start = time.perf_counter()
+        transcript = _transcribe(backend, prepared.audio, ctx.options.timeout, ctx.lingering)
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
+    except EndpointRefused:
+        raise
+    except Exception as exc:
+        return _backend_error_row(utt, prepared, exc)
+    return _finish(utt, prepared, transcript, elapsed, cpu, ctx.options)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One utterance under one condition, ready for the model."""
+
+    name: str
+    audio: Audio
+    chain: tuple[dict[str, Any], ...]
+    features: dict[str, float]
+    prep_time: float
+
+
+def _prepare(utt: Utterance, clean: Audio, condition: ConditionLike | None, ctx: _Context,
+             load_time: float) -> _Prepared | ResultRow:
+    """The audio the model hears (perturbed, kept if asked) with its features, or an error row."""
     options, context, level = ctx.options, ctx.perturb, ctx.level
     name = _name(condition)
     chain: tuple[dict[str, Any], ...] = ()
@@ -536,25 +588,26 @@ def _evaluate_condition(
             features = _features(audio, level)
         except Exception as exc:  # features are diagnostics: never lose the row for them
             log.warning("features failed for %s/%s: %s", utt.id, name, exc)
-    prep_time = time.monotonic() - prep_start + load_time
-    try:
-        cpu_start = time.process_time()
-        start = time.perf_counter()
-        transcript = _transcribe(backend, audio, options.timeout, ctx.lingering)
-        elapsed = time.perf_counter() - start
-        cpu = time.process_time() - cpu_start
-    except EndpointRefused:
-        raise
-    except VoxproofError as exc:
-        return _error_row(utt, name, exc, perturbation=chain, audio_duration=audio.duration, features=features)
-    except Exception as exc:
-        return _error_row(utt, name, "BackendError", message=f"{type(exc).__name__}: {exc}",
-                          perturbation=chain, audio_duration=audio.duration, features=features)
+    return _Prepared(name, audio, chain, features, time.monotonic() - prep_start + load_time)
+
+
+def _backend_error_row(utt: Utterance, p: _Prepared, exc: Exception) -> ResultRow:
+    if isinstance(exc, VoxproofError):
+        return _error_row(utt, p.name, exc, perturbation=p.chain, audio_duration=p.audio.duration,
+                          features=p.features)
+    return _error_row(utt, p.name, "BackendError", message=f"{type(exc).__name__}: {exc}",
+                      perturbation=p.chain, audio_duration=p.audio.duration, features=p.features)
+
+
+def _finish(utt: Utterance, p: _Prepared, transcript: Any, elapsed: float, cpu: float, options: RunOptions,
+            extra: dict[str, Any] | None = None) -> ResultRow:
+    """The result row of a decoded utterance."""
+    name, audio, chain, features = p.name, p.audio, p.chain, p.features
     if len(transcript.text) > options.max_text_chars:
         return _error_row(utt, name, "TranscriptTooLong", perturbation=chain, audio_duration=audio.duration,
                           features=features, message=f"the hypothesis is {len(transcript.text):,} characters, over "
                           f"the {options.max_text_chars:,}-character limit (--max-text-chars); not scored")
-    extras: dict[str, Any] = {"prep_time": prep_time}
+    extras: dict[str, Any] = {"prep_time": p.prep_time, **(extra or {})}
     if options.workers == 1:
         # process CPU seconds of the call (all the model's threads); with several workers they overlap
         extras["cpu_seconds"] = cpu
@@ -573,6 +626,92 @@ def _evaluate_condition(
         transcript=transcript, audio_duration=audio.duration, processing_time=elapsed, speaker=utt.speaker,
         tags=dict(utt.tags), perturbation=chain, features=features, extras=extras,
     )
+
+
+def _evaluate_packed(backend: Any, jobs: list[_Job], ctx: _Context) -> list[tuple[ResultRow, int]]:
+    """Rows for a group of utterances in pack mode: per condition, clips of up to ``pack_max_s`` go
+    through ``backend.transcribe_packed`` in one call (its time and CPU shared out by clip length plus
+    gap), longer ones through :func:`_evaluate_condition` as usual."""
+    options = ctx.options
+    out: list[tuple[ResultRow, int]] = []
+    by_condition: dict[str, list[tuple[_Job, _Prepared]]] = {}
+    for job in jobs:
+        utt = job.utt
+        if utt.text is not None and len(utt.text) > options.max_text_chars:
+            out += [(row, job.index) for row in _evaluate(backend, job, ctx)]
+            continue
+        prep_start = time.monotonic()
+        try:
+            clean = _load(utt, info_rate(backend), options.audio_limits())
+        except VoxproofError as exc:
+            out += [(_error_row(utt, _name(c), exc), job.index) for c in job.conditions]
+            continue
+        except Exception as exc:
+            out += [(_error_row(utt, _name(c), "DecodeError", message=f"{type(exc).__name__}: {exc}"), job.index)
+                    for c in job.conditions]
+            continue
+        load_time = time.monotonic() - prep_start
+        for condition in job.conditions:
+            prepared = _prepare(utt, clean, condition, ctx, load_time)
+            if isinstance(prepared, ResultRow):
+                out.append((prepared, job.index))
+            elif prepared.audio.duration > options.pack_max_s:
+                out.append((_evaluate_condition(backend, utt, clean, condition, ctx, load_time), job.index))
+            else:
+                by_condition.setdefault(prepared.name, []).append((job, prepared))
+    for items in by_condition.values():
+        cpu_start = time.process_time()
+        start = time.perf_counter()
+        try:
+            transcripts = backend.transcribe_packed([p.audio for _, p in items], gap_seconds=PACK_GAP_S,
+                                                    window_seconds=PACK_WINDOW_S)
+        except EndpointRefused:
+            raise
+        except Exception as exc:
+            out += [(_backend_error_row(job.utt, p, exc), job.index) for job, p in items]
+            continue
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
+        weights = [p.audio.duration + PACK_GAP_S for _, p in items]
+        total = sum(weights)
+        for (job, p), transcript, w in zip(items, transcripts, weights):
+            share = w / total
+            extra = {"packed": True, "packed_call_seconds": elapsed, "packed_call_clips": len(items)}
+            out.append((_finish(job.utt, p, transcript, elapsed * share, cpu * share, options, extra), job.index))
+    return out
+
+
+def _runtime(backend: Any, options: RunOptions) -> dict[str, Any]:
+    """The backend's runtime record (CPU dispatch, threads) plus the run's worker count."""
+    get = getattr(backend, "runtime_info", None)
+    record: dict[str, Any] = {}
+    if callable(get):
+        try:
+            record = dict(get())
+        except Exception as exc:  # provenance detail: never fail a run for it
+            log.warning("could not read the backend's runtime facts: %s", exc)
+    if not record:
+        from voxproof.run.cpu import runtime_record
+
+        record = runtime_record(threads={}, ct2=False)
+    record.setdefault("threads", {})["workers"] = options.workers
+    return record
+
+
+def _measurement(options: RunOptions) -> dict[str, Any]:
+    if not options.pack:
+        return {"mode": "per-clip"}
+    return {"mode": "packed", "pack_max_s": options.pack_max_s, "gap_s": PACK_GAP_S, "window_s": PACK_WINDOW_S,
+            "group": PACK_GROUP}
+
+
+def _close_quietly(backend: Any) -> None:
+    close = getattr(backend, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:
+            log.warning("closing the backend failed: %s", exc)
 
 
 class Timeout(BackendError):
