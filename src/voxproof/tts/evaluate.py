@@ -39,6 +39,7 @@ log = logging.getLogger("voxproof.tts.evaluate")
 TTS_CONDITION = "tts"
 FLOOR_CONDITION = "recorded"
 FLOOR_SYSTEM = "floor"
+RESYNTH_CONDITION = "resynth"
 
 
 @dataclass(frozen=True)
@@ -384,21 +385,32 @@ def evaluate_floor(
     source: str = "",
     resume: bool = True,
     progress: Callable[[Progress], None] | None = None,
+    resynth: Any = None,
 ) -> RunStore:
-    """Score real recordings exactly like synthesised clips (condition ``recorded``)."""
+    """Score real recordings exactly like synthesised clips (condition ``recorded``).
+
+    With ``resynth`` (a :class:`voxproof.perturb.Condition`, e.g. a codec round trip) every recording
+    is passed through it first and scored as condition ``resynth`` (system = the condition's name),
+    with the reference figures of :mod:`voxproof.tts.reference` (PESQ, STOI, MCD, F0) against the
+    original recording added to the row's features."""
     import hashlib
 
     from voxproof.audio.io import DEFAULT_LIMITS, load_audio
 
     run_dir = Path(run_dir)
     digest = hashlib.sha256("\n".join(f"{i.id}\t{i.text}" for i in items).encode("utf-8")).hexdigest()[:16]
+    condition, system = FLOOR_CONDITION, FLOOR_SYSTEM
     info = {"name": FLOOR_SYSTEM, "kind": "recordings", "model": source, "model_checksum": None, "options": {}}
+    if resynth is not None:
+        condition, system = RESYNTH_CONDITION, resynth.name
+        info = {"name": resynth.name, "kind": "resynth", "model": resynth.label, "model_checksum": None,
+                "options": {"condition": resynth.to_spec()}}
     dataset = {"kind": "recordings", "source": source, "hash": digest, "count": len(items)}
-    store = _open_or_create(run_dir, _provenance(info, dataset, scorer, options, FLOOR_CONDITION), resume)
-    store.set_conditions([(FLOOR_CONDITION, [])])
+    store = _open_or_create(run_dir, _provenance(info, dataset, scorer, options, condition), resume)
+    store.set_conditions([(condition, [])])
     store.set_meta("status", "running")
-    store.set_meta("system", FLOOR_SYSTEM)
-    done = {u for u, c in store.done_keys() if c == FLOOR_CONDITION}
+    store.set_meta("system", system)
+    done = {u for u, c in store.done_keys() if c == condition}
     skipped = written = 0
     for position, item in enumerate(items):
         if item.id in done:
@@ -406,19 +418,43 @@ def evaluate_floor(
             continue
         try:
             audio = load_audio(item.audio_path, limits=DEFAULT_LIMITS)  # the shared safe default (600 s)
+            heard = audio if resynth is None else _resynthesise(resynth, audio, item, options.seed)
         except VoxproofError as exc:
-            row = ResultRow(utt_id=item.id, condition=FLOOR_CONDITION, status=STATUS_ERROR,
+            row = ResultRow(utt_id=item.id, condition=condition, status=STATUS_ERROR,
                             reference=item.text, error_type=type(exc).__name__, error_message=str(exc)[:2000],
                             speaker=item.speaker, extras={"failures": {}, "audio_path": item.audio_path})
         else:
-            row = scorer.score(item.id, audio, (item.text,), condition=FLOOR_CONDITION, speaker=item.speaker,
+            row = scorer.score(item.id, heard, (item.text,), condition=condition, speaker=item.speaker,
                                extras={"audio_path": item.audio_path, "text": item.text, "category": "recorded"})
+            if resynth is not None and row.ok:
+                row = _with_reference(row, audio, heard)
         store.add_row(row, position)
         written += 1
         if progress is not None:
-            progress(Progress(FLOOR_SYSTEM, written + skipped, len(items), skipped, item.id, row.status))
+            progress(Progress(system, written + skipped, len(items), skipped, item.id, row.status))
     store.set_meta("status", "complete")
     return store
+
+
+def _resynthesise(condition: Any, audio: Audio, item: FloorItem, seed: int) -> Audio:
+    from voxproof.perturb import condition_seed
+    from voxproof.perturb.base import PerturbationError
+
+    try:
+        return condition.apply(audio, condition_seed(seed, item.id, condition.name))
+    except PerturbationError as exc:
+        raise RunError(f"{condition.name} failed on {item.id}: {exc}") from None
+
+
+def _with_reference(row: ResultRow, reference: Audio, heard: Audio) -> ResultRow:
+    """``row`` with the reference figures of ``heard`` against ``reference`` added (``ref_*``)."""
+    from dataclasses import replace
+
+    from voxproof.tts.reference import reference_scores
+
+    scores = reference_scores(reference, heard)
+    return replace(row, features={**row.features, **scores.features()},
+                   extras={**row.extras, "reference_reasons": scores.reasons})
 
 
 def _cpu_seconds() -> float:

@@ -29,6 +29,7 @@ def build_tts_summary(
     judges: dict[str, Any],
     prompts: dict[str, Any],
     worst: dict[str, list[PromptScore]] | None = None,
+    resynth: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The whole evaluation as one dict: what judged (recogniser, normaliser, MOS predictor, VAD,
     detector thresholds), the prompts, each system, the floor, and every paired comparison."""
@@ -46,6 +47,7 @@ def build_tts_summary(
         "worst": {
             name: [_item_dict(s) for s in items] for name, items in (worst or {}).items()
         },
+        "resynth": list(resynth),
     }
 
 
@@ -147,7 +149,33 @@ def console_table(summary: dict[str, Any]) -> str:
             )
         for w in comp.get("warnings") or []:
             lines.append(f"  note: {w}")
+    if summary.get("resynth"):
+        lines.append("")
+        lines.extend(resynth_lines(summary["resynth"]))
     return "\n".join(lines)
+
+
+def resynth_lines(table: Sequence[dict[str, Any]]) -> list[str]:
+    """The codec/vocoder table: reference figures against the original recordings, next to the WER the
+    round trip causes (paired against the unmodified recordings)."""
+    head = (f"{'resynthesis':<20} {'n':>3} {'PESQ [95% CI]':<19} {'STOI [95% CI]':<19} {'MCD dB':>7} "
+            f"{'F0 RMSE c':>9} {'V/UV err':>8}  {'WER':>6} {'WER - floor [95% CI]':<24}")
+    lines = ["Resynthesis of the floor recordings (reference figures against the originals)", head,
+             "-" * len(head)]
+    for item in table:
+        s, ref = item["summary"], item["summary"].get("reference") or {}
+        try:
+            d = next(m for m in item["versus_floor"]["metrics"] if m["metric"] == "wer")["difference"]
+            delta = f"{_val(d['estimate'], 100)} [{_val(d['low'], 100)}, {_val(d['high'], 100)}] pts"
+        except StopIteration:
+            delta = _why("no common recognised items")
+        lines.append(
+            f"{item['condition']:<20} {s['n_items']:>3} {_mos(ref.get('pesq'), 'not computed'):<19} "
+            f"{_mos(ref.get('stoi'), 'not computed'):<19} {_fmt(ref.get('mcd'), 'none'):>7} "
+            f"{_fmt(ref.get('f0_rmse'), 'none'):>9} {_fmt(ref.get('vuv_error'), 'none'):>8}  "
+            f"{_pct({'estimate': s['wer'].get('estimate')}, NO_WER):>6} {delta:<24}"
+        )
+    return lines
 
 
 def _fmt(iv: dict[str, Any] | None, reason: str | None = None) -> str:

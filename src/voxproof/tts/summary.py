@@ -105,6 +105,8 @@ class SystemSummary:
     timing: dict[str, float | None]
     by_category: dict[str, dict[str, Any]]
     warnings: tuple[str, ...] = ()
+    reference: dict[str, Interval] = field(default_factory=dict)
+    reference_n: dict[str, int] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +120,8 @@ class SystemSummary:
             "any_failure": self.any_failure, "mos_warnings": self.mos_warnings,
             "timing": {k: _num(v) for k, v in self.timing.items()}, "by_category": self.by_category,
             "warnings": list(self.warnings),
+            "reference": {k: v.to_dict() for k, v in self.reference.items()},
+            "reference_n": dict(self.reference_n),
         }
 
 
@@ -166,7 +170,10 @@ def summarise(
     if unscored:
         warnings.append(f"{len(unscored)} item(s) could not be judged (recogniser or MOS error) and are "
                         f"left out of WER: {', '.join(s.id for s in unscored[:10])}")
+    reference, reference_n = _reference(scores, kw)
     return SystemSummary(
+        reference=reference,
+        reference_n=reference_n,
         system=system,
         backend=dict(backend or {}),
         n_items=n,
@@ -185,6 +192,21 @@ def summarise(
         by_category=_by_category(scored),
         warnings=tuple(warnings),
     )
+
+
+def _reference(scores: Sequence[PromptScore], kw: dict[str, Any]) -> tuple[dict[str, Interval], dict[str, int]]:
+    """Means of the reference figures (``ref_*`` features: PESQ, STOI, MCD, F0) over the items that
+    have them, with bootstrap intervals (over speakers when known)."""
+    from voxproof.tts.reference import REFERENCE_KEYS
+
+    out, counts = {}, {}
+    for key in REFERENCE_KEYS:
+        have = [s for s in scores if f"ref_{key}" in s.features]
+        if have:
+            out[key] = bootstrap_rate([s.features[f"ref_{key}"] for s in have], [1.0] * len(have),
+                                      groups=_speakers(have), **kw)
+            counts[key] = len(have)
+    return out, counts
 
 
 def _speakers(scores: Sequence[PromptScore]) -> list[str] | None:
