@@ -13,36 +13,14 @@ from voxproof.audio.signal import Audio
 from voxproof.tts.reference import REFERENCE_KEYS, dtw_path, f0_track, reference_scores
 
 RATE = 16000
-SHORT = ("1688-142285-0002", "367-130732-0006")  # 2.8 s and 2.4 s bundled LibriSpeech clips
-
-
-def short_floor(folder):
-    """A floor folder (transcripts.tsv + audio/) of two short bundled recordings."""
-    import shutil
-
-    from voxproof.manifest import bundled_dataset_path
-
-    src = bundled_dataset_path()
-    texts = dict(line.split("\t", 1) for line in (src / "transcripts.tsv").read_text().splitlines() if line)
-    (folder / "audio").mkdir(parents=True)
-    for uid in SHORT:
-        shutil.copy(src / "audio" / f"{uid}.flac", folder / "audio" / f"{uid}.flac")
-    (folder / "transcripts.tsv").write_text("".join(f"{u}\t{texts[u]}\n" for u in SHORT))
-    return folder
-
-
-def _vowel(f0: float, seconds: float = 1.0, rate: int = RATE) -> np.ndarray:
-    """A harmonic tone with a formant-like envelope: voiced at ``f0`` throughout."""
-    t = np.arange(int(seconds * rate)) / rate
-    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12))
-    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+SHORT = "1688-142285-0002"  # 2.8 s bundled LibriSpeech clip
 
 
 @pytest.fixture(scope="module")
 def speech() -> Audio:
     from voxproof.manifest import bundled_dataset_path
 
-    return load_audio(str(bundled_dataset_path() / "audio" / f"{SHORT[0]}.flac"))
+    return load_audio(str(bundled_dataset_path() / "audio" / f"{SHORT}.flac"))
 
 
 @pytest.mark.parametrize("f0", [100.0, 180.0, 250.0])
@@ -116,12 +94,12 @@ def test_degenerate_clips_give_reasons_not_crashes(speech, samples):
     assert all(isinstance(r, str) and r for r in scores.reasons.values())
 
 
-def test_resynth_cli_table_and_wer_against_floor(tmp_path, capsys):
+def test_resynth_cli_table_and_wer_against_floor(tmp_path, capsys, short_floor_dir):
     from voxproof.cli.main import main
 
     out = tmp_path / "codecs"
     args = ["tts-eval", "--resynth", "codecs/opus=6k", "--resynth", "codec:mp3,bitrate=8k",
-            "--floor-data", str(short_floor(tmp_path / "floor")),
+            "--floor-data", str(short_floor_dir),
             "--no-mos", "--vad", "energy", "--n-resamples", "200", "--json-only", "-o", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
