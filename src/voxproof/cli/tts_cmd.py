@@ -22,6 +22,9 @@ TTS_HELP = {
     "seed": "Seed of every bootstrap interval and paired test.",
     "n_resamples": "Bootstrap resamples.",
     "level": "Confidence level of the intervals.",
+    "speaker_ref": "Recordings of the target voice (manifest or folder): adds speaker similarity per clip "
+                   "(needs: pip install --no-deps resemblyzer).",
+    "speaker_ref_limit": "Use at most this many speaker reference recordings.",
 }
 
 

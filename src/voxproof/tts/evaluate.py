@@ -49,7 +49,9 @@ class TtsEvalOptions:
     ``asr``: recogniser backend judging intelligibility; ``normalizer``: text normaliser for WER;
     ``vad``: ``silero`` or ``energy``; ``mos``: run DNSMOS; ``keep_audio``: write each clip to
     ``OUT/<system>/audio/<id>.wav`` (the HTML report plays the worst ones); ``seed``, ``n_resamples``,
-    ``level``: bootstrap settings of every interval and paired test.
+    ``level``: bootstrap settings of every interval and paired test; ``speaker_ref``: recordings of the
+    target voice (manifest or folder): each clip then gets its speaker similarity to them (needs
+    ``pip install --no-deps resemblyzer``), using the first ``speaker_ref_limit`` recordings.
     """
 
     asr: str = "whisper"
@@ -61,8 +63,12 @@ class TtsEvalOptions:
     seed: int = 0
     n_resamples: int = 1000
     level: float = 0.95
+    speaker_ref: str = ""
+    speaker_ref_limit: int = 20
 
     def __post_init__(self) -> None:
+        if not 1 <= self.speaker_ref_limit <= 200:
+            raise ValueError(f"speaker_ref_limit must be in 1..200, got {self.speaker_ref_limit}")
         if self.vad not in ("silero", "energy"):
             raise ValueError(f"vad={self.vad!r} is not one of silero, energy")
         if self.n_resamples < 1:
@@ -94,7 +100,9 @@ class TtsScorer:
         speech: SpeechDetector | None = None,
         mos=None,
         detector_options: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen, safe to share
+        speaker=None,
     ):
+        self.speaker = speaker
         self.asr = asr
         self.normalizer = normalizer
         self.speech = speech or SpeechDetector()
@@ -115,8 +123,13 @@ class TtsScorer:
             from voxproof.tts.mos import DnsmosPredictor, MosOptions
 
             mos = DnsmosPredictor(MosOptions(personalized=options.personalized_mos))
+        speaker = None
+        if options.speaker_ref:
+            from voxproof.tts.speaker import SpeakerJudge
+
+            speaker = SpeakerJudge.from_source(options.speaker_ref, limit=options.speaker_ref_limit)
         return cls(asr, get_normalizer(options.normalizer), speech=SpeechDetector(method=options.vad),
-                   mos=mos, detector_options=detector_options)
+                   mos=mos, detector_options=detector_options, speaker=speaker)
 
     def describe(self) -> dict[str, Any]:
         """Provenance of the judges: recorded in every run they score."""
@@ -126,6 +139,7 @@ class TtsScorer:
             "vad": self.speech.method,
             "mos": None if self.mos is None else self.mos.info(),
             "detectors": asdict(self.detector_options),
+            **({"speaker": self.speaker.describe()} if self.speaker is not None else {}),
         }
 
     def transcribe(self, audio: Audio) -> Transcript:
@@ -184,6 +198,9 @@ class TtsScorer:
                 features[f"det_{d.kind}"] = float(d.value)
         if mos is not None:
             features.update(mos.features())
+        voice = self.speaker.score(audio) if self.speaker is not None else None
+        if voice is not None:
+            features["spk_sim"] = voice.similarity
         failures = {kind: False for kind in FAILURE_KINDS}
         failures.update({d.kind: d.flagged for d in detections})
         row_extras = {
@@ -200,6 +217,7 @@ class TtsScorer:
             "failure_details": {d.kind: d.detail for d in detections if d.flagged},
             "mos_warnings": [] if mos is None else list(mos.warnings),
             "mos_scored": mos is not None,
+            **({"speaker_embedding": [round(float(v), 5) for v in voice.embedding]} if voice is not None else {}),
         }
         return ResultRow(
             utt_id=item_id, condition=condition, status=STATUS_OK, reference=intel.reference,

@@ -200,12 +200,21 @@ def _reference(scores: Sequence[PromptScore], kw: dict[str, Any]) -> tuple[dict[
     from voxproof.tts.reference import REFERENCE_KEYS
 
     out, counts = {}, {}
-    for key in REFERENCE_KEYS:
-        have = [s for s in scores if f"ref_{key}" in s.features]
+    for key, feature in [(k, f"ref_{k}") for k in REFERENCE_KEYS] + [("speaker_similarity", "spk_sim")]:
+        have = [s for s in scores if feature in s.features]
         if have:
-            out[key] = bootstrap_rate([s.features[f"ref_{key}"] for s in have], [1.0] * len(have),
+            out[key] = bootstrap_rate([s.features[feature] for s in have], [1.0] * len(have),
                                       groups=_speakers(have), **kw)
             counts[key] = len(have)
+    from voxproof.tts.speaker import consistency
+
+    embeds = [np.asarray(s.row.extras["speaker_embedding"]) for s in scores
+              if s.row.ok and (s.row.extras or {}).get("speaker_embedding")]
+    voice = consistency(embeds)
+    if voice is not None:
+        out["voice_consistency"] = Interval(voice, float("nan"), float("nan"), kw["level"], "none", 0,
+                                            kw["seed"], None, len(embeds))
+        counts["voice_consistency"] = len(embeds)
     return out, counts
 
 
@@ -333,6 +342,13 @@ def compare_systems(
         comp = MetricComparison(comp.metric, comp.n, comp.a, comp.b, comp.difference, comp.prob_b_better,
                                 (mcnemar([not f for f in fa], [not f for f in fb]),), False)
         metrics.append(comp)
+    spk_pairs = [(x, y) for x, y in pairs if "spk_sim" in x.features and "spk_sim" in y.features]
+    if spk_pairs:
+        va = [x.features["spk_sim"] for x, _ in spk_pairs]
+        vb = [y.features["spk_sim"] for _, y in spk_pairs]
+        cols = np.column_stack([va, np.ones(len(va)), vb, np.ones(len(vb))])
+        metrics.append(_ratio_comparison("speaker_similarity", cols, n_resamples, rng_seed, level, va, vb,
+                                         higher=True))
     mos_pairs = [(x, y) for x, y in pairs if x.mos and y.mos]
     if mos_pairs:
         for key in MOS_KEYS:
