@@ -121,7 +121,7 @@ def calibrate(design: Design, result: ListenResult, *, n_resamples: int = 2000, 
                                        if design.clips[c].system == s])) for s in systems}
         sx = np.array([pred_mean[s] for s in systems])
         sy = np.array([sys_mos[s] for s in systems])
-        ssp, spe = correlations(sx, sy, n_resamples=n_resamples, seed=seed, level=level)
+        ssp, spe = correlations(sx, sy, n_resamples=n_resamples, seed=seed, level=level, min_n=4)
         pairs, disagree = [], 0
         for i, a in enumerate(systems):
             for b in systems[i + 1:]:

@@ -15,6 +15,10 @@ def _est(d: dict[str, Any], digits: int = 2) -> str:
     return f"{d['estimate']:.{digits}f}{ci}"
 
 
+def _tau(x: float | None) -> str:
+    return "n/a (fewer than 2 systems)" if x is None else f"{x:.2f}"
+
+
 def result_lines(result: ListenResult, calib: Calibration | None = None) -> list[str]:
     d = result.to_dict()
     lines = []
@@ -68,7 +72,7 @@ def result_lines(result: ListenResult, calib: Calibration | None = None) -> list
             for p in calib.to_dict()["predictors"]:
                 lines.append(f"  {p['predictor']:<9} clips {p['n_clips']:>3}  Spearman {_est(p['spearman'])}  "
                              f"Pearson {_est(p['pearson'])}  systems: Spearman {_est(p['system_spearman'])}, "
-                             f"tau {p['kendall_tau_systems'] if p['kendall_tau_systems'] is not None else 'n/a'}")
+                             f"Kendall tau {_tau(p['kendall_tau_systems'])}")
                 lines.append(f"            verdict: {p['verdict']} ({p['why']})")
     for w in d["warnings"]:
         lines.append(f"note: {w}")
