@@ -204,3 +204,18 @@ def test_krippendorff_alpha_known_values():
         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, np.nan]])
     assert _alpha(data, interval=True).estimate == pytest.approx(0.849, abs=0.001)
     assert _alpha(np.array([[1.0, 1.0]]), interval=True).estimate is None
+
+
+def test_page_renders_every_item_in_headless_chromium(made):
+    """The page's script builds one answer box per item (the listener's view) without a server."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
+    page = made / "test" / "test.html"
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    n = len(read_design(made / "test").items)
+    assert dom.count('class="item"') == n and f"0 of {n} answered" in dom

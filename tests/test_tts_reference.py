@@ -16,6 +16,13 @@ RATE = 16000
 SHORT = "1688-142285-0002"  # 2.8 s bundled LibriSpeech clip
 
 
+def _vowel(f0: float, seconds: float = 1.0, rate: int = RATE) -> np.ndarray:
+    """A harmonic tone: voiced at ``f0`` throughout."""
+    t = np.arange(int(seconds * rate)) / rate
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12))
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
 @pytest.fixture(scope="module")
 def speech() -> Audio:
     from voxproof.manifest import bundled_dataset_path
