@@ -149,10 +149,26 @@ def console_table(summary: dict[str, Any]) -> str:
             )
         for w in comp.get("warnings") or []:
             lines.append(f"  note: {w}")
+    speaker = (summary.get("judges") or {}).get("speaker")
+    if speaker:
+        lines.append("")
+        lines.extend(speaker_lines(rows, speaker))
     if summary.get("resynth"):
         lines.append("")
         lines.extend(resynth_lines(summary["resynth"]))
     return "\n".join(lines)
+
+
+def speaker_lines(rows: Sequence[dict[str, Any]], speaker: dict[str, Any]) -> list[str]:
+    """Cosine similarity to the target voice and voice consistency per system."""
+    model, ref = speaker.get("model") or {}, speaker.get("reference") or {}
+    lines = [f"Speaker similarity to {ref.get('source')} ({ref.get('clips')} clips) by {model.get('name')} "
+             f"(sha256 {str(model.get('checksum'))[:12]}); cosine, comparable only under this model"]
+    for s in rows:
+        ref_figs = s.get("reference") or {}
+        lines.append(f"  {s['system']:<14} similarity {_mos(ref_figs.get('speaker_similarity'), 'no clip embedded'):<20} "
+                     f"voice consistency {_fmt(ref_figs.get('voice_consistency'), 'fewer than 2 clips')}")
+    return lines
 
 
 def resynth_lines(table: Sequence[dict[str, Any]]) -> list[str]:
