@@ -147,3 +147,16 @@ def test_tts_judge_summary_and_gate_refuse_other_embedding_models(tmp_path, enco
         other.set_meta("provenance", prov)
     with pytest.raises(NotComparable, match="different embedding models"):
         evaluate_gate(tmp_path / "a", tmp_path / "b", load_policy())
+
+
+@pytest.mark.parametrize("source,error", [("/dev/zero", "ManifestError"), ("/nonexistent", "ManifestError"),
+                                          ("EMPTY", "DataError")])
+def test_hostile_speaker_references_are_typed_errors(encoder, tmp_path, source, error):
+    from voxproof.errors import VoxproofError
+    from voxproof.tts.speaker import SpeakerJudge
+
+    if source == "EMPTY":
+        source = str(tmp_path)
+    with pytest.raises(VoxproofError) as info:
+        SpeakerJudge.from_source(source, encoder=encoder)
+    assert type(info.value).__name__ == error
