@@ -135,3 +135,29 @@ def test_resynth_usage_errors(args, code, capsys):
     assert main(args) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Error" in err
+
+
+def test_prompt_with_a_recording_gets_reference_figures(tmp_path):
+    """A prompt file may name a recording of the same words; eSpeak's clip is then scored against it
+    (MCD and F0 via DTW since the timing differs), and an unreadable recording is noted, not fatal."""
+    from voxproof.backends import load_backend
+    from voxproof.manifest import bundled_dataset_path
+    from voxproof.metrics.normalize import get_normalizer
+    from voxproof.tts.activity import SpeechDetector
+    from voxproof.tts.evaluate import TtsEvalOptions, TtsScorer, evaluate_system
+    from voxproof.tts.prompts import load_prompts
+
+    src = bundled_dataset_path() / "audio" / f"{SHORT}.flac"
+    (tmp_path / "prompts.jsonl").write_text(
+        json.dumps({"id": "a", "text": "You don't mean that you thought me so silly.", "reference_audio": str(src)})
+        + "\n" + json.dumps({"id": "b", "text": "Hello there.", "reference_audio": "missing.flac"}) + "\n")
+    prompts = load_prompts(str(tmp_path / "prompts.jsonl"))
+    assert prompts[1].reference_audio == str(tmp_path / "missing.flac")
+    scorer = TtsScorer(load_backend("sphinx", kind="asr"), get_normalizer("whisper-en"),
+                       speech=SpeechDetector(method="energy"))
+    with evaluate_system("espeak", load_backend("espeak", kind="tts"), prompts, tmp_path / "run", scorer,
+                         options=TtsEvalOptions(mos=False, keep_audio=False)) as store:
+        rows = {r.utt_id: r for r in store.rows()}
+    assert {"ref_mcd", "ref_f0_rmse", "ref_vuv_error"} <= set(rows["a"].features)
+    assert rows["a"].features["ref_mcd"] > 0
+    assert "ref_mcd" not in rows["b"].features and "AudioNotFound" in rows["b"].extras["reference_reasons"]["all"]

@@ -330,6 +330,8 @@ def evaluate_system(
                 expected_sample_rate=rate, language=prompt.language, tags={"category": prompt.category},
                 extras=base_extras,
             )
+            if prompt.reference_audio and row.ok:
+                row = _against_recording(row, prompt.reference_audio, audio)
         store.add_row(row, position)
         written += 1
         if progress is not None:
@@ -473,6 +475,20 @@ def _with_reference(row: ResultRow, reference: Audio, heard: Audio) -> ResultRow
     scores = reference_scores(reference, heard)
     return replace(row, features={**row.features, **scores.features()},
                    extras={**row.extras, "reference_reasons": scores.reasons})
+
+
+def _against_recording(row: ResultRow, path: str, audio: Audio) -> ResultRow:
+    """``row`` with reference figures against the prompt's recording; an unreadable recording is
+    noted in ``extras['reference_reasons']`` (the clip's other figures stand)."""
+    from dataclasses import replace
+
+    from voxproof.audio.io import DEFAULT_LIMITS, load_audio
+
+    try:
+        recording = load_audio(path, limits=DEFAULT_LIMITS)
+    except VoxproofError as exc:
+        return replace(row, extras={**row.extras, "reference_reasons": {"all": f"{type(exc).__name__}: {exc}"[:300]}})
+    return _with_reference(row, recording, audio)
 
 
 def _cpu_seconds() -> float:
