@@ -69,7 +69,7 @@ def main() -> None:
         for (sa, ea), (sb, eb) in itertools.combinations(sp_set, 2):
             sc.append(float(ea @ eb))
             sm.append(sa == sb)
-        r, t = eer(sc, sm)
+        r, _t = eer(sc, sm)
         print(f"{name}: EER {100 * r:.2f}% ({sum(sm)} same / {len(sm) - sum(sm)} different trials)")
     if args.tts:
         speakers = sorted({sp for sp, _ in emb})

@@ -103,7 +103,8 @@ def test_simulated_listeners_recover_the_true_order(simulated):
 def test_hand_made_answer_file_is_scored(made, tmp_path, capsys):
     """A hand-written answer file (tests/data/listen/hand-answers.json, written by the developer in the
     page's download format; its test_id is filled in here because the test is rebuilt on each run)."""
-    hand = json.loads(open(HAND, encoding="utf-8").read())
+    with open(HAND, encoding="utf-8") as fh:
+        hand = json.load(fh)
     design = read_design(made / "test")
     hand["test_id"] = design.test_id
     path = tmp_path / "answers-hand.json"
@@ -163,7 +164,7 @@ def test_hostile_answer_files_are_refused_or_trimmed_with_reasons(simulated, tmp
 
 
 def test_score_cli_exit_codes(simulated, tmp_path, capsys):
-    design, paths = simulated
+    _design, paths = simulated
     bad = _write(tmp_path, "bad.json", "{}")
     assert main(["listen", "score", str(paths[0].parent.parent / "test"), bad]) == 3
     err = capsys.readouterr().err
@@ -216,6 +217,7 @@ def test_page_renders_every_item_in_headless_chromium(made):
         pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
     page = made / "test" / "test.html"
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=False).stdout
     n = len(read_design(made / "test").items)
     assert dom.count('class="item"') == n and f"0 of {n} answered" in dom

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voxproof.listen.answers import parse_answers, AnswersRead
+from voxproof.listen.answers import AnswersRead, parse_answers
 from voxproof.listen.calibration import calibrate, correlations
 from voxproof.listen.design import Clip, Design, Item, ListenOptions
 from voxproof.listen.score import score_listening
@@ -54,7 +54,7 @@ def test_random_predictor_is_not_trusted():
 
 
 def test_correlations_degenerate_inputs():
-    sp, pe = correlations(np.array([1.0, 2.0]), np.array([2.0, 1.0]), n_resamples=50, seed=0, level=0.95)
+    sp, _pe = correlations(np.array([1.0, 2.0]), np.array([2.0, 1.0]), n_resamples=50, seed=0, level=0.95)
     assert sp.estimate is None and "only 2" in sp.why
     sp, _ = correlations(np.ones(5), np.arange(5.0), n_resamples=50, seed=0, level=0.95)
     assert sp.estimate is None and "constant" in sp.why

@@ -144,8 +144,8 @@ def read_answers(paths: list[str | Path], design) -> AnswersRead:
             refused.append((str(p), str(exc)))
             continue
         if s.listener in seen:
-            refused.append((str(p), f"listener {s.listener!r} already answered in {seen[s.listener]}; "
-                                    "a listener counts once"))
+            refused.append((str(p), (f"listener {s.listener!r} already answered in {seen[s.listener]}; "
+                                    "a listener counts once")))
             continue
         if not s.ratings and not s.choices:
             refused.append((str(p), "no usable answer"))

@@ -125,12 +125,6 @@ class Design:
             options=ListenOptions(**opts), sources=tuple(d.get("sources") or ()),
         )
 
-    def item(self, item_id: str) -> Item | None:
-        return self._index().get(item_id)
-
-    def _index(self) -> dict[str, Item]:
-        return {i.id: i for i in self.items}
-
 
 def collect_runs(paths: list[str | Path]) -> tuple[dict[str, dict[str, Clip]], list[Clip]]:
     """Clips per system and prompt from ``tts-eval`` output directories (or single system runs), and

@@ -42,7 +42,7 @@ def result_lines(result: ListenResult, calib: Calibration | None = None) -> list
         lines.append(f"  {s['listener']:<24}{tag:<12} checks {s['checks']:<6} {status}")
         for w in s["warnings"]:
             lines.append(f"    warning: {w}")
-    level = int(round(100 * result.level))
+    level = round(100 * result.level)
     lines.append("")
     lines.append(f"MOS (ACR 1-5) with {level}% two-way bootstrap interval (listeners x clips); t interval over votes")
     for m in d["mos"]:

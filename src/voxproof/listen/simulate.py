@@ -37,7 +37,7 @@ class ListenerModel:
 
 
 def simulate_listeners(design: Design, quality: dict[str, float], n: int = 5, *, careless: int = 0,
-                       seed: int = 0, model: ListenerModel = ListenerModel()) -> list[dict[str, Any]]:  # noqa: B008
+                       seed: int = 0, model: ListenerModel = ListenerModel()) -> list[dict[str, Any]]:
     """``n`` answer files (dicts); the last ``careless`` listeners are careless. ``quality`` maps every
     system of the design (including ``hidden-reference`` when present) to its true 1-5 quality."""
     missing = sorted({c.system for c in design.clips} - set(quality))

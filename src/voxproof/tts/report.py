@@ -162,8 +162,8 @@ def console_table(summary: dict[str, Any]) -> str:
 def speaker_lines(rows: Sequence[dict[str, Any]], speaker: dict[str, Any]) -> list[str]:
     """Cosine similarity to the target voice and voice consistency per system."""
     model, ref = speaker.get("model") or {}, speaker.get("reference") or {}
-    lines = [f"Speaker similarity to {ref.get('source')} ({ref.get('clips')} clips) by {model.get('name')} "
-             f"(sha256 {str(model.get('checksum'))[:12]}); cosine, comparable only under this model"]
+    lines = [(f"Speaker similarity to {ref.get('source')} ({ref.get('clips')} clips) by {model.get('name')} "
+             f"(sha256 {str(model.get('checksum'))[:12]}); cosine, comparable only under this model")]
     for s in rows:
         ref_figs = s.get("reference") or {}
         lines.append(f"  {s['system']:<14} similarity {_mos(ref_figs.get('speaker_similarity'), 'no clip embedded'):<20} "
