@@ -11,7 +11,10 @@ from voxproof.listen.score import ListenResult
 def _est(d: dict[str, Any], digits: int = 2) -> str:
     if d.get("estimate") is None:
         return f"n/a ({d.get('why') or 'undefined'})"
-    ci = f" [{d['low']:.{digits}f}, {d['high']:.{digits}f}]" if d.get("low") is not None else ""
+    if d.get("low") is None:
+        ci = f" (interval n/a: {d['why']})" if d.get("why") else ""
+    else:
+        ci = f" [{d['low']:.{digits}f}, {d['high']:.{digits}f}]"
     return f"{d['estimate']:.{digits}f}{ci}"
 
 

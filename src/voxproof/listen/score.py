@@ -191,8 +191,8 @@ def _weights(rng: np.random.Generator, n_resamples: int, n: int) -> np.ndarray:
 
 def _percentile(samples: np.ndarray, level: float) -> tuple[float | None, float | None]:
     s = samples[np.isfinite(samples)]
-    if s.size < 0.5 * samples.size or s.size == 0:
-        return None, None
+    if s.size < 0.5 * samples.size or s.size == 0 or np.ptp(s) == 0:
+        return None, None  # nothing to resample, or every resample the same (all answers agree)
     a = (1.0 - level) / 2
     return float(np.quantile(s, a)), float(np.quantile(s, 1 - a))
 
@@ -211,14 +211,15 @@ def _system_mos(system: str, votes: np.ndarray, n_resamples: int, rng, level: fl
     with np.errstate(invalid="ignore", divide="ignore"):
         boot = np.einsum("bl,lc,bc->b", wl, v, wc) / np.einsum("bl,lc,bc->b", wl, mask.astype(float), wc)
     low, high = _percentile(boot, level)
+    why = "" if low is not None else "no spread: every resample gives the same mean"
     flat = votes[mask]
     t = (None, None)
     if n > 1:
         from scipy.stats import t as student
 
         half = float(student.ppf(0.5 + level / 2, n - 1) * flat.std(ddof=1) / math.sqrt(n))
-        t = (est - half, est + half)
-    return SystemMos(system, Estimate(est, low, high, n), t, n, listeners, clips)
+        t = (max(est - half, 1.0), min(est + half, 5.0))  # the scale's ends
+    return SystemMos(system, Estimate(est, low, high, n, why), t, n, listeners, clips)
 
 
 def bradley_terry(wins: np.ndarray, iterations: int = 500, tol: float = 1e-10) -> np.ndarray:
@@ -275,15 +276,19 @@ def _preference(design: Design, ab, kept, n_resamples: int, rng, level: float) -
     strengths = []
     for s, j in idx.items():
         low, high = _percentile(boot[:, j], level)
-        strengths.append({"system": s, "log_strength": Estimate(float(est[j]), low, high, int(raw[j].sum() + raw[:, j].sum())).to_dict()})
+        why = "" if low is not None else "no spread: every resample gives the same fit (all choices agree)"
+        strengths.append({"system": s, "log_strength": Estimate(float(est[j]), low, high,
+                                                                int(raw[j].sum() + raw[:, j].sum()), why).to_dict()})
     pairs = []
     for a, b in ((x, y) for x in names for y in names if x < y):
         i, j = idx[a], idx[b]
         n = int(raw[i, j] + raw[j, i])
         prob = 1 / (1 + np.exp(-(boot[:, i] - boot[:, j])))
         low, high = _percentile(prob, level)
+        why = "" if low is not None else "no spread: every resample gives the same fit (all choices agree)"
         pairs.append({"a": a, "b": b, "n": n, "a_chosen": int(raw[i, j]), "b_chosen": int(raw[j, i]),
-                      "p_a_preferred": Estimate(float(1 / (1 + math.exp(-(est[i] - est[j])))), low, high, n).to_dict()})
+                      "p_a_preferred": Estimate(float(1 / (1 + math.exp(-(est[i] - est[j])))), low, high, n,
+                                                         why).to_dict()})
     return {"systems": names, "strengths": strengths, "pairs": pairs, "prior_pseudo_wins": BT_PRIOR}
 
 
