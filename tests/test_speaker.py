@@ -160,3 +160,23 @@ def test_hostile_speaker_references_are_typed_errors(encoder, tmp_path, source, 
     with pytest.raises(VoxproofError) as info:
         SpeakerJudge.from_source(source, encoder=encoder)
     assert type(info.value).__name__ == error
+
+
+def test_compare_refuses_similarities_from_other_embedding_models():
+    from types import SimpleNamespace
+
+    from voxproof.metrics.compare import check_comparable
+
+    def run(checksum, ref="r1"):
+        judges = {"speaker": {"model": {"name": "resemblyzer-ge2e", "checksum": checksum},
+                              "reference": {"embedding_hash": ref}}}
+        return SimpleNamespace(provenance={"run_options": {"judges": judges}, "dataset_hash": "d",
+                                           "normalizer": {"name": "whisper-en", "version": "1"}})
+
+    assert check_comparable(run("a" * 64), run("a" * 64), None, False) == "whisper-en@1"
+    with pytest.raises(NotComparable, match="different embedding models"):
+        check_comparable(run("a" * 64), run("b" * 64), None, False)
+    with pytest.raises(NotComparable, match="different reference recordings"):
+        check_comparable(run("a" * 64), run("a" * 64, "r2"), None, False)
+    with pytest.raises(NotComparable, match="only one"):
+        check_comparable(run("a" * 64), SimpleNamespace(provenance={"dataset_hash": "d"}), None, False)

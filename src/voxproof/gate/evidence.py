@@ -200,6 +200,8 @@ def _check_comparable(
             )
     if c.kind == "tts":
         judges = [(s.provenance.get("run_options") or {}).get("judges") for s in (base_store, cand_store)]
+        from voxproof.tts.speaker import check_speaker_judges
+
         check_speaker_judges(*judges)
         if _without_versions(judges[0]) != _without_versions(judges[1]):
             raise NotComparable("the two TTS runs were judged differently (recogniser, normaliser or MOS "
@@ -219,25 +221,6 @@ def _check_comparable(
         notes.append(f"the runs used different seeds ({bseed} vs {cseed}): perturbed audio differs in its "
                      "random parts, so condition differences include that noise")
     return notes
-
-
-def check_speaker_judges(base: Any, cand: Any) -> None:
-    """Refuse to compare speaker similarities made with different embedding models or targets: the
-    same audio scores 0.33 under one encoder and 0.77 under another."""
-    speakers = [((j or {}).get("speaker") or {}) for j in (base, cand)]
-    if not any(speakers):
-        return
-    if not all(speakers):
-        raise NotComparable("only one of the two TTS runs has speaker similarity; evaluate both with the "
-                            "same --speaker-ref")
-    models = [(s.get("model") or {}).get("checksum") for s in speakers]
-    if models[0] != models[1]:
-        raise NotComparable(f"speaker similarities come from different embedding models (sha256 {str(models[0])[:12]} "
-                            f"vs {str(models[1])[:12]}); cosine scores of two encoders are not on one scale")
-    refs = [(s.get("reference") or {}).get("embedding_hash") for s in speakers]
-    if refs[0] != refs[1]:
-        raise NotComparable("speaker similarities were measured against different reference recordings; "
-                            "use the same --speaker-ref for both runs")
 
 
 def _without_versions(value: Any) -> Any:

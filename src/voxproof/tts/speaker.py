@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from voxproof.audio.signal import Audio
-from voxproof.errors import DataError
+from voxproof.errors import DataError, NotComparable
 
 log = logging.getLogger("voxproof.tts.speaker")
 
@@ -105,3 +105,22 @@ def eer(scores: Sequence[float], same: Sequence[bool]) -> tuple[float, float]:
     frr = np.array([np.mean(s[y] < t) for t in thresholds])
     k = int(np.argmin(np.abs(far - frr)))
     return float((far[k] + frr[k]) / 2), float(thresholds[k])
+
+
+def check_speaker_judges(base: Any, cand: Any) -> None:
+    """Refuse to compare speaker similarities made with different embedding models or targets: the
+    same audio scores 0.33 under one encoder and 0.77 under another."""
+    speakers = [((j or {}).get("speaker") or {}) for j in (base, cand)]
+    if not any(speakers):
+        return
+    if not all(speakers):
+        raise NotComparable("only one of the two TTS runs has speaker similarity; evaluate both with the "
+                            "same --speaker-ref")
+    models = [(s.get("model") or {}).get("checksum") for s in speakers]
+    if models[0] != models[1]:
+        raise NotComparable(f"speaker similarities come from different embedding models (sha256 {str(models[0])[:12]} "
+                            f"vs {str(models[1])[:12]}); cosine scores of two encoders are not on one scale")
+    refs = [(s.get("reference") or {}).get("embedding_hash") for s in speakers]
+    if refs[0] != refs[1]:
+        raise NotComparable("speaker similarities were measured against different reference recordings; "
+                            "use the same --speaker-ref for both runs")
