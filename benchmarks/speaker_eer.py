@@ -26,7 +26,7 @@ def real_clips(shared: Path) -> list[tuple[str, Path]]:
         out.append((f.stem.split("-")[0], f))
     for f in sorted((shared / "cmu-arctic" / "audio").glob("cmu_arctic_us_*.wav")):
         out.append(("arctic-" + f.stem.split("_")[3], f))
-    for f in sorted((shared / "librispeech-test-clean-1" / "audio").glob("*.flac")):
+    for f in sorted((shared / "librispeech-test-clean-1" / "audio").glob("*.*")):
         out.append((f.stem.split("-")[0], f))
     return out
 
