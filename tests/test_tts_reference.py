@@ -107,11 +107,14 @@ def test_resynth_cli_table_and_wer_against_floor(tmp_path, capsys, short_floor_d
     out = tmp_path / "codecs"
     args = ["tts-eval", "--resynth", "codecs/opus=6k", "--resynth", "codec:mp3,bitrate=8k",
             "--floor-data", str(short_floor_dir),
-            "--no-mos", "--vad", "energy", "--n-resamples", "200", "--json-only", "-o", str(out)]
+            "--no-mos", "--vad", "energy", "--n-resamples", "200", "-o", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "Resynthesis of the floor recordings" in text and "codecs/opus=6k" in text
     summary = json.loads((out / "summary.json").read_text())
+    page = (out / "report.html").read_text()
+    assert "Resynthesis (codecs, vocoders)" in page and "PESQ" in page
+    assert "None" not in page and "nan" not in page
     table = {r["condition"]: r for r in summary["resynth"]}
     assert set(table) == {"codecs/opus=6k", "codec:mp3,bitrate=8k"}
     for item in table.values():

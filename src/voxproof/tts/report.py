@@ -319,6 +319,35 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
         for w in comp.get("warnings") or []:
             body += paragraph(w, "muted")
         sections.append(Section(f"{comp['b']} − {comp['a']} (paired, {comp['n_common']} prompts)", body))
+    speaker = judges.get("speaker")
+    if speaker:
+        model, ref = speaker.get("model") or {}, speaker.get("reference") or {}
+        spk_rows = [[s["system"], _cell(_mos((s.get("reference") or {}).get("speaker_similarity"), "no clip embedded")),
+                     _cell(_fmt((s.get("reference") or {}).get("voice_consistency"), "fewer than 2 clips"))]
+                    for s in rows]
+        body = table(["system", "similarity to the target [95% CI]", "voice consistency"], spk_rows,
+                     sortable=False, numeric=(1, 2))
+        body += paragraph(f"Cosine similarity of {model.get('name')} embeddings (weights sha256 {model.get('checksum')}) "
+                          f"to the mean of {ref.get('clips')} reference recordings ({ref.get('source')}); comparable "
+                          "only with runs judged by the same model and references.", "muted")
+        sections.append(Section("Speaker similarity", body, "speaker"))
+    if summary.get("resynth"):
+        rs_rows = []
+        for item in summary["resynth"]:
+            ref = item["summary"].get("reference") or {}
+            wer = next((m for m in item["versus_floor"]["metrics"] if m["metric"] == "wer"), None)
+            delta = (f"{_val(wer['difference']['estimate'], 100)} [{_val(wer['difference']['low'], 100)}, "
+                     f"{_val(wer['difference']['high'], 100)}]") if wer else _why("no common recognised items")
+            rs_rows.append([item["condition"], item["summary"]["n_items"], _cell(_mos(ref.get("pesq"), "not computed")),
+                            _cell(_mos(ref.get("stoi"), "not computed")), _cell(_fmt(ref.get("mcd"), "none")),
+                            _cell(_fmt(ref.get("f0_rmse"), "none")), _cell(_fmt(ref.get("vuv_error"), "none")),
+                            _pct(item["summary"]["wer"], NO_WER), _cell(delta)])
+        body = table(["condition", "n", "PESQ [95% CI]", "STOI [95% CI]", "MCD (dB)", "F0 RMSE (cents)",
+                      "V/UV error", "WER", "WER − floor (pts) [95% CI]"], rs_rows, sortable=False,
+                     numeric=range(1, 9))
+        body += paragraph("Each condition round-trips the floor recordings; reference figures are against the "
+                          "originals, WER differences paired against the unmodified recordings.", "muted")
+        sections.append(Section("Resynthesis (codecs, vocoders)", body, "resynth"))
     cats = sorted({c for s in summary["systems"].values() for c in s["by_category"]})
     if cats:
         cat_rows = []
