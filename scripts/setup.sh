@@ -11,4 +11,6 @@ SUDO=""
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng postgresql sox chromium sctk >/dev/null
 python3 -m pip install -q --disable-pip-version-check -e '.[all,test]'
+# the speaker encoder's weights only: resemblyzer's declared dependencies would pull torch
+python3 -m pip install -q --disable-pip-version-check --no-deps 'resemblyzer==0.1.4'
 echo "setup.sh: voxproof $(python3 -c 'import voxproof; print(voxproof.__version__)') installed"

@@ -89,3 +89,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     rel = missing[0]
     report.outcome = "skipped"
     report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {_skip_reason(str(rel))}")
+
+
+SHORT_CLIPS = ("1688-142285-0002", "367-130732-0006")  # 2.8 s and 2.4 s bundled LibriSpeech clips
+
+
+@pytest.fixture(scope="session")
+def short_floor_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A floor folder (transcripts.tsv + audio/) of two short bundled recordings (no ../shared)."""
+    import shutil
+
+    from voxproof.manifest import bundled_dataset_path
+
+    src = bundled_dataset_path()
+    folder = tmp_path_factory.mktemp("short-floor")
+    texts = dict(line.split("\t", 1) for line in (src / "transcripts.tsv").read_text().splitlines() if line)
+    (folder / "audio").mkdir()
+    for uid in SHORT_CLIPS:
+        shutil.copy(src / "audio" / f"{uid}.flac", folder / "audio" / f"{uid}.flac")
+    (folder / "transcripts.tsv").write_text("".join(f"{u}\t{texts[u]}\n" for u in SHORT_CLIPS))
+    return folder

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "voxproof.cli.export_cmd:export_command",
     "suites": "voxproof.cli.suites_cmd:suites_command",
     "tts-eval": "voxproof.cli.tts_cmd:tts_eval_command",
+    "listen": "voxproof.cli.listen_cmd:listen_group",
     "audit": "voxproof.cli.audit_cmd:audit_command",
     "gate": "voxproof.cli.gate_cmd:gate_command",
     "registry": "voxproof.cli.registry_cmd:registry_group",

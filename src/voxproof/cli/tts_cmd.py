@@ -22,6 +22,9 @@ TTS_HELP = {
     "seed": "Seed of every bootstrap interval and paired test.",
     "n_resamples": "Bootstrap resamples.",
     "level": "Confidence level of the intervals.",
+    "speaker_ref": "Recordings of the target voice (manifest or folder): adds speaker similarity per clip "
+                   "(needs: pip install --no-deps resemblyzer).",
+    "speaker_ref_limit": "Use at most this many speaker reference recordings.",
 }
 
 
@@ -48,7 +51,7 @@ def _parse_options(pairs: tuple[str, ...], systems: dict[str, str]) -> dict[str,
 
 
 @click.command("tts-eval")
-@click.option("-m", "--model", "models", multiple=True, required=True, metavar="[NAME=]BACKEND",
+@click.option("-m", "--model", "models", multiple=True, metavar="[NAME=]BACKEND",
               help="Synthesiser to evaluate, repeatable (piper, espeak, openai-tts); NAME labels repeats.")
 @click.option("-O", "--option", "model_options", multiple=True, metavar="SYSTEM:KEY=VALUE",
               help="Synthesiser option, repeatable (e.g. -O espeak:rate=140).")
@@ -62,17 +65,22 @@ def _parse_options(pairs: tuple[str, ...], systems: dict[str, str]) -> dict[str,
 @click.option("--floor-limit", type=int, default=None, help="Use only the first N floor recordings.")
 @click.option("--worst", type=int, default=5, show_default=True, help="Worst items per system shown (with audio) in the HTML report.")
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
+@click.option("--resynth", "resynth", multiple=True, metavar="SUITE[/RUNG]|CHAIN",
+              help="Resynthesis mode, repeatable: pass the floor recordings through a codec (a suite such as "
+                   "'codecs', one rung 'codecs/opus=6k', or a chain 'codec:opus,bitrate=6k') and report PESQ, "
+                   "STOI, MCD, F0 RMSE against the originals next to the WER the codec causes.")
 @click.option("--detector", "detector_options", multiple=True, metavar="KEY=VALUE",
               help="Failure-detector threshold, repeatable (e.g. --detector max_pause_seconds=1.5); "
                    "names as in voxproof.tts.detectors.DetectorOptions.")
 @dataclass_options(TtsEvalOptions, TTS_HELP)
 def tts_eval_command(models, model_options, asr_options, prompts, limit, out, floor, floor_data, floor_limit,
-                     worst, json_only, detector_options, **kwargs) -> None:
+                     worst, json_only, detector_options, resynth, **kwargs) -> None:
     """Evaluate text-to-speech systems on the same prompts: intelligibility (WER of a recogniser against
     the expected spoken form), DNSMOS, speaking rate, failures (silence, truncation, long pauses,
     repetition, clipping, DC offset, sample rate), and paired comparisons between systems.
 
     Example: voxproof tts-eval -m piper -m espeak -o runs/tts
+    Codecs on real speech: voxproof tts-eval --resynth codecs/opus=6k --resynth codecs/mp3=8k -o runs/codecs
     """
     import time
 
@@ -80,7 +88,7 @@ def tts_eval_command(models, model_options, asr_options, prompts, limit, out, fl
     from voxproof.options import build_options
     from voxproof.tts.detectors import DetectorOptions
     from voxproof.tts.evaluate import TtsScorer, default_floor_source, floor_items
-    from voxproof.tts.pipeline import run_tts_eval
+    from voxproof.tts.pipeline import resolve_resynth, run_tts_eval
     from voxproof.tts.prompts import load_prompts
     from voxproof.tts.report import console_table
 
@@ -88,6 +96,11 @@ def tts_eval_command(models, model_options, asr_options, prompts, limit, out, fl
         options = pop_dataclass(TtsEvalOptions, kwargs)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not models and not resynth:
+        raise UsageError("give at least one synthesiser (-m piper) or a resynthesis condition (--resynth codecs)")
+    conditions = resolve_resynth(resynth)
+    if conditions and not floor:
+        raise UsageError("--resynth evaluates codecs on the floor recordings; drop --no-floor")
     systems = _parse_systems(models)
     per_system = _parse_options(model_options, systems)
     built = {}
@@ -118,6 +131,7 @@ def tts_eval_command(models, model_options, asr_options, prompts, limit, out, fl
     result = run_tts_eval(
         factories, prompt_list, out, scorer, options=options, prompt_source=str(prompts or "en-stress"),
         floor=items, floor_source=source, worst_n=worst, html=not json_only, progress=progress,
+        resynth=conditions,
     )
     click.echo(console_table(result.summary))
     click.echo(f"\nsummary: {result.summary_path}")

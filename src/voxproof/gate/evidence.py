@@ -201,6 +201,9 @@ def _check_comparable(
             )
     if c.kind == "tts":
         judges = [(s.provenance.get("run_options") or {}).get("judges") for s in (base_store, cand_store)]
+        from voxproof.tts.speaker import check_speaker_judges
+
+        check_speaker_judges(*judges)
         if _without_versions(judges[0]) != _without_versions(judges[1]):
             raise NotComparable("the two TTS runs were judged differently (recogniser, normaliser or MOS "
                                 f"predictor): {judges[0]} vs {judges[1]}; evaluate both with the same judges")

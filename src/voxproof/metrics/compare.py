@@ -79,6 +79,9 @@ def _recorded_normalizer(provenance: dict[str, Any]) -> str | None:
 def check_comparable(store_a: Any, store_b: Any, normalizer: str | None, intersect: bool) -> str:
     """The normaliser name to score both with; raises :class:`NotComparable` when the runs differ."""
     pa, pb = store_a.provenance, store_b.provenance
+    from voxproof.tts.speaker import check_speaker_judges
+
+    check_speaker_judges(*(((p.get("run_options") or {}).get("judges")) for p in (pa, pb)))
     if normalizer is None:
         na, nb = _recorded_normalizer(pa), _recorded_normalizer(pb)
         if na != nb:

@@ -39,6 +39,7 @@ log = logging.getLogger("voxproof.tts.evaluate")
 TTS_CONDITION = "tts"
 FLOOR_CONDITION = "recorded"
 FLOOR_SYSTEM = "floor"
+RESYNTH_CONDITION = "resynth"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class TtsEvalOptions:
     ``asr``: recogniser backend judging intelligibility; ``normalizer``: text normaliser for WER;
     ``vad``: ``silero`` or ``energy``; ``mos``: run DNSMOS; ``keep_audio``: write each clip to
     ``OUT/<system>/audio/<id>.wav`` (the HTML report plays the worst ones); ``seed``, ``n_resamples``,
-    ``level``: bootstrap settings of every interval and paired test.
+    ``level``: bootstrap settings of every interval and paired test; ``speaker_ref``: recordings of the
+    target voice (manifest or folder): each clip then gets its speaker similarity to them (needs
+    ``pip install --no-deps resemblyzer``), using the first ``speaker_ref_limit`` recordings.
     """
 
     asr: str = "whisper"
@@ -60,8 +63,12 @@ class TtsEvalOptions:
     seed: int = 0
     n_resamples: int = 1000
     level: float = 0.95
+    speaker_ref: str = ""
+    speaker_ref_limit: int = 20
 
     def __post_init__(self) -> None:
+        if not 1 <= self.speaker_ref_limit <= 200:
+            raise ValueError(f"speaker_ref_limit must be in 1..200, got {self.speaker_ref_limit}")
         if self.vad not in ("silero", "energy"):
             raise ValueError(f"vad={self.vad!r} is not one of silero, energy")
         if self.n_resamples < 1:
@@ -93,7 +100,9 @@ class TtsScorer:
         speech: SpeechDetector | None = None,
         mos=None,
         detector_options: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen, safe to share
+        speaker=None,
     ):
+        self.speaker = speaker
         self.asr = asr
         self.normalizer = normalizer
         self.speech = speech or SpeechDetector()
@@ -114,8 +123,13 @@ class TtsScorer:
             from voxproof.tts.mos import DnsmosPredictor, MosOptions
 
             mos = DnsmosPredictor(MosOptions(personalized=options.personalized_mos))
+        speaker = None
+        if options.speaker_ref:
+            from voxproof.tts.speaker import SpeakerJudge
+
+            speaker = SpeakerJudge.from_source(options.speaker_ref, limit=options.speaker_ref_limit)
         return cls(asr, get_normalizer(options.normalizer), speech=SpeechDetector(method=options.vad),
-                   mos=mos, detector_options=detector_options)
+                   mos=mos, detector_options=detector_options, speaker=speaker)
 
     def describe(self) -> dict[str, Any]:
         """Provenance of the judges: recorded in every run they score."""
@@ -125,6 +139,7 @@ class TtsScorer:
             "vad": self.speech.method,
             "mos": None if self.mos is None else self.mos.info(),
             "detectors": asdict(self.detector_options),
+            **({"speaker": self.speaker.describe()} if self.speaker is not None else {}),
         }
 
     def transcribe(self, audio: Audio) -> Transcript:
@@ -183,6 +198,9 @@ class TtsScorer:
                 features[f"det_{d.kind}"] = float(d.value)
         if mos is not None:
             features.update(mos.features())
+        voice = self.speaker.score(audio) if self.speaker is not None else None
+        if voice is not None:
+            features["spk_sim"] = voice.similarity
         failures = {kind: False for kind in FAILURE_KINDS}
         failures.update({d.kind: d.flagged for d in detections})
         row_extras = {
@@ -199,6 +217,7 @@ class TtsScorer:
             "failure_details": {d.kind: d.detail for d in detections if d.flagged},
             "mos_warnings": [] if mos is None else list(mos.warnings),
             "mos_scored": mos is not None,
+            **({"speaker_embedding": [round(float(v), 5) for v in voice.embedding]} if voice is not None else {}),
         }
         return ResultRow(
             utt_id=item_id, condition=condition, status=STATUS_OK, reference=intel.reference,
@@ -311,6 +330,8 @@ def evaluate_system(
                 expected_sample_rate=rate, language=prompt.language, tags={"category": prompt.category},
                 extras=base_extras,
             )
+            if prompt.reference_audio and row.ok:
+                row = _against_recording(row, prompt.reference_audio, audio)
         store.add_row(row, position)
         written += 1
         if progress is not None:
@@ -384,21 +405,32 @@ def evaluate_floor(
     source: str = "",
     resume: bool = True,
     progress: Callable[[Progress], None] | None = None,
+    resynth: Any = None,
 ) -> RunStore:
-    """Score real recordings exactly like synthesised clips (condition ``recorded``)."""
+    """Score real recordings exactly like synthesised clips (condition ``recorded``).
+
+    With ``resynth`` (a :class:`voxproof.perturb.Condition`, e.g. a codec round trip) every recording
+    is passed through it first and scored as condition ``resynth`` (system = the condition's name),
+    with the reference figures of :mod:`voxproof.tts.reference` (PESQ, STOI, MCD, F0) against the
+    original recording added to the row's features."""
     import hashlib
 
     from voxproof.audio.io import DEFAULT_LIMITS, load_audio
 
     run_dir = Path(run_dir)
     digest = hashlib.sha256("\n".join(f"{i.id}\t{i.text}" for i in items).encode("utf-8")).hexdigest()[:16]
+    condition, system = FLOOR_CONDITION, FLOOR_SYSTEM
     info = {"name": FLOOR_SYSTEM, "kind": "recordings", "model": source, "model_checksum": None, "options": {}}
+    if resynth is not None:
+        condition, system = RESYNTH_CONDITION, resynth.name
+        info = {"name": resynth.name, "kind": "resynth", "model": resynth.label, "model_checksum": None,
+                "options": {"condition": resynth.to_spec()}}
     dataset = {"kind": "recordings", "source": source, "hash": digest, "count": len(items)}
-    store = _open_or_create(run_dir, _provenance(info, dataset, scorer, options, FLOOR_CONDITION), resume)
-    store.set_conditions([(FLOOR_CONDITION, [])])
+    store = _open_or_create(run_dir, _provenance(info, dataset, scorer, options, condition), resume)
+    store.set_conditions([(condition, [])])
     store.set_meta("status", "running")
-    store.set_meta("system", FLOOR_SYSTEM)
-    done = {u for u, c in store.done_keys() if c == FLOOR_CONDITION}
+    store.set_meta("system", system)
+    done = {u for u, c in store.done_keys() if c == condition}
     skipped = written = 0
     for position, item in enumerate(items):
         if item.id in done:
@@ -406,19 +438,57 @@ def evaluate_floor(
             continue
         try:
             audio = load_audio(item.audio_path, limits=DEFAULT_LIMITS)  # the shared safe default (600 s)
+            heard = audio if resynth is None else _resynthesise(resynth, audio, item, options.seed)
         except VoxproofError as exc:
-            row = ResultRow(utt_id=item.id, condition=FLOOR_CONDITION, status=STATUS_ERROR,
+            row = ResultRow(utt_id=item.id, condition=condition, status=STATUS_ERROR,
                             reference=item.text, error_type=type(exc).__name__, error_message=str(exc)[:2000],
                             speaker=item.speaker, extras={"failures": {}, "audio_path": item.audio_path})
         else:
-            row = scorer.score(item.id, audio, (item.text,), condition=FLOOR_CONDITION, speaker=item.speaker,
+            row = scorer.score(item.id, heard, (item.text,), condition=condition, speaker=item.speaker,
                                extras={"audio_path": item.audio_path, "text": item.text, "category": "recorded"})
+            if resynth is not None and row.ok:
+                row = _with_reference(row, audio, heard)
         store.add_row(row, position)
         written += 1
         if progress is not None:
-            progress(Progress(FLOOR_SYSTEM, written + skipped, len(items), skipped, item.id, row.status))
+            progress(Progress(system, written + skipped, len(items), skipped, item.id, row.status))
     store.set_meta("status", "complete")
     return store
+
+
+def _resynthesise(condition: Any, audio: Audio, item: FloorItem, seed: int) -> Audio:
+    from voxproof.perturb import condition_seed
+    from voxproof.perturb.base import PerturbationError
+
+    try:
+        return condition.apply(audio, condition_seed(seed, item.id, condition.name))
+    except PerturbationError as exc:
+        raise RunError(f"{condition.name} failed on {item.id}: {exc}") from None
+
+
+def _with_reference(row: ResultRow, reference: Audio, heard: Audio) -> ResultRow:
+    """``row`` with the reference figures of ``heard`` against ``reference`` added (``ref_*``)."""
+    from dataclasses import replace
+
+    from voxproof.tts.reference import reference_scores
+
+    scores = reference_scores(reference, heard)
+    return replace(row, features={**row.features, **scores.features()},
+                   extras={**row.extras, "reference_reasons": scores.reasons})
+
+
+def _against_recording(row: ResultRow, path: str, audio: Audio) -> ResultRow:
+    """``row`` with reference figures against the prompt's recording; an unreadable recording is
+    noted in ``extras['reference_reasons']`` (the clip's other figures stand)."""
+    from dataclasses import replace
+
+    from voxproof.audio.io import DEFAULT_LIMITS, load_audio
+
+    try:
+        recording = load_audio(path, limits=DEFAULT_LIMITS)
+    except VoxproofError as exc:
+        return replace(row, extras={**row.extras, "reference_reasons": {"all": f"{type(exc).__name__}: {exc}"[:300]}})
+    return _with_reference(row, recording, audio)
 
 
 def _cpu_seconds() -> float:

@@ -38,6 +38,7 @@ class Prompt:
     note: str | None = None
     language: str = "en"
     tags: dict[str, str] = field(default_factory=dict, hash=False)
+    reference_audio: str | None = None  # a recording of this text: PESQ/STOI/MCD/F0 of the clip against it
 
     def __post_init__(self) -> None:
         if not self.expected:
@@ -57,6 +58,8 @@ class Prompt:
             out["note"] = self.note
         if self.tags:
             out["tags"] = dict(self.tags)
+        if self.reference_audio:
+            out["reference_audio"] = self.reference_audio
         return out
 
     @classmethod
@@ -83,7 +86,16 @@ class Prompt:
             note=d.get("note"),
             language=str(d.get("language") or "en"),
             tags={str(k): str(v) for k, v in (d.get("tags") or {}).items()},
+            reference_audio=_reference_audio(d.get("reference_audio")),
         )
+
+
+def _reference_audio(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise TypeError("'reference_audio' must be a non-empty path without NUL")
+    return value.strip()
 
 
 def bundled_prompts_path(name: str = DEFAULT_SET) -> Path:
@@ -128,6 +140,10 @@ def load_prompts(source: str | Path | None = None) -> list[Prompt]:
                 if "id" not in data:
                     data["id"] = f"p{len(prompts) + 1:04d}"
                 prompt = Prompt.from_dict(data)
+                if prompt.reference_audio and not Path(prompt.reference_audio).is_absolute():
+                    from dataclasses import replace
+
+                    prompt = replace(prompt, reference_audio=str(path.parent / prompt.reference_audio))
             else:
                 prompt = Prompt(f"p{len(prompts) + 1:04d}", stripped, (stripped,))
         except (ValueError, TypeError, KeyError) as exc:
@@ -149,7 +165,8 @@ def prompts_hash(prompts: list[Prompt]) -> str:
     """sha256 (first 16 hex digits) of the prompts' ids, texts and expected forms, in order."""
     h = hashlib.sha256()
     for p in prompts:
-        h.update(json.dumps([p.id, p.text, list(p.expected)], ensure_ascii=False).encode("utf-8"))
+        item = [p.id, p.text, list(p.expected)] + ([p.reference_audio] if p.reference_audio else [])
+        h.update(json.dumps(item, ensure_ascii=False).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()[:16]
 

@@ -29,6 +29,7 @@ def build_tts_summary(
     judges: dict[str, Any],
     prompts: dict[str, Any],
     worst: dict[str, list[PromptScore]] | None = None,
+    resynth: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The whole evaluation as one dict: what judged (recogniser, normaliser, MOS predictor, VAD,
     detector thresholds), the prompts, each system, the floor, and every paired comparison."""
@@ -46,6 +47,7 @@ def build_tts_summary(
         "worst": {
             name: [_item_dict(s) for s in items] for name, items in (worst or {}).items()
         },
+        "resynth": list(resynth),
     }
 
 
@@ -150,7 +152,49 @@ def console_table(summary: dict[str, Any]) -> str:
             )
         for w in comp.get("warnings") or []:
             lines.append(f"  note: {w}")
+    speaker = (summary.get("judges") or {}).get("speaker")
+    if speaker:
+        lines.append("")
+        lines.extend(speaker_lines(rows, speaker))
+    if summary.get("resynth"):
+        lines.append("")
+        lines.extend(resynth_lines(summary["resynth"]))
     return "\n".join(lines)
+
+
+def speaker_lines(rows: Sequence[dict[str, Any]], speaker: dict[str, Any]) -> list[str]:
+    """Cosine similarity to the target voice and voice consistency per system."""
+    model, ref = speaker.get("model") or {}, speaker.get("reference") or {}
+    lines = [(f"Speaker similarity to {ref.get('source')} ({ref.get('clips')} clips) by {model.get('name')} "
+             f"(sha256 {str(model.get('checksum'))[:12]}); cosine, comparable only under this model")]
+    for s in rows:
+        ref_figs = s.get("reference") or {}
+        lines.append(f"  {s['system']:<14} similarity {_mos(ref_figs.get('speaker_similarity'), 'no clip embedded'):<20} "
+                     f"voice consistency {_fmt(ref_figs.get('voice_consistency'), 'fewer than 2 clips')}")
+    return lines
+
+
+def resynth_lines(table: Sequence[dict[str, Any]]) -> list[str]:
+    """The codec/vocoder table: reference figures against the original recordings, next to the WER the
+    round trip causes (paired against the unmodified recordings)."""
+    head = (f"{'resynthesis':<20} {'n':>3} {'PESQ [95% CI]':<19} {'STOI [95% CI]':<19} {'MCD dB':>7} "
+            f"{'F0 RMSE c':>9} {'V/UV err':>8}  {'WER':>6} {'WER - floor [95% CI]':<24}")
+    lines = ["Resynthesis of the floor recordings (reference figures against the originals)", head,
+             "-" * len(head)]
+    for item in table:
+        s, ref = item["summary"], item["summary"].get("reference") or {}
+        try:
+            d = next(m for m in item["versus_floor"]["metrics"] if m["metric"] == "wer")["difference"]
+            delta = f"{_val(d['estimate'], 100)} [{_val(d['low'], 100)}, {_val(d['high'], 100)}] pts"
+        except StopIteration:
+            delta = _why("no common recognised items")
+        lines.append(
+            f"{item['condition']:<20} {s['n_items']:>3} {_mos(ref.get('pesq'), 'not computed'):<19} "
+            f"{_mos(ref.get('stoi'), 'not computed'):<19} {_fmt(ref.get('mcd'), 'none'):>7} "
+            f"{_fmt(ref.get('f0_rmse'), 'none'):>9} {_fmt(ref.get('vuv_error'), 'none'):>8}  "
+            f"{_pct({'estimate': s['wer'].get('estimate')}, NO_WER):>6} {delta:<24}"
+        )
+    return lines
 
 
 def _fmt(iv: dict[str, Any] | None, reason: str | None = None) -> str:
@@ -281,6 +325,35 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
         for w in comp.get("warnings") or []:
             body += paragraph(w, "muted")
         sections.append(Section(f"{comp['b']} − {comp['a']} (paired, {comp['n_common']} prompts)", body))
+    speaker = judges.get("speaker")
+    if speaker:
+        model, ref = speaker.get("model") or {}, speaker.get("reference") or {}
+        spk_rows = [[s["system"], _cell(_mos((s.get("reference") or {}).get("speaker_similarity"), "no clip embedded")),
+                     _cell(_fmt((s.get("reference") or {}).get("voice_consistency"), "fewer than 2 clips"))]
+                    for s in rows]
+        body = table(["system", "similarity to the target [95% CI]", "voice consistency"], spk_rows,
+                     sortable=False, numeric=(1, 2))
+        body += paragraph(f"Cosine similarity of {model.get('name')} embeddings (weights sha256 {model.get('checksum')}) "
+                          f"to the mean of {ref.get('clips')} reference recordings ({ref.get('source')}); comparable "
+                          "only with runs judged by the same model and references.", "muted")
+        sections.append(Section("Speaker similarity", body, "speaker"))
+    if summary.get("resynth"):
+        rs_rows = []
+        for item in summary["resynth"]:
+            ref = item["summary"].get("reference") or {}
+            wer = next((m for m in item["versus_floor"]["metrics"] if m["metric"] == "wer"), None)
+            delta = (f"{_val(wer['difference']['estimate'], 100)} [{_val(wer['difference']['low'], 100)}, "
+                     f"{_val(wer['difference']['high'], 100)}]") if wer else _why("no common recognised items")
+            rs_rows.append([item["condition"], item["summary"]["n_items"], _cell(_mos(ref.get("pesq"), "not computed")),
+                            _cell(_mos(ref.get("stoi"), "not computed")), _cell(_fmt(ref.get("mcd"), "none")),
+                            _cell(_fmt(ref.get("f0_rmse"), "none")), _cell(_fmt(ref.get("vuv_error"), "none")),
+                            _pct(item["summary"]["wer"], NO_WER), _cell(delta)])
+        body = table(["condition", "n", "PESQ [95% CI]", "STOI [95% CI]", "MCD (dB)", "F0 RMSE (cents)",
+                      "V/UV error", "WER", "WER − floor (pts) [95% CI]"], rs_rows, sortable=False,
+                     numeric=range(1, 9))
+        body += paragraph("Each condition round-trips the floor recordings; reference figures are against the "
+                          "originals, WER differences paired against the unmodified recordings.", "muted")
+        sections.append(Section("Resynthesis (codecs, vocoders)", body, "resynth"))
     cats = sorted({c for s in summary["systems"].values() for c in s["by_category"]})
     if cats:
         cat_rows = []

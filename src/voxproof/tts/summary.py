@@ -105,6 +105,8 @@ class SystemSummary:
     timing: dict[str, float | None]
     by_category: dict[str, dict[str, Any]]
     warnings: tuple[str, ...] = ()
+    reference: dict[str, Interval] = field(default_factory=dict)
+    reference_n: dict[str, int] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +120,8 @@ class SystemSummary:
             "any_failure": self.any_failure, "mos_warnings": self.mos_warnings,
             "timing": {k: _num(v) for k, v in self.timing.items()}, "by_category": self.by_category,
             "warnings": list(self.warnings),
+            "reference": {k: v.to_dict() for k, v in self.reference.items()},
+            "reference_n": dict(self.reference_n),
         }
 
 
@@ -166,7 +170,10 @@ def summarise(
     if unscored:
         warnings.append(f"{len(unscored)} item(s) could not be judged (recogniser or MOS error) and are "
                         f"left out of WER: {', '.join(s.id for s in unscored[:10])}")
+    reference, reference_n = _reference(scores, kw)
     return SystemSummary(
+        reference=reference,
+        reference_n=reference_n,
         system=system,
         backend=dict(backend or {}),
         n_items=n,
@@ -185,6 +192,30 @@ def summarise(
         by_category=_by_category(scored),
         warnings=tuple(warnings),
     )
+
+
+def _reference(scores: Sequence[PromptScore], kw: dict[str, Any]) -> tuple[dict[str, Interval], dict[str, int]]:
+    """Means of the reference figures (``ref_*`` features: PESQ, STOI, MCD, F0) over the items that
+    have them, with bootstrap intervals (over speakers when known)."""
+    from voxproof.tts.reference import REFERENCE_KEYS
+
+    out, counts = {}, {}
+    for key, feature in [(k, f"ref_{k}") for k in REFERENCE_KEYS] + [("speaker_similarity", "spk_sim")]:
+        have = [s for s in scores if feature in s.features]
+        if have:
+            out[key] = bootstrap_rate([s.features[feature] for s in have], [1.0] * len(have),
+                                      groups=_speakers(have), **kw)
+            counts[key] = len(have)
+    from voxproof.tts.speaker import consistency
+
+    embeds = [np.asarray(s.row.extras["speaker_embedding"]) for s in scores
+              if s.row.ok and (s.row.extras or {}).get("speaker_embedding")]
+    voice = consistency(embeds)
+    if voice is not None:
+        out["voice_consistency"] = Interval(voice, float("nan"), float("nan"), kw["level"], "none", 0,
+                                            kw["seed"], None, len(embeds))
+        counts["voice_consistency"] = len(embeds)
+    return out, counts
 
 
 def _speakers(scores: Sequence[PromptScore]) -> list[str] | None:
@@ -311,6 +342,13 @@ def compare_systems(
         comp = MetricComparison(comp.metric, comp.n, comp.a, comp.b, comp.difference, comp.prob_b_better,
                                 (mcnemar([not f for f in fa], [not f for f in fb]),), False)
         metrics.append(comp)
+    spk_pairs = [(x, y) for x, y in pairs if "spk_sim" in x.features and "spk_sim" in y.features]
+    if spk_pairs:
+        va = [x.features["spk_sim"] for x, _ in spk_pairs]
+        vb = [y.features["spk_sim"] for _, y in spk_pairs]
+        cols = np.column_stack([va, np.ones(len(va)), vb, np.ones(len(vb))])
+        metrics.append(_ratio_comparison("speaker_similarity", cols, n_resamples, rng_seed, level, va, vb,
+                                         higher=True))
     mos_pairs = [(x, y) for x, y in pairs if x.mos and y.mos]
     if mos_pairs:
         for key in MOS_KEYS:
