@@ -51,7 +51,8 @@ RUN_HELP = {
               help="Backend option, repeatable (e.g. -O beam_size=5); 'voxproof models --options' lists them.")
 @click.option("-d", "--data", default=None, type=EXISTING_PATH,
               help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. "
-                   "Default: the bundled LibriSpeech test-other sample.")
+                   "Default: the bundled LibriSpeech test-other sample; 'non-speech' = the generated non-speech suite "
+                   "(hallucination on silence, noise, tones, music; seeded by --seed).")
 @click.option("--format", "data_format", default=None, help="Force the manifest format instead of detecting it.")
 @click.option("-o", "--out", default=None, help="Run directory (default: runs/MODEL-DATASET-TIME).")
 @click.option("--normalizer", default="whisper-en", show_default=True, help="Text normaliser for scoring (raw scores are kept too).")
@@ -95,7 +96,8 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
     check_sample(limit, sample)
-    inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs)
+    inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs,
+                            seed=run_options.seed)
     if sample is not None:
         inputs = sample_inputs(inputs, sample, run_options.seed)
     if out is None:

@@ -72,6 +72,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"p90 {num(p, 'p90')} s, model load {num(first, 'model_load_seconds', '.2f')} s"
         )
     _print_deployment(summary)
+    _print_non_speech(scores)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -142,3 +143,17 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     eff = dep.get("efficiency") if isinstance(dep, dict) else None
     if isinstance(eff, dict) and eff.get("parameters"):
         click.echo(f"model: {eff['parameters']:,} parameters, {(eff.get('disk_bytes') or 0) / 1e6:.1f} MB on disk")
+
+
+def _print_non_speech(scores: dict[str, Any]) -> None:
+    from voxproof.report.nonspeech import HEADERS, PHRASE_HEADERS, kind_rows, phrase_rows
+
+    for cond in scores["conditions"]:
+        ns = cond.get("non_speech")
+        if not isinstance(ns, dict):
+            continue
+        click.echo(f"hallucination on non-speech ({cond['condition']}):")
+        _table(HEADERS, kind_rows(ns))
+        phrases = phrase_rows(ns)[:5]
+        if phrases:
+            _table(PHRASE_HEADERS, phrases)

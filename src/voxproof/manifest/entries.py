@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxproof.manifest.utterance import Utterance
+from voxproof.manifest.utterance import FALSE_VALUES, NON_SPEECH_TAG, TRUE_VALUES, Utterance, is_non_speech
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,12 @@ def check_utterance(utt: Utterance) -> list[str]:
         out.append(f"utterance {utt.id!r} has offset {utt.offset!r}; it must be >= 0 seconds")
     if utt.duration is not None and (not math.isfinite(utt.duration) or utt.duration <= 0):
         out.append(f"utterance {utt.id!r} has duration {utt.duration!r}; it must be > 0 seconds")
+    flag = utt.tags.get(NON_SPEECH_TAG)
+    if flag is not None and flag.strip().lower() not in TRUE_VALUES + FALSE_VALUES:
+        out.append(f"utterance {utt.id!r} has {NON_SPEECH_TAG}={flag[:40]!r}; write true or false")
+    elif is_non_speech(utt.tags) and utt.text is not None and utt.text.strip():
+        out.append(f"utterance {utt.id!r} is marked {NON_SPEECH_TAG}=true but has a reference transcript; "
+                   "a non-speech clip's reference must be empty")
     return out
 
 

@@ -21,6 +21,8 @@ from voxproof.metrics.align import EQUAL, SUBSTITUTE, align, char_counts, word_c
 from voxproof.metrics.alternates import Alternates, resolve_alternates
 from voxproof.metrics.counts import ErrorCounts, total
 from voxproof.metrics.intervals import METHOD, METHODS, Interval, _num, check_settings
+from voxproof.manifest.utterance import is_non_speech
+from voxproof.metrics.nonspeech import NonSpeechScores, non_speech_rows, score_non_speech
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
 from voxproof.metrics.slices import (
     FEW_SPEAKERS,
@@ -89,6 +91,7 @@ class ConditionScores:
     gaps: tuple[SliceGap, ...]
     error_distribution: dict[str, Any]
     warnings: tuple[str, ...]
+    non_speech: NonSpeechScores | None = None  # hallucination on the rows marked non-speech
 
     def slice(self, key: str, value: str) -> SliceScore | None:
         return next((s for s in self.slices if s.key == key and s.value == value), None)
@@ -103,6 +106,7 @@ class ConditionScores:
             "mer": _num(self.mer), "wil": _num(self.wil), "mean_utterance_wer": _num(self.mean_utterance_wer),
             "slices": [s.to_dict() for s in self.slices], "gaps": [g.to_dict() for g in self.gaps],
             "error_distribution": self.error_distribution, "warnings": list(self.warnings),
+            "non_speech": None if self.non_speech is None else self.non_speech.to_dict(),
         }
 
 
@@ -141,8 +145,9 @@ def normalizer_key(norm: Normalizer, alternates: Alternates | None) -> str:
 
 
 def scorable(row: ResultRow) -> bool:
-    """Rows that enter WER: status ok with a reference."""
-    return row.ok and row.reference is not None and row.reference.strip() != ""
+    """Rows that enter WER: status ok with a reference (non-speech clips are scored apart, see
+    :mod:`voxproof.metrics.nonspeech`)."""
+    return row.ok and row.reference is not None and row.reference.strip() != "" and not is_non_speech(row.tags)
 
 
 def utterance_counts(
@@ -189,14 +194,15 @@ def _distribution(utts: Sequence[ScoredUtterance]) -> dict[str, Any]:
 
 def score_condition(
     condition: str, rows: Sequence[ResultRow], counts: dict, raw: dict,
-    *, n_resamples: int, seed: int, level: float, interval_method: str = METHOD,
+    *, n_resamples: int, seed: int, level: float, interval_method: str = METHOD, norm: Normalizer | None = None,
 ) -> ConditionScores:
     by_type = Counter(r.error_type or "Unknown" for r in rows if not r.ok)
     good = [r for r in rows if scorable(r)]
-    empty_ok = sum(1 for r in rows if r.ok and not scorable(r))
+    silent = non_speech_rows(rows)
+    empty_ok = sum(1 for r in rows if r.ok and not scorable(r)) - len(silent)
     if empty_ok:
         by_type["EmptyReference"] += empty_ok
-    coverage = Coverage(len(rows), len(good), dict(by_type))
+    coverage = Coverage(len(rows), len(good) + len(silent), dict(by_type))
     utts = [
         ScoredUtterance(r.utt_id, r.condition, r.speaker, dict(r.tags), *counts[(r.utt_id, r.condition)])
         for r in good
@@ -218,6 +224,11 @@ def score_condition(
     if empty_after:
         warnings.insert(0, f"{empty_after} utterances have no reference words after normalisation; "
                         "their inserted words still count as errors in the corpus WER")
+    non_speech = None
+    if silent:
+        non_speech = score_non_speech(silent, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
+        warnings.append(f"{len(silent)} non-speech clips are scored as hallucination (words per minute), "
+                        "not in the WER")
     if coverage.errors:
         warnings.insert(0, f"{coverage.errors} of {coverage.total} rows could not be scored "
                         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_type.items()))})")
@@ -230,6 +241,7 @@ def score_condition(
         raw_wer=raw_c.error_rate, mer=wc.mer, wil=wc.wil,
         mean_utterance_wer=sum(rates) / len(rates) if rates else float("nan"),
         slices=tuple(slices), gaps=tuple(gaps), error_distribution=_distribution(utts), warnings=tuple(warnings),
+        non_speech=non_speech,
     )
 
 
@@ -271,7 +283,8 @@ def score_run(
     raw = counts if norm.label == none.label and alts is None else utterance_counts(store, good, none)
     conditions = tuple(
         score_condition(name, [r for r in rows if r.condition == name], counts, raw,
-                        n_resamples=n_resamples, seed=seed, level=level, interval_method=interval_method)
+                        n_resamples=n_resamples, seed=seed, level=level, interval_method=interval_method,
+                        norm=norm)
         for name in _conditions_in_order(store, rows)
     )
     return RunScores(

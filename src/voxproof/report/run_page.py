@@ -24,6 +24,7 @@ from voxproof.report.html import (
     reason_of,
     table,
 )
+from voxproof.report.nonspeech import non_speech_html
 from voxproof.run.store import RunStore
 
 log = logging.getLogger("voxproof.report")
@@ -250,6 +251,9 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     rob = _robustness(summary, run)
     if rob:
         page.add("Robustness", rob, "robustness")
+    hallucination = non_speech_html(summary)
+    if hallucination:
+        page.add("Hallucination on non-speech", hallucination, "non-speech")
     page.add("Slices", _slices(summary), "slices")
     with RunStore.open(run) as store:
         utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")

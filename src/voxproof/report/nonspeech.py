@@ -1,0 +1,49 @@
+"""Report views of hallucination on non-speech clips (summary.json ``scores.conditions[].non_speech``):
+one table row per noise type and the phrase bag, shared by the console and the HTML page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxproof.report.html import esc, fmt_interval, json_block, table
+
+HEADERS = ["noise type", "clips", "minutes", "hallucinated words / min [CI]", "clips with output [CI]"]
+PHRASE_HEADERS = ["phrase", "clips", "share of clips [CI]"]
+
+
+def rate_text(iv: dict[str, Any] | None, minus: str = "-") -> str:
+    """Words per minute with its interval, ``n/a (why)`` when undefined."""
+    return fmt_interval(iv, scale=1.0, unit="", digits=2, ci_digits=2, minus=minus)
+
+
+def kind_rows(ns: dict[str, Any], minus: str = "-") -> list[list[str]]:
+    """One row per noise type, then ``all``: the cells of :data:`HEADERS` as text."""
+    groups = [*ns.get("by_kind", []), ns["overall"]]
+    return [[g["name"], str(g["clips"]), f"{g['minutes'] or 0:.2f}", rate_text(g["words_per_minute"], minus),
+             fmt_interval(g["with_output"], digits=1, minus=minus)] for g in groups]
+
+
+def phrase_rows(ns: dict[str, Any], minus: str = "-") -> list[list[str]]:
+    return [[p["phrase"], str(p["clips"]), fmt_interval(p["share"], digits=1, minus=minus)]
+            for p in ns.get("phrases", [])]
+
+
+def non_speech_html(summary: dict[str, Any]) -> str | None:
+    """The "Hallucination on non-speech" section body, or None when no condition has non-speech clips."""
+    parts = []
+    for c in summary["scores"]["conditions"]:
+        ns = c.get("non_speech")
+        if not isinstance(ns, dict):
+            continue
+        body = table(HEADERS, kind_rows(ns, minus="−"), numeric=(1, 2))
+        phrases = phrase_rows(ns, minus="−")
+        body += (f"<p>Most frequent outputs ({ns.get('distinct_phrases', 0)} distinct; a clip's whole normalised "
+                 "output is one phrase):</p>" + table(PHRASE_HEADERS, phrases, numeric=(1,))
+                 if phrases else "<p>No clip produced any output.</p>")
+        parts.append(f"<h3>{esc(c['condition'])}</h3>{body}")
+    if not parts:
+        return None
+    note = ("<p>Every word a recogniser writes on a clip marked <code>non_speech=true</code> is an insertion. "
+            "Intervals: percentile bootstrap over clips.</p>")
+    return note + "".join(parts) + json_block([c.get("non_speech") for c in summary["scores"]["conditions"]],
+                                              "non-speech figures as JSON")
