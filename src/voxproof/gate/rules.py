@@ -11,6 +11,8 @@ Stage: after :mod:`voxproof.gate.evidence`, before :mod:`voxproof.gate.verdict`.
 - ``cost.per_audio_hour``: price per machine-hour x run wall seconds / audio seconds.
 - ``calibration.ece``: the candidate's word-level ECE.
 - ``tts.mos``, ``tts.intelligibility``: floors for text-to-speech runs.
+- ``hallucination.words_per_minute``: paired change of hallucinated words per minute on the clips
+  marked non-speech (the ``non-speech`` suite), judged like a WER rule against ``max_increase_per_minute``.
 
 A WER rule holds when the decided quantity (upper bound of the interval, or the point estimate, as
 the policy says) is at most the allowed increase. Rules that do not apply to the runs' kind are
@@ -29,6 +31,7 @@ from typing import Any
 from voxproof.errors import UsageError
 from voxproof.gate.evidence import GateInputs, PairedUtterance, paired_difference
 from voxproof.gate.policy import GatePolicy, WerLimit
+from voxproof.metrics.nonspeech import non_speech_rows, paired_hallucination
 from voxproof.run.records import CLEAN, ResultRow
 
 log = logging.getLogger("voxproof.gate")
@@ -121,6 +124,8 @@ def evaluate_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
     if policy.max_ece is not None:
         results.append(_calibration(policy, inputs))
     results += _tts_rules(policy, inputs)
+    if policy.max_hallucination_increase is not None:
+        results.append(_hallucination(policy, inputs))
     return results
 
 
@@ -165,6 +170,9 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
     if inputs.kind != "asr":
         return [_na(name, name, "wer", f"WER rules apply to speech-recognition runs; these are {inputs.kind} runs")
                 for rule, name in wanted if rule is not None]
+    if not inputs.pairs and non_speech_rows(inputs.cand_rows):
+        return [_na(name, name, "wer", "the runs hold only non-speech clips (no reference words); the "
+                    "hallucination rule judges them") for rule, name in wanted if rule is not None]
     main = _main_condition(inputs)
     main_pairs = [p for p in inputs.pairs if p.condition == main]
     out: list[RuleResult] = []
@@ -247,6 +255,40 @@ def _wer_rule(
 
 def _pts(x: float) -> str:
     return f"{x * 100:+.2f} pts"
+
+
+# -- hallucination on non-speech ------------------------------------------------------------------
+def _hallucination(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    """Paired (candidate - baseline) hallucinated words per minute on the non-speech clips of both runs."""
+    rule, unit = "hallucination.words_per_minute", "words/min"
+    allowed = float(policy.max_hallucination_increase or 0.0)
+    margin = f"+{allowed:g} words/min"
+    if inputs.kind != "asr":
+        return _na(rule, "hallucination", unit, f"applies to speech-recognition runs; these are {inputs.kind} runs")
+    if not non_speech_rows(inputs.cand_rows) and not non_speech_rows(inputs.base_rows):
+        return _na(rule, "hallucination", unit, "the runs have no non-speech clips (evaluate with --data non-speech "
+                   "or mark clips non_speech=true)")
+    comp = paired_hallucination(inputs.base_rows, inputs.cand_rows, inputs.normalizer, n_resamples=policy.resamples,
+                                seed=policy.seed, level=policy.confidence)
+    if comp is None:
+        return _missing(policy, rule, "hallucination", unit, "no non-speech clip was decoded in both runs",
+                        margin=margin, n=0)
+    iv = comp.difference
+    if policy.decision == "interval":
+        decided, on = iv.high, f"upper bound of the {policy.confidence:.0%} interval"
+    else:
+        decided, on = iv.estimate, "point estimate"
+    if not math.isfinite(decided):
+        return _missing(policy, rule, "hallucination", unit, "no interval: the clips hold no audio", margin=margin,
+                        n=comp.clips)
+    ok = decided <= allowed + _EPS
+    detail = (f"{on} of the change in hallucinated words per minute {decided:+.2f} {'<=' if ok else '>'} allowed "
+              f"+{allowed:g} (baseline {comp.baseline_wpm:.2f}, candidate {comp.candidate_wpm:.2f} words/min on "
+              f"{comp.clips} non-speech clips, {comp.minutes:.1f} min)")
+    return RuleResult(rule, "hallucination", PASS if ok else FAIL, not ok, unit, value=decided, limit=allowed,
+                      estimate=iv.estimate, interval=(iv.low, iv.high), decided_on=on, baseline=comp.baseline_wpm,
+                      candidate=comp.candidate_wpm, n=comp.clips, margin=margin, detail=detail,
+                      extra={"interval": iv.to_dict(), "minutes": comp.minutes})
 
 
 # -- coverage -----------------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""Hallucination on non-speech: the bundled ``non-speech`` suite, scoring of clips marked non-speech, the
+report sections and the gate rule ``hallucination.words_per_minute``.
+
+Real model: one Whisper tiny.en run (module-scoped) on four short suite clips, one bundled speech
+utterance and one unmarked clip with an empty reference. The gate rule's logic is checked on run stores
+built here whose hypotheses are chosen, so every expected figure is computed from them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voxproof.backends.base import Transcript
+from voxproof.cli.main import main
+from voxproof.errors import ManifestError, UsageError
+from voxproof.gate import evaluate_gate, parse_policy
+from voxproof.manifest import bundled_dataset_path, read_manifest, write_jsonl
+from voxproof.manifest.utterance import Utterance
+from voxproof.metrics.normalize import get_normalizer
+from voxproof.metrics.scoring import score_run
+from voxproof.perturb import nonspeech
+from voxproof.run.provenance import build_provenance
+from voxproof.run.records import ResultRow
+from voxproof.run.store import RunStore
+
+NORM = {"name": "whisper-en", "version": "1"}
+
+
+@pytest.fixture(scope="module")
+def suite_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("suites")
+    return nonspeech.materialize(0, root).parent
+
+
+# -- the suite --------------------------------------------------------------------------------------
+def test_suite_is_seeded_tagged_and_covers_every_noise_type(suite_dir, tmp_path):
+    utts = list(read_manifest(suite_dir / "manifest.jsonl"))
+    kinds = {u.tags["kind"] for u in utts}
+    assert {"silence", "room-tone", "tone", "clicks", "music", "pause"} <= kinds
+    assert {k for k in kinds if k.startswith("noise:")} == {
+        "noise:doing_the_dishes", "noise:exercise_bike", "noise:running_tap"}
+    assert all(u.tags["non_speech"] == "true" and u.tags["suite"] == "non-speech@1" and not u.text for u in utts)
+    # the same seed gives the same bytes; another seed changes the seeded clips but not silence or tones
+    again = {c.id: c.samples for c in nonspeech.clips(0)}
+    other = {c.id: c.samples for c in nonspeech.clips(1)}
+    import soundfile as sf
+
+    for u in utts:
+        on_disk, _ = sf.read(u.audio, dtype="float32")
+        assert np.allclose(on_disk, again[u.id], atol=1 / 32768 + 1e-7), u.id
+    assert np.array_equal(again["tone-440Hz"], other["tone-440Hz"])
+    assert not np.array_equal(again["room-tone-pink-60dB"], other["room-tone-pink-60dB"])
+    assert not np.array_equal(again["music-melody"], other["music-melody"])
+    # levels are what the ids say, and no clip clips
+    for cid, db in (("room-tone-pink-60dB", -60.0), ("noise-running_tap-35dB-3s", -35.0)):
+        x = again[cid].astype(np.float64)
+        assert 10 * np.log10(np.mean(x ** 2)) == pytest.approx(db, abs=0.1)
+    assert max(float(np.abs(c).max()) for c in again.values()) < 1.0
+    # a second materialise reuses the folder
+    assert nonspeech.materialize(0, suite_dir.parent) == suite_dir / "manifest.jsonl"
+
+
+def test_pauses_are_cut_before_the_speech_starts():
+    sr = 16000
+    t = np.arange(sr) / sr
+    speech = 0.3 * np.sin(2 * np.pi * 200 * t)
+    x = np.concatenate([np.zeros(int(0.8 * sr)), speech, 1e-4 * np.ones(int(0.5 * sr))])
+    lead, trail = nonspeech.speech_free_edges(x.astype(np.float32), sr)
+    assert lead == pytest.approx(0.8 - nonspeech.PAUSE_MARGIN_S, abs=0.021)
+    assert trail == pytest.approx(0.5 - nonspeech.PAUSE_MARGIN_S, abs=0.021)
+    assert nonspeech.speech_free_edges(np.zeros(10, np.float32), sr) == (0.0, 0.0)
+
+
+def test_suite_names_and_versions():
+    assert nonspeech.parse_ref("non-speech") == ("non-speech", 1)
+    assert nonspeech.parse_ref("non-speech@1") == ("non-speech", 1)
+    assert nonspeech.parse_ref("noise-ladder") is None
+    with pytest.raises(UsageError, match="only version is 1"):
+        nonspeech.parse_ref("non-speech@7")
+
+
+# -- the manifest flag --------------------------------------------------------------------------------
+@pytest.mark.parametrize("tags,text,message", [
+    ({"non_speech": "maybe"}, "", "write true or false"),
+    ({"non_speech": "true"}, "hello there", "must be empty"),
+])
+def test_manifest_refuses_bad_non_speech_flags(tmp_path, tags, text, message):
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"")
+    path = tmp_path / "m.jsonl"
+    write_jsonl([Utterance("a", str(wav), text, tags=tags)], path)
+    with pytest.raises(ManifestError) as info:
+        list(read_manifest(path))
+    assert any(message in m for _, m in info.value.problems)
+
+
+# -- a real model on a few clips ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def whisper_run(suite_dir, tmp_path_factory):
+    """Whisper tiny.en on four suite clips, one speech utterance, and one unmarked empty reference."""
+    from voxproof.backends.registry import load_backend
+    from voxproof.run.runner import RunOptions, run_eval
+
+    by_id = {u.id: u for u in read_manifest(suite_dir / "manifest.jsonl")}
+    picks = ["silence-1s", "music-chords", "noise-running_tap-25dB-3s", "pause-3080-5032-0000-lead"]
+    speech = next(iter(read_manifest(bundled_dataset_path(), limit=1)))
+    unmarked = Utterance("unmarked-empty", by_id["tone-1kHz"].audio, "")
+    utts = [by_id[i] for i in picks] + [speech, unmarked]
+    out = tmp_path_factory.mktemp("runs") / "whisper"
+    backend = load_backend("whisper", None, kind="asr")
+    run_eval(lambda: backend, utts, out, options=RunOptions(workers=1, features="none"), normalizer=NORM,
+             dataset={"hash": "test"})
+    return out, picks, speech
+
+
+def test_non_speech_clips_are_scored_and_unmarked_empty_references_stay_errors(whisper_run):
+    out, picks, speech = whisper_run
+    norm = get_normalizer("whisper-en")
+    with RunStore.open(out) as store:
+        rows = {r.utt_id: r for r in store.rows()}
+        scores = score_run(store, "whisper-en", n_resamples=200)
+    for uid in picks:
+        assert rows[uid].ok and rows[uid].reference == ""
+    assert rows["unmarked-empty"].error_type == "EmptyReference"
+    clean = scores.condition("clean")
+    ns = clean.non_speech
+    assert ns is not None and ns.overall.clips == len(picks)
+    words = [len(norm(rows[u].hypothesis or "").split()) for u in picks]
+    minutes = sum(rows[u].audio_duration for u in picks) / 60
+    assert ns.overall.words == sum(words)
+    assert ns.overall.words_per_minute.estimate == pytest.approx(sum(words) / minutes)
+    assert ns.overall.with_output.estimate == pytest.approx(sum(1 for w in words if w) / len(picks))
+    assert rows["silence-1s"].hypothesis.strip() == ""  # digital silence: nothing written
+    assert {g.name for g in ns.by_kind} == {rows[u].tags["kind"] for u in picks}
+    assert sum(p.clips for p in ns.phrases) == sum(1 for w in words if w)
+    # the WER is the speech utterance's alone: the clips are not in it, the unmarked row is an error
+    assert clean.utterances == 1 and clean.ref_words == len(norm(speech.text).split())
+    assert clean.coverage.ok == len(picks) + 1 and clean.coverage.by_error_type == {"EmptyReference": 1}
+    d = clean.to_dict()["non_speech"]
+    assert d["overall"]["clips"] == len(picks) and json.dumps(d)
+
+
+def test_report_shows_the_hallucination_table(whisper_run, capsys):
+    out, picks, _ = whisper_run
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "Hallucination on non-speech" in page and "hallucinated words / min" in page
+    summary = json.loads((out / "summary.json").read_text())
+    from voxproof.cli.render import print_summary
+
+    print_summary(summary)
+    text = capsys.readouterr().out
+    assert "hallucination on non-speech (clean)" in text
+    assert "noise:running_tap" in text and "pause" in text
+
+
+# -- the gate rule on chosen hypotheses ---------------------------------------------------------------
+CLIPS = [(f"clip{i}", 6.0, "music" if i % 2 else "silence") for i in range(20)]
+
+
+def make_run(path: Path, hyp, clips=CLIPS, speech=()) -> Path:
+    prov = build_provenance(
+        backend={"name": "whisper", "kind": "asr", "model": "tiny.en", "model_checksum": "sha256:abc",
+                 "options": {}}, dataset={"hash": "ds", "utterances": len(clips) + len(speech)},
+        normalizer=NORM, seed=0, run_options={"workers": 1}, conditions=[{"name": "clean", "chain": []}],
+    )
+    with RunStore.create(path, prov) as store:
+        store.set_conditions([("clean", {"name": "clean", "chain": []})])
+        for i, (uid, dur, kind) in enumerate(clips):
+            text = hyp(i)
+            store.add_row(ResultRow(uid, "clean", "ok", reference="", hypothesis=text,
+                                    transcript=Transcript(text, (), None), audio_duration=dur, processing_time=0.1,
+                                    tags={"non_speech": "true", "kind": kind}), i)
+        for j, (uid, ref) in enumerate(speech):
+            store.add_row(ResultRow(uid, "clean", "ok", reference=ref, hypothesis=ref,
+                                    transcript=Transcript(ref, (), None), audio_duration=3.0, processing_time=0.1),
+                          len(clips) + j)
+        store.set_meta("status", "complete")
+        store.set_meta("resources", {"wall_seconds": 3.0, "workers": 1})
+    return path
+
+
+POLICY = parse_policy('extends = "default"\n[hallucination]\nmax_increase_per_minute = 1.0\n')
+
+
+def rule(verdict, name):
+    return next(r for r in verdict.rules if r.rule == name)
+
+
+def test_gate_fails_a_candidate_that_hallucinates_more(tmp_path):
+    base = make_run(tmp_path / "base", lambda i: "")
+    worse = make_run(tmp_path / "worse", lambda i: "thank you for watching" if i % 2 else "")
+    verdict = evaluate_gate(base, worse, POLICY)
+    r = rule(verdict, "hallucination.words_per_minute")
+    # 10 clips x 4 words over 20 clips x 6 s = 2 minutes: +20 words per minute
+    assert r.verdict == "fail" and not verdict.passed
+    assert r.estimate == pytest.approx(20.0) and r.baseline == 0.0 and r.candidate == pytest.approx(20.0)
+    assert r.interval[0] > 1.0
+    # only non-speech clips: the WER rules do not apply, they do not fail for want of words
+    assert rule(verdict, "wer.overall").verdict == "not_applicable"
+    same = evaluate_gate(base, make_run(tmp_path / "same", lambda i: ""), POLICY)
+    assert rule(same, "hallucination.words_per_minute").verdict == "pass" and same.passed
+    # the other way round: fewer hallucinations pass
+    better = evaluate_gate(worse, base, POLICY)
+    assert rule(better, "hallucination.words_per_minute").verdict == "pass"
+
+
+def test_gate_rule_not_applicable_without_non_speech_and_text_output(tmp_path, capsys):
+    speech = [("s1", "a cat sat"), ("s2", "on the mat")]
+    a = make_run(tmp_path / "a", lambda i: "", clips=(), speech=speech)
+    b = make_run(tmp_path / "b", lambda i: "", clips=(), speech=speech)
+    verdict = evaluate_gate(a, b, POLICY)
+    assert rule(verdict, "hallucination.words_per_minute").verdict == "not_applicable"
+    base = make_run(tmp_path / "base", lambda i: "")
+    worse = make_run(tmp_path / "worse", lambda i: "you" if i < 10 else "")
+    code = main(["gate", "--baseline", str(base), "--candidate", str(worse), "-o", str(tmp_path / "g")])
+    out = capsys.readouterr().out
+    assert code == 1 and "hallucination.words_per_minute" in out and "words/min" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "\"x\""])
+def test_policy_refuses_bad_hallucination_limits(value):
+    with pytest.raises(UsageError, match="hallucination"):
+        parse_policy(f'extends = "default"\n[hallucination]\nmax_increase_per_minute = {value}\n')
+
+
+def test_data_names_the_suite_and_a_missing_path_is_a_usage_error(tmp_path, monkeypatch):
+    from voxproof.run.inputs import resolve_inputs
+
+    inputs = resolve_inputs("non-speech@1", seed=0, cache_dir=tmp_path)
+    assert inputs.dataset["suite"] == "non-speech@1" and inputs.dataset["suite_seed"] == 0
+    assert len(inputs.utterances) == len(nonspeech.clips(0))
+    assert main(["eval", "--data", str(tmp_path / "no-such-dir"), "-o", str(tmp_path / "r")]) == 2
