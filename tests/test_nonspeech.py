@@ -76,11 +76,13 @@ def test_pauses_are_cut_before_the_speech_starts():
 
 
 def test_suite_names_and_versions():
-    assert nonspeech.parse_ref("non-speech") == ("non-speech", 1)
-    assert nonspeech.parse_ref("non-speech@1") == ("non-speech", 1)
-    assert nonspeech.parse_ref("noise-ladder") is None
+    from voxproof.perturb.generated import parse_ref
+
+    assert parse_ref("non-speech") == ("non-speech", 1)
+    assert parse_ref("non-speech@1") == ("non-speech", 1)
+    assert parse_ref("noise-ladder") is None
     with pytest.raises(UsageError, match="only version is 1"):
-        nonspeech.parse_ref("non-speech@7")
+        parse_ref("non-speech@7")
 
 
 # -- the manifest flag --------------------------------------------------------------------------------

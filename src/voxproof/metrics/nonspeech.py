@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxproof.manifest.utterance import NON_SPEECH_TAG, is_non_speech
-from voxproof.metrics.intervals import Interval, _num, bootstrap_rate
+from voxproof.metrics.intervals import Interval, _num, bootstrap_rate, proportion_interval
 from voxproof.metrics.normalize import Normalizer
 from voxproof.run.records import ResultRow
 
 KIND_TAG = "kind"
 TOP_PHRASES = 10
+MAX_PHRASE_CHARS = 300  # a looping output is kept up to this length in the phrase bag
 __all__ = ["NON_SPEECH_TAG", "is_non_speech", "score_non_speech", "paired_hallucination", "NonSpeechScores"]
 
 
@@ -84,11 +85,10 @@ def _minutes(row: ResultRow) -> float:
 
 def _group(name: str, rows: Sequence[ResultRow], words: Sequence[int], boot: dict[str, Any]) -> HallucinationGroup:
     minutes = [_minutes(r) for r in rows]
-    ones = [1] * len(rows)
     return HallucinationGroup(
         name=name, clips=len(rows), minutes=sum(minutes), words=int(sum(words)),
         words_per_minute=bootstrap_rate(words, minutes, **boot),
-        with_output=bootstrap_rate([1 if w else 0 for w in words], ones, **boot),
+        with_output=proportion_interval(sum(1 for w in words if w), len(rows), boot["level"]),
     )
 
 
@@ -97,7 +97,9 @@ def score_non_speech(
     top: int = TOP_PHRASES,
 ) -> NonSpeechScores | None:
     """Hallucination figures of the non-speech rows among ``rows`` (None when there are none).
-    Intervals: percentile bootstrap over clips with ``n_resamples`` resamples, seeded."""
+    Intervals: words per minute, percentile bootstrap over clips with ``n_resamples`` resamples, seeded
+    (it collapses to [0, 0] when no clip of a group wrote anything: read the share's interval then);
+    shares of clips, Wilson."""
     ns = non_speech_rows(rows)
     if not ns:
         return None
@@ -112,10 +114,8 @@ def score_non_speech(
     )
     bag = Counter(o for o in outputs if o)
     ranked = sorted(bag.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    phrases = tuple(
-        PhraseCount(p, c, bootstrap_rate([1 if o == p else 0 for o in outputs], [1] * len(outputs), **boot))
-        for p, c in ranked
-    )
+    phrases = tuple(PhraseCount(p[:MAX_PHRASE_CHARS], c, proportion_interval(c, len(outputs), level))
+                    for p, c in ranked)
     return NonSpeechScores(_group("all", ns, words, boot), by_kind, phrases, len(bag))
 
 

@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from voxproof.errors import DataError, UsageError
-from voxproof.manifest.utterance import NON_SPEECH_TAG
+from voxproof.manifest.utterance import NON_SPEECH_TAG, Utterance
 
 log = logging.getLogger("voxproof.perturb")
 
@@ -39,7 +35,9 @@ KIND_TAG = "kind"
 PAUSE_MARGIN_S = 0.12  # cut this far before the first / after the last voiced frame
 MIN_PAUSE_S = 0.3  # shorter pauses are not used
 _FRAME_S = 0.02
-_VOICED_BELOW_PEAK_DB = 35.0  # a frame within 35 dB of the loudest frame counts as voiced
+_VOICED_BELOW_PEAK_DB = 35.0  # a voiced frame is within 35 dB of the loudest frame
+_VOICED_ABOVE_FLOOR_DB = 15.0  # ... and 15 dB above the noise floor (10th percentile of frame levels)
+_MIN_VOICED_FRAMES = 3  # speech starts with 3 voiced frames in a row (60 ms): a click does not count
 
 
 @dataclass(frozen=True)
@@ -54,16 +52,6 @@ class Clip:
     @property
     def duration(self) -> float:
         return len(self.samples) / SAMPLE_RATE
-
-
-def parse_ref(ref: str) -> tuple[str, int] | None:
-    """``(name, version)`` when ``ref`` names a generated suite (``non-speech`` or ``non-speech@1``), else None."""
-    name, sep, version = ref.strip().partition("@")
-    if name != NAME:
-        return None
-    if sep and version != str(VERSION):
-        raise UsageError(f"unknown version {version!r} of the {NAME} suite; the only version is {VERSION}")
-    return name, VERSION
 
 
 def _rng(seed: int, clip_id: str) -> np.random.Generator:
@@ -200,19 +188,32 @@ def _recorded(seed: int) -> Iterator[Clip]:
                            _at_dbfs(piece.astype(np.float64), db))
 
 
-def speech_free_edges(samples: np.ndarray, sample_rate: int) -> tuple[float, float]:
-    """Seconds of speech-free audio at the start and at the end of a recording: up to ``PAUSE_MARGIN_S``
-    before the first and after the last frame within 35 dB of the loudest 20 ms frame."""
+def voiced_span(samples: np.ndarray, sample_rate: int) -> tuple[float, float] | None:
+    """Seconds from the start to the first voiced 20 ms frame, and to the end of the last one; None for
+    audio shorter than a frame. A frame is voiced within 35 dB of the loudest frame and 15 dB above the
+    noise floor; only runs of 3 voiced frames count, so a click or a breath does not start speech."""
     n = int(_FRAME_S * sample_rate)
     frames = len(samples) // n
     if frames == 0:
-        return 0.0, 0.0
+        return None
     power = np.mean(np.square(samples[:frames * n].reshape(frames, n), dtype=np.float64), axis=1)
     db = 10 * np.log10(power + 1e-20)
-    voiced = np.flatnonzero(db >= db.max() - _VOICED_BELOW_PEAK_DB)
-    lead = max(0.0, voiced[0] * _FRAME_S - PAUSE_MARGIN_S)
-    trail = max(0.0, (frames - voiced[-1] - 1) * _FRAME_S - PAUSE_MARGIN_S)
-    return lead, trail
+    threshold = max(db.max() - _VOICED_BELOW_PEAK_DB, np.percentile(db, 10) + _VOICED_ABOVE_FLOOR_DB)
+    loud = (db >= threshold).astype(np.int64)
+    runs = np.convolve(loud, np.ones(_MIN_VOICED_FRAMES, np.int64), mode="valid") == _MIN_VOICED_FRAMES
+    starts = np.flatnonzero(runs)
+    if len(starts) == 0:  # no sustained sound: the loudest frame alone
+        starts = np.array([int(np.argmax(db))] * 2) - (_MIN_VOICED_FRAMES - 1) * np.array([0, 1])
+    return float(starts[0] * _FRAME_S), float((starts[-1] + _MIN_VOICED_FRAMES) * _FRAME_S)
+
+
+def speech_free_edges(samples: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """Seconds of speech-free audio at the start and at the end of a recording: up to ``PAUSE_MARGIN_S``
+    before the first and after the last voiced frame (see :func:`voiced_span`)."""
+    span = voiced_span(samples, sample_rate)
+    if span is None:
+        return 0.0, 0.0
+    return max(0.0, span[0] - PAUSE_MARGIN_S), max(0.0, len(samples) / sample_rate - span[1] - PAUSE_MARGIN_S)
 
 
 def _pauses() -> Iterator[Clip]:
@@ -240,50 +241,16 @@ def clips(seed: int = 0) -> list[Clip]:
     return [*_generated(seed), *_recorded(seed), *_pauses()]
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "voxproof" / "suites"
+def items(seed: int) -> Iterator[tuple[Utterance, np.ndarray]]:
+    """The suite's manifest entries (audio paths relative to the suite folder) with their samples."""
+    for clip in clips(seed):
+        yield (Utterance(id=clip.id, audio=f"audio/{clip.id}.wav", text="",
+                         tags={NON_SPEECH_TAG: "true", KIND_TAG: clip.kind, "detail": clip.detail,
+                               "suite": f"{NAME}@{VERSION}"}), clip.samples)
 
 
 def materialize(seed: int = 0, cache_dir: str | Path | None = None) -> Path:
-    """Write the suite for ``seed`` (once) and return its JSONL manifest: ``CACHE/non-speech@1-seedN/
-    manifest.jsonl`` beside ``audio/*.wav``. A folder from an earlier call is reused; it is built in a
-    temporary folder and renamed, so a crash never leaves half a suite."""
-    import soundfile as sf
+    """Write the suite for ``seed`` (once) and return its JSONL manifest (see :mod:`voxproof.perturb.generated`)."""
+    from voxproof.perturb.generated import materialize as write
 
-    from voxproof.manifest import write_jsonl
-    from voxproof.manifest.utterance import Utterance
-
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = root / f"{NAME}@{VERSION}-seed{int(seed)}"
-    manifest = target / "manifest.jsonl"
-    if manifest.is_file():
-        return manifest
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=root))
-    except OSError as exc:
-        raise DataError(f"cannot write the {NAME} suite under {root}: {exc}; set XDG_CACHE_HOME to a writable "
-                        "folder") from None
-    try:
-        (tmp / "audio").mkdir()
-        utts = []
-        for clip in clips(seed):
-            path = tmp / "audio" / f"{clip.id}.wav"
-            sf.write(str(path), clip.samples, SAMPLE_RATE, subtype="PCM_16")
-            utts.append(Utterance(id=clip.id, audio=f"audio/{clip.id}.wav", text="", duration=None,
-                                  speaker=None, tags={NON_SPEECH_TAG: "true", KIND_TAG: clip.kind,
-                                                      "detail": clip.detail, "suite": f"{NAME}@{VERSION}"}))
-        write_jsonl(utts, tmp / "manifest.jsonl")
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first: keep its copy
-            if not manifest.is_file():
-                raise
-    except OSError as exc:
-        raise DataError(f"cannot write the {NAME} suite under {root}: {exc}") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    log.info("wrote the %s@%d suite (seed %d) to %s", NAME, VERSION, seed, target)
-    return manifest
+    return write(f"{NAME}@{VERSION}", seed, cache_dir, items)

@@ -24,8 +24,15 @@ def kind_rows(ns: dict[str, Any], minus: str = "-") -> list[list[str]]:
 
 
 def phrase_rows(ns: dict[str, Any], minus: str = "-") -> list[list[str]]:
-    return [[p["phrase"], str(p["clips"]), fmt_interval(p["share"], digits=1, minus=minus)]
+    return [[_short(p["phrase"]), str(p["clips"]), fmt_interval(p["share"], digits=1, minus=minus)]
             for p in ns.get("phrases", [])]
+
+
+def _short(phrase: str, limit: int = 60) -> str:
+    """A phrase cut for a table cell, saying how many words a looping output had."""
+    if len(phrase) <= limit:
+        return phrase
+    return f"{phrase[:limit].rsplit(' ', 1)[0]} ... ({len(phrase.split())}+ words)"
 
 
 def non_speech_html(summary: dict[str, Any]) -> str | None:
@@ -44,6 +51,7 @@ def non_speech_html(summary: dict[str, Any]) -> str | None:
     if not parts:
         return None
     note = ("<p>Every word a recogniser writes on a clip marked <code>non_speech=true</code> is an insertion. "
-            "Intervals: percentile bootstrap over clips.</p>")
+            "Intervals: words per minute, percentile bootstrap over clips (it collapses to [0, 0] when no clip "
+            "of a group wrote anything); shares of clips, Wilson.</p>")
     return note + "".join(parts) + json_block([c.get("non_speech") for c in summary["scores"]["conditions"]],
                                               "non-speech figures as JSON")

@@ -35,17 +35,17 @@ def resolve_inputs(
 ) -> RunInputs:
     """Read the dataset (default: the bundled LibriSpeech sample), keep the first ``limit`` utterances,
     resolve the conditions. ``data`` may also name a generated suite (``non-speech`` or
-    ``non-speech@1``): it is built for ``seed`` under ``cache_dir`` (default ``~/.cache/voxproof/suites``)
+    ``non-speech@1``, ``sessions``): it is built for ``seed`` under ``cache_dir`` (default ``~/.cache/voxproof/suites``)
     once and read like any manifest. Raises :class:`UsageError` for a bad limit or condition,
     :class:`DataError` for an empty dataset."""
     from voxproof.manifest import bundled_dataset_path, dataset_hash, read_manifest
-    from voxproof.perturb import nonspeech
+    from voxproof.perturb import generated
 
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
-    suite = nonspeech.parse_ref(str(data)) if data and not Path(data).exists() else None
+    suite = generated.parse_ref(str(data)) if data and not Path(data).exists() else None
     if suite is not None:
-        source = nonspeech.materialize(seed, cache_dir)
+        source = generated.build(str(data), seed, cache_dir)
     else:
         source = Path(data) if data else bundled_dataset_path()
     utterances = list(read_manifest(source, format=data_format, limit=limit))
