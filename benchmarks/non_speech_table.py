@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from voxproof.report.nonspeech import phrase_rows, rate_text
 from voxproof.report.html import fmt_interval
+from voxproof.report.nonspeech import phrase_rows, rate_text
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""Hallucination on non-speech: the bundled ``non-speech`` suite, scoring of clips marked non-speech, the
-report sections and the gate rule ``hallucination.words_per_minute``.
+"""Hallucination on non-speech and word timing on sessions: the bundled ``non-speech`` and ``sessions``
+suites, scoring of clips marked non-speech and of word times at known boundaries, the report sections
+and the gate rules ``hallucination.words_per_minute`` and ``timing.p90_start_error``.
 
 Real model: one Whisper tiny.en run (module-scoped) on four short suite clips, one bundled speech
-utterance and one unmarked clip with an empty reference. The gate rule's logic is checked on run stores
+utterance, one unmarked clip with an empty reference and a 3-utterance session. The gate rule's logic is checked on run stores
 built here whose hypotheses are chosen, so every expected figure is computed from them.
 """
 
@@ -107,11 +108,21 @@ def whisper_run(suite_dir, tmp_path_factory):
     from voxproof.backends.registry import load_backend
     from voxproof.run.runner import RunOptions, run_eval
 
+    import soundfile as sf
+
+    from voxproof.perturb import sessions
+
     by_id = {u.id: u for u in read_manifest(suite_dir / "manifest.jsonl")}
     picks = ["silence-1s", "music-chords", "noise-running_tap-25dB-3s", "pause-3080-5032-0000-lead"]
     speech = next(iter(read_manifest(bundled_dataset_path(), limit=1)))
     unmarked = Utterance("unmarked-empty", by_id["tone-1kHz"].audio, "")
-    utts = [by_id[i] for i in picks] + [speech, unmarked]
+    # a short session: three utterances of one speaker joined with seeded gaps
+    pieces = sessions.bundled_pieces()["2033"][:3]
+    session = sessions.build_session("session-test", pieces, seed=0)
+    wav = tmp_path_factory.mktemp("session") / "session-test.wav"
+    sf.write(str(wav), session.samples, sessions.SAMPLE_RATE, subtype="PCM_16")
+    session_utt = sessions.to_utterance(session).replace(audio=str(wav))
+    utts = [by_id[i] for i in picks] + [speech, unmarked, session_utt]
     out = tmp_path_factory.mktemp("runs") / "whisper"
     backend = load_backend("whisper", None, kind="asr")
     run_eval(lambda: backend, utts, out, options=RunOptions(workers=1, features="none"), normalizer=NORM,
@@ -139,15 +150,16 @@ def test_non_speech_clips_are_scored_and_unmarked_empty_references_stay_errors(w
     assert rows["silence-1s"].hypothesis.strip() == ""  # digital silence: nothing written
     assert {g.name for g in ns.by_kind} == {rows[u].tags["kind"] for u in picks}
     assert sum(p.clips for p in ns.phrases) == sum(1 for w in words if w)
-    # the WER is the speech utterance's alone: the clips are not in it, the unmarked row is an error
-    assert clean.utterances == 1 and clean.ref_words == len(norm(speech.text).split())
-    assert clean.coverage.ok == len(picks) + 1 and clean.coverage.by_error_type == {"EmptyReference": 1}
+    # the WER holds the speech utterance and the session: the clips are not in it, the unmarked row is an error
+    assert clean.utterances == 2 and clean.ref_words == len(norm(speech.text).split()) + len(
+        norm(rows["session-test"].reference).split())
+    assert clean.coverage.ok == len(picks) + 2 and clean.coverage.by_error_type == {"EmptyReference": 1}
     d = clean.to_dict()["non_speech"]
     assert d["overall"]["clips"] == len(picks) and json.dumps(d)
 
 
 def test_report_shows_the_hallucination_table(whisper_run, capsys):
-    out, picks, _ = whisper_run
+    out, _, _ = whisper_run
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert "Hallucination on non-speech" in page and "hallucinated words / min" in page
@@ -237,3 +249,91 @@ def test_data_names_the_suite_and_a_missing_path_is_a_usage_error(tmp_path, monk
     assert inputs.dataset["suite"] == "non-speech@1" and inputs.dataset["suite_seed"] == 0
     assert len(inputs.utterances) == len(nonspeech.clips(0))
     assert main(["eval", "--data", str(tmp_path / "no-such-dir"), "-o", str(tmp_path / "r")]) == 2
+
+
+# -- word timing --------------------------------------------------------------------------------------
+def test_whisper_word_times_at_session_boundaries(whisper_run, capsys):
+    from voxproof.metrics.timing import boundary_errors
+
+    out, _, _ = whisper_run
+    with RunStore.open(out) as store:
+        row = next(r for r in store.rows() if r.utt_id == "session-test")
+        scores = score_run(store, "whisper-en", n_resamples=200)
+    t = scores.condition("clean").timing
+    assert t is not None and t.sessions == 1
+    assert t.start.timed == 3 and t.end.timed == 3
+    errs = boundary_errors(row, get_normalizer("whisper-en"))
+    starts = [abs(e.error) for e in errs if e.which == "start" and e.error is not None]
+    assert t.start.matched == len(starts) >= 2  # tiny.en recognises most first words of clean read speech
+    assert t.start.abs_error["p50"].estimate == pytest.approx(float(np.median(starts)))
+    assert max(starts) < 1.0  # word times land near the measured speech onsets, not in another utterance
+    bad = sum(1 for e in errs if e.error is None or abs(e.error) > 0.2 + 1e-9)
+    assert t.tc_error["200ms"].estimate == pytest.approx(bad / len(errs))
+    assert main(["report", str(out)]) == 0
+    assert "Word timing" in (out / "report.html").read_text()
+
+
+def session_row(uid: str, shift: float, miss_first: bool = False) -> ResultRow:
+    """A session of two utterances with known boundaries; the hypothesis words are the reference words
+    timed from the boundaries, shifted by ``shift`` seconds (``miss_first`` drops the first word)."""
+    from voxproof.backends.base import Word
+
+    segs = [["u1", 0.5, 2.5, 0.7, 2.3, "the cat sat"], ["u2", 3.0, 5.0, 3.2, 4.9, "on a mat"]]
+    words = [Word("the", 0.7, 1.0), Word("cat", 1.1, 1.5), Word("sat", 1.6, 2.3),
+             Word("on", 3.2, 3.5), Word("a", 3.6, 3.7), Word("mat", 3.8, 4.9)]
+    words = [Word(w.text, w.start + shift, w.end + shift) for w in words][1 if miss_first else 0:]
+    text = " ".join(w.text for w in words)
+    return ResultRow(uid, "clean", "ok", reference="the cat sat on a mat", hypothesis=text,
+                     transcript=Transcript(text, tuple(words), None), audio_duration=5.5, processing_time=0.1,
+                     tags={"session_segments": json.dumps(segs)})
+
+
+def test_boundary_errors_are_exact_on_known_times():
+    from voxproof.metrics.timing import boundary_errors, score_timing
+
+    norm = get_normalizer("whisper-en")
+    errs = boundary_errors(session_row("s", 0.04), norm)
+    assert [(e.utt_id, e.which) for e in errs] == [("u1", "start"), ("u1", "end"), ("u2", "start"), ("u2", "end")]
+    assert [round(e.error, 6) for e in errs] == [0.04] * 4
+    missed = boundary_errors(session_row("s", 0.0, miss_first=True), norm)
+    assert missed[0].error is None and missed[1].error == 0.0
+    t = score_timing([session_row("s", 0.04), session_row("t", 0.15)], norm, n_resamples=200)
+    assert t.start.matched == 4 and t.start.abs_error["p50"].estimate == pytest.approx(0.095)
+    assert t.start.in_collar["50ms"].estimate == 0.5 and t.start.in_collar["200ms"].estimate == 1.0
+    assert t.tc_error["100ms"].estimate == 0.5 and t.tc_error["200ms"].estimate == 0.0
+    assert t.start.median_signed == pytest.approx(0.095)
+    # a backend without word times: timing is undefined, not zero
+    no_times = session_row("s", 0.0)
+    no_times = ResultRow(**{**no_times.__dict__, "transcript": Transcript(no_times.hypothesis, (), None)})
+    assert score_timing([no_times], norm) is None
+
+
+def make_session_run(path: Path, shift: float, n: int = 12) -> Path:
+    prov = build_provenance(
+        backend={"name": "whisper", "kind": "asr", "model": "tiny.en", "model_checksum": "sha256:abc",
+                 "options": {}}, dataset={"hash": "ds", "utterances": n}, normalizer=NORM, seed=0,
+        run_options={"workers": 1}, conditions=[{"name": "clean", "chain": []}],
+    )
+    with RunStore.create(path, prov) as store:
+        store.set_conditions([("clean", {"name": "clean", "chain": []})])
+        for i in range(n):
+            store.add_row(session_row(f"s{i}", shift * (i % 3) / 2), i)
+        store.set_meta("status", "complete")
+        store.set_meta("resources", {"wall_seconds": 3.0, "workers": 1})
+    return path
+
+
+def test_gate_fails_when_p90_start_error_grows(tmp_path):
+    policy = parse_policy('extends = "default"\n[timing]\nmax_p90_start_increase_seconds = 0.02\n')
+    base = make_session_run(tmp_path / "base", 0.0)
+    late = make_session_run(tmp_path / "late", 0.3)
+    verdict = evaluate_gate(base, late, policy)
+    r = rule(verdict, "timing.p90_start_error")
+    assert r.verdict == "fail" and r.baseline == 0.0 and r.candidate == pytest.approx(0.3)
+    assert rule(evaluate_gate(late, base, policy), "timing.p90_start_error").verdict == "pass"
+    assert rule(evaluate_gate(base, make_session_run(tmp_path / "same", 0.0), policy),
+                "timing.p90_start_error").verdict == "pass"
+    # runs without sessions: not applicable
+    plain = make_run(tmp_path / "plain", lambda i: "")
+    assert rule(evaluate_gate(plain, make_run(tmp_path / "plain2", lambda i: ""), policy),
+                "timing.p90_start_error").verdict == "not_applicable"

@@ -73,6 +73,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     _print_deployment(summary)
     _print_non_speech(scores)
+    _print_timing(scores)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -157,3 +158,15 @@ def _print_non_speech(scores: dict[str, Any]) -> None:
         phrases = phrase_rows(ns)[:5]
         if phrases:
             _table(PHRASE_HEADERS, phrases)
+
+
+def _print_timing(scores: dict[str, Any]) -> None:
+    from voxproof.report.timing import TIMING_HEADERS, tc_text, timing_rows
+
+    for cond in scores["conditions"]:
+        t = cond.get("timing")
+        if not isinstance(t, dict):
+            continue
+        click.echo(f"word timing ({cond['condition']}, {t['sessions']} sessions, utterance-boundary words):")
+        _table(TIMING_HEADERS, timing_rows(t))
+        click.echo(f"time-constrained error rate: {tc_text(t)}")

@@ -83,6 +83,7 @@ class GatePolicy:
     min_mos: float | None = None
     min_intelligibility: float | None = None
     max_hallucination_increase: float | None = None  # hallucinated words per minute on non-speech clips
+    max_p90_start_increase: float | None = None  # seconds of p90 |word start error| on sessions
 
     def rules(self) -> tuple[str, ...]:
         """The rules this policy checks (empty: the policy decides nothing)."""
@@ -91,6 +92,7 @@ class GatePolicy:
             "coverage": self.min_coverage, "latency.p90": self.max_latency_p90, "latency.rtf": self.max_rtf,
             "cost": self.max_cost_per_audio_hour, "calibration": self.max_ece, "tts.mos": self.min_mos,
             "tts.intelligibility": self.min_intelligibility, "hallucination": self.max_hallucination_increase,
+            "timing": self.max_p90_start_increase,
         }
         return tuple(name for name, value in named.items() if value is not None)
 
@@ -135,6 +137,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "calibration": {"max_ece": ("fraction", None)},
     "tts": {"min_mos": ("mos", None), "min_intelligibility": ("fraction", None)},
     "hallucination": {"max_increase_per_minute": ("nonneg", None)},
+    "timing": {"max_p90_start_increase_seconds": ("nonneg", None)},
 }
 _REQUIRED = {
     "wer.overall": ("max_increase",),
@@ -144,8 +147,9 @@ _REQUIRED = {
     "cost": ("price_per_machine_hour", "max_per_audio_hour"),
     "calibration": ("max_ece",),
     "hallucination": ("max_increase_per_minute",),
+    "timing": ("max_p90_start_increase_seconds",),
 }
-_TOP = ("extends", "decision", "wer", "coverage", "latency", "cost", "calibration", "tts", "hallucination")
+_TOP = ("extends", "decision", "wer", "coverage", "latency", "cost", "calibration", "tts", "hallucination", "timing")
 
 
 def default_policy_text() -> str:
@@ -317,6 +321,8 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
     kwargs["min_intelligibility"] = tts.get("min_intelligibility")
     if "hallucination" in v:
         kwargs["max_hallucination_increase"] = v["hallucination"]["max_increase_per_minute"]
+    if "timing" in v:
+        kwargs["max_p90_start_increase"] = v["timing"]["max_p90_start_increase_seconds"]
     policy = GatePolicy(**kwargs)
     if not policy.rules():
         raise UsageError(
@@ -367,6 +373,8 @@ def policy_from_dict(d: dict[str, Any]) -> GatePolicy:
         data["tts"] = tts
     if d.get("max_hallucination_increase") is not None:
         data["hallucination"] = {"max_increase_per_minute": d["max_hallucination_increase"]}
+    if d.get("max_p90_start_increase") is not None:
+        data["timing"] = {"max_p90_start_increase_seconds": d["max_p90_start_increase"]}
     for table in [data.get("decision", {}), *wer.values(), *(data.get(k, {}) for k in ("latency", "tts"))]:
         for key in [k for k, v in table.items() if v is None]:
             del table[key]

@@ -13,6 +13,8 @@ Stage: after :mod:`voxproof.gate.evidence`, before :mod:`voxproof.gate.verdict`.
 - ``tts.mos``, ``tts.intelligibility``: floors for text-to-speech runs.
 - ``hallucination.words_per_minute``: paired change of hallucinated words per minute on the clips
   marked non-speech (the ``non-speech`` suite), judged like a WER rule against ``max_increase_per_minute``.
+- ``timing.p90_start_error``: paired change of p90 |word start error| on the utterance starts of sessions
+  (the ``sessions`` suite) matched in both runs, against ``max_p90_start_increase_seconds``.
 
 A WER rule holds when the decided quantity (upper bound of the interval, or the point estimate, as
 the policy says) is at most the allowed increase. Rules that do not apply to the runs' kind are
@@ -32,6 +34,7 @@ from voxproof.errors import UsageError
 from voxproof.gate.evidence import GateInputs, PairedUtterance, paired_difference
 from voxproof.gate.policy import GatePolicy, WerLimit
 from voxproof.metrics.nonspeech import non_speech_rows, paired_hallucination
+from voxproof.metrics.timing import has_segments, paired_p90_start
 from voxproof.run.records import CLEAN, ResultRow
 
 log = logging.getLogger("voxproof.gate")
@@ -126,6 +129,8 @@ def evaluate_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
     results += _tts_rules(policy, inputs)
     if policy.max_hallucination_increase is not None:
         results.append(_hallucination(policy, inputs))
+    if policy.max_p90_start_increase is not None:
+        results.append(_timing(policy, inputs))
     return results
 
 
@@ -274,10 +279,7 @@ def _hallucination(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
         return _missing(policy, rule, "hallucination", unit, "no non-speech clip was decoded in both runs",
                         margin=margin, n=0)
     iv = comp.difference
-    if policy.decision == "interval":
-        decided, on = iv.high, f"upper bound of the {policy.confidence:.0%} interval"
-    else:
-        decided, on = iv.estimate, "point estimate"
+    decided, on = _decide(policy, iv)
     if not math.isfinite(decided):
         return _missing(policy, rule, "hallucination", unit, "no interval: the clips hold no audio", margin=margin,
                         n=comp.clips)
@@ -289,6 +291,39 @@ def _hallucination(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
                       estimate=iv.estimate, interval=(iv.low, iv.high), decided_on=on, baseline=comp.baseline_wpm,
                       candidate=comp.candidate_wpm, n=comp.clips, margin=margin, detail=detail,
                       extra={"interval": iv.to_dict(), "minutes": comp.minutes})
+
+
+def _decide(policy: GatePolicy, iv: Any) -> tuple[float, str]:
+    """The figure a paired rule is decided on: the upper bound of the interval or the point estimate."""
+    if policy.decision == "interval":
+        return iv.high, f"upper bound of the {policy.confidence:.0%} interval"
+    return iv.estimate, "point estimate"
+
+
+# -- word timing on sessions ----------------------------------------------------------------------
+def _timing(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    """Paired change of p90 |word start error| on the session utterance starts matched in both runs."""
+    rule, group, unit = "timing.p90_start_error", "timing", "seconds"
+    allowed = float(policy.max_p90_start_increase or 0.0)
+    margin = f"+{allowed * 1000:g} ms"
+    if inputs.kind != "asr" or not any(has_segments(r) for r in inputs.cand_rows):
+        return _na(rule, group, unit, "the runs have no sessions with known word boundaries "
+                   "(evaluate with --data sessions)")
+    comp = paired_p90_start(inputs.base_rows, inputs.cand_rows, inputs.normalizer, n_resamples=policy.resamples,
+                            seed=policy.seed, level=policy.confidence)
+    if comp is None:
+        return _missing(policy, rule, group, unit, "no utterance start was matched with word times in both runs",
+                        margin=margin, n=0)
+    iv = comp.difference
+    decided, on = _decide(policy, iv)
+    ok = decided <= allowed + _EPS
+    detail = (f"{on} of the change in p90 |word start error| {decided * 1000:+.0f} ms {'<=' if ok else '>'} "
+              f"allowed {margin} (baseline {comp.baseline_p90 * 1000:.0f} ms, candidate "
+              f"{comp.candidate_p90 * 1000:.0f} ms on {comp.words} utterance starts)")
+    return RuleResult(rule, group, PASS if ok else FAIL, not ok, unit, value=decided, limit=allowed,
+                      estimate=iv.estimate, interval=(iv.low, iv.high), decided_on=on, baseline=comp.baseline_p90,
+                      candidate=comp.candidate_p90, n=comp.words, margin=margin, detail=detail,
+                      extra={"interval": iv.to_dict()})
 
 
 # -- coverage -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from voxproof.run.records import ResultRow
 KIND_TAG = "kind"
 TOP_PHRASES = 10
 MAX_PHRASE_CHARS = 300  # a looping output is kept up to this length in the phrase bag
-__all__ = ["NON_SPEECH_TAG", "is_non_speech", "score_non_speech", "paired_hallucination", "NonSpeechScores"]
+__all__ = ["NON_SPEECH_TAG", "NonSpeechScores", "is_non_speech", "paired_hallucination", "score_non_speech"]
 
 
 def non_speech_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:

@@ -24,6 +24,7 @@ from voxproof.metrics.intervals import METHOD, METHODS, Interval, _num, check_se
 from voxproof.manifest.utterance import is_non_speech
 from voxproof.metrics.nonspeech import NonSpeechScores, non_speech_rows, score_non_speech
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
+from voxproof.metrics.timing import TimingScores, has_segments, score_timing
 from voxproof.metrics.slices import (
     FEW_SPEAKERS,
     ScoredUtterance,
@@ -92,6 +93,7 @@ class ConditionScores:
     error_distribution: dict[str, Any]
     warnings: tuple[str, ...]
     non_speech: NonSpeechScores | None = None  # hallucination on the rows marked non-speech
+    timing: TimingScores | None = None  # word-timing accuracy on session rows with known boundaries
 
     def slice(self, key: str, value: str) -> SliceScore | None:
         return next((s for s in self.slices if s.key == key and s.value == value), None)
@@ -107,6 +109,7 @@ class ConditionScores:
             "slices": [s.to_dict() for s in self.slices], "gaps": [g.to_dict() for g in self.gaps],
             "error_distribution": self.error_distribution, "warnings": list(self.warnings),
             "non_speech": None if self.non_speech is None else self.non_speech.to_dict(),
+            "timing": None if self.timing is None else self.timing.to_dict(),
         }
 
 
@@ -229,6 +232,11 @@ def score_condition(
         non_speech = score_non_speech(silent, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
         warnings.append(f"{len(silent)} non-speech clips are scored as hallucination (words per minute), "
                         "not in the WER")
+    timing = None
+    if any(has_segments(r) for r in good):
+        timing = score_timing(good, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
+        if timing is None:
+            warnings.append("the session rows carry no word times, so word timing cannot be scored")
     if coverage.errors:
         warnings.insert(0, f"{coverage.errors} of {coverage.total} rows could not be scored "
                         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_type.items()))})")
@@ -241,7 +249,7 @@ def score_condition(
         raw_wer=raw_c.error_rate, mer=wc.mer, wil=wc.wil,
         mean_utterance_wer=sum(rates) / len(rates) if rates else float("nan"),
         slices=tuple(slices), gaps=tuple(gaps), error_distribution=_distribution(utts), warnings=tuple(warnings),
-        non_speech=non_speech,
+        non_speech=non_speech, timing=timing,
     )
 
 

@@ -72,7 +72,7 @@ def _at_dbfs(x: np.ndarray, dbfs: float) -> np.ndarray:
 
 
 def _seconds(s: float) -> int:
-    return int(round(s * SAMPLE_RATE))
+    return round(s * SAMPLE_RATE)
 
 
 def _tone(freqs: tuple[float, ...], seconds: float, fade: float = 0.02) -> np.ndarray:

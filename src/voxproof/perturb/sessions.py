@@ -5,7 +5,7 @@ one speaker with measured gaps, so the session reference and its utterance bound
 Version 1: one session per speaker of the bundled sample (5 sessions), every utterance of that speaker
 once in a seeded order, separated by seeded gaps of 0.5-1.5 s of room tone (pink noise at -65 dBFS).
 Each session is one manifest entry: ``text`` is the references joined in order, tag ``session_segments``
-holds ``[[utt_id, start, end, speech_start, speech_end], ...]`` in seconds of the session, where
+holds ``[[utt_id, start, end, speech_start, speech_end, text], ...]`` in seconds of the session, where
 ``start``/``end`` are the pasted recording's edges and ``speech_start``/``speech_end`` its first and last
 voiced 20 ms frame (within 35 dB of the loudest, :func:`voxproof.perturb.nonspeech.voiced_span`). Those
 are the reference times of each utterance's first word start and last word end, scored by
@@ -45,7 +45,7 @@ class Segment:
 
     def to_list(self) -> list:
         return [self.utt_id, round(self.start, 4), round(self.end, 4), round(self.speech_start, 4),
-                round(self.speech_end, 4)]
+                round(self.speech_end, 4), self.text]
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,4 @@ def non_speech_html(summary: dict[str, Any]) -> str | None:
             "of a group wrote anything); shares of clips, Wilson.</p>")
     return note + "".join(parts) + json_block([c.get("non_speech") for c in summary["scores"]["conditions"]],
                                               "non-speech figures as JSON")
+

@@ -25,6 +25,7 @@ from voxproof.report.html import (
     table,
 )
 from voxproof.report.nonspeech import non_speech_html
+from voxproof.report.timing import timing_html
 from voxproof.run.store import RunStore
 
 log = logging.getLogger("voxproof.report")
@@ -254,6 +255,9 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     hallucination = non_speech_html(summary)
     if hallucination:
         page.add("Hallucination on non-speech", hallucination, "non-speech")
+    timing = timing_html(summary)
+    if timing:
+        page.add("Word timing", timing, "timing")
     page.add("Slices", _slices(summary), "slices")
     with RunStore.open(run) as store:
         utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
