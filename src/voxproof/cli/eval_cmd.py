@@ -64,6 +64,11 @@ RUN_HELP = {
 @click.option("--wer-threshold", type=float, default=None,
               help="WER (0.2 = 20 %) at which robustness curves report the crossing severity.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
+@click.option("--chunk-seconds", type=float, default=None, metavar="S",
+              help="Decode in fixed windows of S seconds stitched by word times (long-form 'chunked' mode) "
+                   "instead of the backend's own long-form path.")
+@click.option("--chunk-overlap", type=float, default=5.0, show_default=True, metavar="S",
+              help="Seconds shared by neighbouring windows with --chunk-seconds.")
 @dataclass_options(RunOptions, RUN_HELP)
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
 @click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
@@ -71,7 +76,7 @@ RUN_HELP = {
                    "Default: labelled example prices.")
 @supply_options
 def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, sample,
-                 wer_threshold, resume, json_only, prices, expect_checksum, registry, expect_version,
+                 wer_threshold, resume, chunk_seconds, chunk_overlap, json_only, prices, expect_checksum, registry, expect_version,
                  allow_changed_model, allow_pickle, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
@@ -96,6 +101,11 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
     check_sample(limit, sample)
+    chunking = None
+    if chunk_seconds is not None:
+        from voxproof.backends.chunked import ChunkOptions
+
+        chunking = ChunkOptions(chunk_seconds, chunk_overlap)
     inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs,
                             seed=run_options.seed)
     if sample is not None:
@@ -109,6 +119,11 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
                f"{sample_note(inputs.dataset)} -> {out}", err=True)
     factory, verification = verified_factory(lambda: load_backend(model, backend_options, kind="asr"),
                                              expect_checksum, registry, expect_version, allow_changed_model, allow_pickle)
+    if chunking is not None:
+        from voxproof.backends.chunked import ChunkedTranscriber
+
+        inner_factory = factory
+        factory = lambda: ChunkedTranscriber(inner_factory(), chunking)  # noqa: E731
     result = run_eval(
         factory,
         inputs.utterances,

@@ -74,6 +74,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     _print_deployment(summary)
     _print_non_speech(scores)
     _print_timing(scores)
+    _print_longform(scores)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -170,3 +171,14 @@ def _print_timing(scores: dict[str, Any]) -> None:
         click.echo(f"word timing ({cond['condition']}, {t['sessions']} sessions, utterance-boundary words):")
         _table(TIMING_HEADERS, timing_rows(t))
         click.echo(f"time-constrained error rate: {tc_text(t)}")
+
+
+def _print_longform(scores: dict[str, Any]) -> None:
+    from voxproof.report.longform import longform_lines
+
+    for cond in scores["conditions"]:
+        lf = cond.get("longform")
+        if isinstance(lf, dict):
+            click.echo(f"long-form ({cond['condition']}, {lf['sessions']} sessions):")
+            for line in longform_lines(lf):
+                click.echo(f"  {line}")

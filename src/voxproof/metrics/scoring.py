@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxproof.errors import UsageError
+from voxproof.manifest.utterance import is_non_speech
 from voxproof.metrics.align import EQUAL, SUBSTITUTE, align, char_counts, word_counts
 from voxproof.metrics.alternates import Alternates, resolve_alternates
 from voxproof.metrics.counts import ErrorCounts, total
 from voxproof.metrics.intervals import METHOD, METHODS, Interval, _num, check_settings
-from voxproof.manifest.utterance import is_non_speech
+from voxproof.metrics.longform import LongformScores, score_longform
 from voxproof.metrics.nonspeech import NonSpeechScores, non_speech_rows, score_non_speech
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
-from voxproof.metrics.timing import TimingScores, has_segments, score_timing
 from voxproof.metrics.slices import (
     FEW_SPEAKERS,
     ScoredUtterance,
@@ -34,6 +34,7 @@ from voxproof.metrics.slices import (
     score_slices,
     speaker_groups,
 )
+from voxproof.metrics.timing import TimingScores, has_segments, score_timing
 from voxproof.run.records import ResultRow
 
 log = logging.getLogger("voxproof.metrics")
@@ -94,6 +95,7 @@ class ConditionScores:
     warnings: tuple[str, ...]
     non_speech: NonSpeechScores | None = None  # hallucination on the rows marked non-speech
     timing: TimingScores | None = None  # word-timing accuracy on session rows with known boundaries
+    longform: LongformScores | None = None  # loops, dropped windows, error by position on session rows
 
     def slice(self, key: str, value: str) -> SliceScore | None:
         return next((s for s in self.slices if s.key == key and s.value == value), None)
@@ -110,6 +112,7 @@ class ConditionScores:
             "error_distribution": self.error_distribution, "warnings": list(self.warnings),
             "non_speech": None if self.non_speech is None else self.non_speech.to_dict(),
             "timing": None if self.timing is None else self.timing.to_dict(),
+            "longform": None if self.longform is None else self.longform.to_dict(),
         }
 
 
@@ -232,8 +235,9 @@ def score_condition(
         non_speech = score_non_speech(silent, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
         warnings.append(f"{len(silent)} non-speech clips are scored as hallucination (words per minute), "
                         "not in the WER")
-    timing = None
+    timing = longform = None
     if any(has_segments(r) for r in good):
+        longform = score_longform(good, norm or get_normalizer(DEFAULT_NORMALIZER))
         timing = score_timing(good, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
         if timing is None:
             warnings.append("the session rows carry no word times, so word timing cannot be scored")
@@ -249,7 +253,7 @@ def score_condition(
         raw_wer=raw_c.error_rate, mer=wc.mer, wil=wc.wil,
         mean_utterance_wer=sum(rates) / len(rates) if rates else float("nan"),
         slices=tuple(slices), gaps=tuple(gaps), error_distribution=_distribution(utts), warnings=tuple(warnings),
-        non_speech=non_speech, timing=timing,
+        non_speech=non_speech, timing=timing, longform=longform,
     )
 
 

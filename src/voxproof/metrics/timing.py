@@ -66,7 +66,7 @@ def has_segments(row: ResultRow) -> bool:
     return SEGMENTS_TAG in row.tags
 
 
-def _segments(row: ResultRow) -> list[tuple[str, float, float, float, float, str]]:
+def segments_of(row: ResultRow) -> list[tuple[str, float, float, float, float, str]]:
     """``(utt_id, start, end, speech_start, speech_end, text)`` of every segment of a session row."""
     try:
         value = json.loads(row.tags[SEGMENTS_TAG])
@@ -86,7 +86,7 @@ def boundary_errors(row: ResultRow, norm: Normalizer) -> list[BoundaryError] | N
     ]
     ref: list[str] = []
     timed: list[tuple[int, str, str, float]] = []  # (ref token index, utt id, which, time)
-    for utt_id, _start, _end, speech_start, speech_end, text in _segments(row):
+    for utt_id, _start, _end, speech_start, speech_end, text in segments_of(row):
         tokens = norm(text).split()
         if not tokens:
             continue

@@ -24,6 +24,7 @@ from voxproof.report.html import (
     reason_of,
     table,
 )
+from voxproof.report.longform import longform_html
 from voxproof.report.nonspeech import non_speech_html
 from voxproof.report.timing import timing_html
 from voxproof.run.store import RunStore
@@ -258,6 +259,9 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     timing = timing_html(summary)
     if timing:
         page.add("Word timing", timing, "timing")
+    longform = longform_html(summary)
+    if longform:
+        page.add("Long-form", longform, "longform")
     page.add("Slices", _slices(summary), "slices")
     with RunStore.open(run) as store:
         utt_html, conf_html = _utterances(store, norm.get("name") or "whisper-en")
