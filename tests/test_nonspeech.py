@@ -9,6 +9,7 @@ built here whose hypotheses are chosen, so every expected figure is computed fro
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -103,29 +104,54 @@ def test_manifest_refuses_bad_non_speech_flags(tmp_path, tags, text, message):
 
 # -- a real model on a few clips ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def whisper_run(suite_dir, tmp_path_factory):
-    """Whisper tiny.en on four suite clips, one speech utterance, and one unmarked empty reference."""
+def whisper():
+    """One Whisper tiny.en for the module (the run below gets a view without ``close``, so it stays open)."""
     from voxproof.backends.registry import load_backend
-    from voxproof.run.runner import RunOptions, run_eval
 
+    backend = load_backend("whisper", None, kind="asr")
+    yield backend
+    backend.close()
+
+
+class Unclosable:
+    """The shared backend as the runner sees it: the runner closes backends when a run ends."""
+
+    def __init__(self, inner):
+        self.inner, self.sample_rate = inner, inner.sample_rate
+
+    def transcribe(self, audio):
+        return self.inner.transcribe(audio)
+
+    def info(self):
+        return self.inner.info()
+
+
+@pytest.fixture(scope="module")
+def session_utt(tmp_path_factory) -> Utterance:
+    """A short session: three utterances of one speaker joined with seeded gaps."""
     import soundfile as sf
 
     from voxproof.perturb import sessions
+
+    pieces = sessions.bundled_pieces()["2033"][:3]
+    session = sessions.build_session("session-test", pieces, seed=0)
+    wav = tmp_path_factory.mktemp("session") / "session-test.wav"
+    sf.write(str(wav), session.samples, sessions.SAMPLE_RATE, subtype="PCM_16")
+    return sessions.to_utterance(session).replace(audio=str(wav))
+
+
+@pytest.fixture(scope="module")
+def whisper_run(suite_dir, tmp_path_factory, whisper, session_utt):
+    """Whisper tiny.en on four suite clips, one speech utterance, and one unmarked empty reference."""
+    from voxproof.run.runner import RunOptions, run_eval
 
     by_id = {u.id: u for u in read_manifest(suite_dir / "manifest.jsonl")}
     picks = ["silence-1s", "music-chords", "noise-running_tap-25dB-3s", "pause-3080-5032-0000-lead"]
     speech = next(iter(read_manifest(bundled_dataset_path(), limit=1)))
     unmarked = Utterance("unmarked-empty", by_id["tone-1kHz"].audio, "")
-    # a short session: three utterances of one speaker joined with seeded gaps
-    pieces = sessions.bundled_pieces()["2033"][:3]
-    session = sessions.build_session("session-test", pieces, seed=0)
-    wav = tmp_path_factory.mktemp("session") / "session-test.wav"
-    sf.write(str(wav), session.samples, sessions.SAMPLE_RATE, subtype="PCM_16")
-    session_utt = sessions.to_utterance(session).replace(audio=str(wav))
     utts = [by_id[i] for i in picks] + [speech, unmarked, session_utt]
     out = tmp_path_factory.mktemp("runs") / "whisper"
-    backend = load_backend("whisper", None, kind="asr")
-    run_eval(lambda: backend, utts, out, options=RunOptions(workers=1, features="none"), normalizer=NORM,
+    run_eval(lambda: Unclosable(whisper), utts, out, options=RunOptions(workers=1, features="none"), normalizer=NORM,
              dataset={"hash": "test"})
     return out, picks, speech
 
@@ -158,11 +184,16 @@ def test_non_speech_clips_are_scored_and_unmarked_empty_references_stay_errors(w
     assert d["overall"]["clips"] == len(picks) and json.dumps(d)
 
 
-def test_report_shows_the_hallucination_table(whisper_run, capsys):
+@pytest.fixture(scope="module")
+def report_page(whisper_run) -> str:
     out, _, _ = whisper_run
     assert main(["report", str(out)]) == 0
-    page = (out / "report.html").read_text()
-    assert "Hallucination on non-speech" in page and "hallucinated words / min" in page
+    return (out / "report.html").read_text()
+
+
+def test_report_shows_the_hallucination_table(whisper_run, report_page, capsys):
+    out, _, _ = whisper_run
+    assert "Hallucination on non-speech" in report_page and "hallucinated words / min" in report_page
     summary = json.loads((out / "summary.json").read_text())
     from voxproof.cli.render import print_summary
 
@@ -242,17 +273,17 @@ def test_policy_refuses_bad_hallucination_limits(value):
         parse_policy(f'extends = "default"\n[hallucination]\nmax_increase_per_minute = {value}\n')
 
 
-def test_data_names_the_suite_and_a_missing_path_is_a_usage_error(tmp_path, monkeypatch):
+def test_data_names_the_suite_and_a_missing_path_is_a_usage_error(tmp_path, suite_dir):
     from voxproof.run.inputs import resolve_inputs
 
-    inputs = resolve_inputs("non-speech@1", seed=0, cache_dir=tmp_path)
+    inputs = resolve_inputs("non-speech@1", seed=0, cache_dir=suite_dir.parent)  # built once by the fixture
     assert inputs.dataset["suite"] == "non-speech@1" and inputs.dataset["suite_seed"] == 0
-    assert len(inputs.utterances) == len(nonspeech.clips(0))
+    assert len(inputs.utterances) == len(list(read_manifest(suite_dir / "manifest.jsonl")))
     assert main(["eval", "--data", str(tmp_path / "no-such-dir"), "-o", str(tmp_path / "r")]) == 2
 
 
 # -- word timing --------------------------------------------------------------------------------------
-def test_whisper_word_times_at_session_boundaries(whisper_run, capsys):
+def test_whisper_word_times_at_session_boundaries(whisper_run, report_page, capsys):
     from voxproof.metrics.timing import boundary_errors
 
     out, _, _ = whisper_run
@@ -269,8 +300,12 @@ def test_whisper_word_times_at_session_boundaries(whisper_run, capsys):
     assert max(starts) < 1.0  # word times land near the measured speech onsets, not in another utterance
     bad = sum(1 for e in errs if e.error is None or abs(e.error) > 0.2 + 1e-9)
     assert t.tc_error["200ms"].estimate == pytest.approx(bad / len(errs))
-    assert main(["report", str(out)]) == 0
-    assert "Word timing" in (out / "report.html").read_text()
+    assert "Word timing" in report_page and "Long-form" in report_page
+    from voxproof.cli.render import print_summary
+
+    print_summary(json.loads((out / "summary.json").read_text()))
+    text = capsys.readouterr().out
+    assert "word timing (clean, 1 sessions" in text and "long-form (clean, 1 sessions)" in text
 
 
 def session_row(uid: str, shift: float, miss_first: bool = False) -> ResultRow:
@@ -337,3 +372,64 @@ def test_gate_fails_when_p90_start_error_grows(tmp_path):
     plain = make_run(tmp_path / "plain", lambda i: "")
     assert rule(evaluate_gate(plain, make_run(tmp_path / "plain2", lambda i: ""), policy),
                 "timing.p90_start_error").verdict == "not_applicable"
+
+
+# -- long-form ----------------------------------------------------------------------------------------
+def test_longform_finds_loops_dropped_windows_and_error_by_position():
+    from voxproof.backends.base import Word
+    from voxproof.metrics.longform import score_longform
+
+    first, second, third = "the quick brown fox jumps over", "alpha beta gamma delta epsilon zeta eta theta", "red green blue"
+    segs = [["u1", 0.0, 4.0, 0.5, 3.5, first], ["u2", 5.0, 13.0, 5.2, 12.8, second],
+            ["u3", 40.0, 43.0, 40.2, 42.8, third]]
+
+    def row(uid: str, hyp: str) -> ResultRow:
+        return ResultRow(uid, "clean", "ok", reference=f"{first} {second} {third}", hypothesis=hyp,
+                         transcript=Transcript(hyp, tuple(Word(w) for w in hyp.split()), None), audio_duration=44.0,
+                         processing_time=1.0, tags={"session_segments": json.dumps(segs)})
+
+    looped = row("a", f"{first} {second} {third}" + " thank you very much" * 4)  # 16 insertions at the end
+    dropped = row("b", f"{first} {third}")  # the 8 words of u2 deleted
+    lf = score_longform([looped, dropped], get_normalizer("whisper-en"))
+    assert lf.sessions == 2 and lf.ref_words == 34 and lf.errors == 16 + 8
+    assert {x.ngram for x in lf.loops} >= {"thank you very", "you very much"}
+    assert all(x.session == "a" and x.hyp_count >= 3 and x.ref_count == 0 for x in lf.loops)  # "much thank you" x3
+    (d,) = lf.dropped  # placed over u2's speech (5.2-12.8 s), one word every 0.95 s
+    assert d.session == "b" and d.words == 8
+    assert d.start == pytest.approx(5.2 + 7.6 * 0.5 / 8) and d.end == pytest.approx(12.8 - 7.6 * 0.5 / 8)
+    by = {s: (n, e) for s, n, e in lf.by_position}
+    assert by == {0.0: (28, 8), 30.0: (6, 16)}  # the loop counts in the window of the word before it
+
+
+def test_chunked_decoding_stitches_whisper_windows_without_repeats(whisper_run, whisper, session_utt):
+    from voxproof.audio.io import load_audio
+    from voxproof.backends.chunked import ChunkedTranscriber, ChunkOptions
+    from voxproof.metrics.align import word_counts
+
+    out, _, _ = whisper_run
+    with RunStore.open(out) as store:
+        row = next(r for r in store.rows() if r.utt_id == "session-test")
+    norm = get_normalizer("whisper-en")
+    audio = load_audio(session_utt.audio, sample_rate=16000)
+    chunked = ChunkedTranscriber(whisper, ChunkOptions(8.0, 2.0))
+    wins = chunked.windows(audio.duration)
+    assert wins[0][0] == 0.0 and wins[-1][1] == pytest.approx(audio.duration) and len(wins) >= 2
+    assert all(b[2] == pytest.approx(a[3]) for a, b in itertools.pairwise(wins))  # own parts tile the clip
+    t = chunked.transcribe(audio)
+    assert t.extras["stitch"] == "word times" and t.extras["windows"] == len(wins)
+    starts = [w.start for w in t.words]
+    assert starts == sorted(starts) and starts[-1] < audio.duration
+    chunk_c = word_counts(norm(row.reference), norm(t.text))
+    native_c = word_counts(norm(row.reference), norm(row.hypothesis))
+    # window edges cost a few words, never a repeated overlap (which would show as many insertions)
+    assert chunk_c.insertions <= native_c.insertions + 3 and chunk_c.error_rate < native_c.error_rate + 0.25
+    assert chunked.info().options["chunked"] == {"window_seconds": 8.0, "overlap_seconds": 2.0}
+
+
+@pytest.mark.parametrize("window,overlap", [(float("nan"), 1.0), (float("inf"), 1.0), (0.5, 0.0), (10.0, 6.0),
+                                            (10.0, -1.0)])
+def test_chunk_options_refuse_bad_values(window, overlap):
+    from voxproof.backends.chunked import ChunkOptions
+
+    with pytest.raises(UsageError):
+        ChunkOptions(window, overlap)

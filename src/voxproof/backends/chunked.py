@@ -75,7 +75,7 @@ class ChunkedTranscriber:
         texts: list[str] = []
         timed = True
         for start, end, own_start, own_end in self.windows(audio.duration):
-            piece = Audio(audio.samples[int(round(start * sr)):int(round(end * sr))], sr)
+            piece = Audio(audio.samples[round(start * sr):round(end * sr)], sr)
             if len(piece.samples) == 0:
                 continue
             t = self.inner.transcribe(piece)

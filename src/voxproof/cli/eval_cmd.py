@@ -123,7 +123,7 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
         from voxproof.backends.chunked import ChunkedTranscriber
 
         inner_factory = factory
-        factory = lambda: ChunkedTranscriber(inner_factory(), chunking)  # noqa: E731
+        factory = lambda: ChunkedTranscriber(inner_factory(), chunking)
     result = run_eval(
         factory,
         inputs.utterances,

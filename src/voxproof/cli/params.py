@@ -53,7 +53,6 @@ class ExistingPath(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from voxproof.errors import UsageError
-
         from voxproof.perturb.generated import parse_ref
 
         if not Path(value).exists() and parse_ref(str(value)) is None:

@@ -14,8 +14,8 @@ def _pct(x: float | None, why: str) -> str:
 
 def longform_lines(lf: dict[str, Any]) -> list[str]:
     """Plain-text lines: session WER, loops, dropped windows, error by position."""
-    lines = [f"session WER {_pct(lf.get('session_wer'), 'no reference words')} "
-             f"({lf['errors']} errors / {lf['ref_words']} reference words, one alignment per session)"]
+    lines = [(f"session WER {_pct(lf.get('session_wer'), 'no reference words')} "
+              f"({lf['errors']} errors / {lf['ref_words']} reference words, one alignment per session)")]
     loops = lf.get("loops") or []
     lines.append(f"loops ({lf['settings']['ngram']}-grams repeated >= {lf['settings']['loop_min_excess']} times beyond "
                  f"the reference): {len(loops)}" + ("" if not loops else "; " + "; ".join(
