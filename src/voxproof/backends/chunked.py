@@ -5,7 +5,9 @@ utterance) on the same session.
 
 Stitching: window ``k`` covers ``[k * step, k * step + window]`` with ``step = window - overlap``; a word
 is kept from the window whose *own* part (the window minus half the overlap on each inner side) holds
-the word's midpoint, so each stretch of audio is transcribed by exactly one window. A backend without
+the word's midpoint, so each stretch of audio is transcribed by exactly one window; a word whose
+midpoint falls before the end of the last kept word (the same word heard by both windows, its two
+midpoints either side of the seam), or that starts before it, is dropped, so word times never go back. A backend without
 word times cannot be stitched that way: its window texts are joined whole (words in an overlap then
 appear twice), and the transcript says so in ``extras["stitch"]``.
 """
@@ -86,7 +88,9 @@ class ChunkedTranscriber:
                 if x.start is None or x.end is None:
                     continue
                 mid = start + (x.start + x.end) / 2
-                if own_start <= mid < own_end or (own_end == audio.duration and mid >= own_end):
+                owned = own_start <= mid < own_end or (own_end == audio.duration and mid >= own_end)
+                # a word heard in both windows with its midpoints either side of the seam: keep it once
+                if owned and not (words and (mid < words[-1].end or start + x.start < words[-1].start)):
                     words.append(replace(x, start=round(start + x.start, 3), end=round(start + x.end, 3)))
         if timed:
             text = " ".join(x.text.strip() for x in words)
