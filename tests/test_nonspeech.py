@@ -91,6 +91,10 @@ def test_suite_names_and_versions():
 @pytest.mark.parametrize("tags,text,message", [
     ({"non_speech": "maybe"}, "", "write true or false"),
     ({"non_speech": "true"}, "hello there", "must be empty"),
+    ({"session_segments": "[[1, 2"}, "hi", "not JSON"),
+    ({"session_segments": "[]"}, "hi", "non-empty list"),
+    ({"session_segments": '[["u", 0, 1e999, 0, 1, "hi"]]'}, "hi", "finite seconds"),
+    ({"session_segments": '[["u", 0, 1, 0.5, 0.2, "hi"]]'}, "hi", "speech_start <= speech_end"),
 ])
 def test_manifest_refuses_bad_non_speech_flags(tmp_path, tags, text, message):
     wav = tmp_path / "a.wav"

@@ -77,7 +77,32 @@ def check_utterance(utt: Utterance) -> list[str]:
     elif is_non_speech(utt.tags) and utt.text is not None and utt.text.strip():
         out.append(f"utterance {utt.id!r} is marked {NON_SPEECH_TAG}=true but has a reference transcript; "
                    "a non-speech clip's reference must be empty")
+    if SEGMENTS_TAG in utt.tags:
+        problem = segments_problem(utt.tags[SEGMENTS_TAG])
+        if problem:
+            out.append(f"utterance {utt.id!r}: tag {SEGMENTS_TAG}: {problem}")
     return out
+
+
+SEGMENTS_TAG = "session_segments"  # a session's utterances: [[id, start, end, speech_start, speech_end, text]]
+
+
+def segments_problem(value: str) -> str | None:
+    """What is wrong with a ``session_segments`` tag (None when it is a list of ``[utterance id, start,
+    end, speech start, speech end, text]`` with finite times, start <= speech start <= speech end <= end)."""
+    try:
+        segs = json.loads(value)
+    except ValueError:
+        return "not JSON; write a list of [id, start, end, speech_start, speech_end, text]"
+    if not isinstance(segs, list) or not segs:
+        return "must be a non-empty list of [id, start, end, speech_start, speech_end, text]"
+    for k, seg in enumerate(segs):
+        if not (isinstance(seg, list) and len(seg) == 6 and isinstance(seg[0], str) and isinstance(seg[5], str)
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in seg[1:5])):
+            return f"segment {k} must be [id, start, end, speech_start, speech_end, text] with finite seconds"
+        if not 0 <= seg[1] <= seg[3] <= seg[4] <= seg[2]:
+            return f"segment {k} needs 0 <= start <= speech_start <= speech_end <= end (seconds)"
+    return None
 
 
 def _strings(utt: Utterance) -> Iterator[tuple[str, str]]:

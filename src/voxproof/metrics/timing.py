@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from voxproof.manifest.entries import SEGMENTS_TAG, segments_problem
 from voxproof.metrics.align import EQUAL, align
 from voxproof.metrics.intervals import (
     Interval,
@@ -36,7 +37,6 @@ from voxproof.run.records import ResultRow
 
 log = logging.getLogger("voxproof.metrics")
 
-SEGMENTS_TAG = "session_segments"
 COLLARS = (0.05, 0.1, 0.2)
 QUANTILES = (0.5, 0.9, 0.99)
 START, END = "start", "end"
@@ -63,7 +63,14 @@ class BoundaryError:
 
 
 def has_segments(row: ResultRow) -> bool:
-    return SEGMENTS_TAG in row.tags
+    """A session row whose segments tag is well formed (manifests are checked on reading; a hand-made
+    run store may still hold a bad one, which is then skipped with a warning)."""
+    if SEGMENTS_TAG not in row.tags:
+        return False
+    problem = segments_problem(row.tags[SEGMENTS_TAG])
+    if problem:
+        log.warning("row %r: tag %s ignored: %s", row.utt_id, SEGMENTS_TAG, problem)
+    return problem is None
 
 
 def segments_of(row: ResultRow) -> list[tuple[str, float, float, float, float, str]]:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voxproof.manifest.entries import SEGMENTS_TAG
 from voxproof.manifest.utterance import Utterance
 
 NAME = "sessions"
 VERSION = 1
 SAMPLE_RATE = 16000
-SEGMENTS_TAG = "session_segments"
 GAP_RANGE_S = (0.5, 1.5)
 ROOM_TONE_DBFS = -65.0
 
