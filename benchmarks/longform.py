@@ -82,19 +82,22 @@ def sessions(args: argparse.Namespace) -> None:
             str(args.minutes * 60 + 120)]
     runs = {"native": [], "chunked": ["--chunk-seconds", "30", "--chunk-overlap", "5"]}
     for label, extra in runs.items():
+        if (out / label / "summary.json").is_file() and args.reuse:
+            continue
         t = time.perf_counter()
         subprocess.run(base + ["--data", str(out / "manifest.jsonl"), "-o", str(out / label)] + extra,
                        env=env, check=False, stdout=subprocess.DEVNULL)
         print(f"{label}: decoded in {time.perf_counter() - t:.0f} s")
-    subprocess.run(base + ["--data", str(out / "utterances.jsonl"), "-o", str(out / "per-utterance")],
-                   env=env, check=False, stdout=subprocess.DEVNULL)
+    if not ((out / "per-utterance" / "summary.json").is_file() and args.reuse):
+        subprocess.run(base + ["--data", str(out / "utterances.jsonl"), "-o", str(out / "per-utterance")],
+                       env=env, check=False, stdout=subprocess.DEVNULL)
+    from voxproof.report.html import fmt_interval
     from voxproof.report.longform import longform_lines
 
     for label in (*runs, "per-utterance"):
         summary = json.loads((out / label / "summary.json").read_text())
         cond = summary["scores"]["conditions"][0]
-        wer = cond["wer"]
-        print(f"\n{label}: corpus WER {wer['estimate'] * 100:.2f} % [{wer['low'] * 100:.1f}, {wer['high'] * 100:.1f}]")
+        print(f"\n{label}: corpus WER {fmt_interval(cond['wer'])} ({cond['utterances']} rows)")
         if cond.get("longform"):
             for line in longform_lines(cond["longform"]):
                 print("  " + line)
@@ -112,6 +115,7 @@ def main() -> None:
     s.add_argument("-m", "--model", default="whisper")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
+    s.add_argument("--reuse", action="store_true", help="keep runs already complete in OUT")
     args = ap.parse_args()
     if args.cmd == "align-cost":
         align_cost(args.hours, args.seed)

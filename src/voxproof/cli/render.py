@@ -72,9 +72,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"p90 {num(p, 'p90')} s, model load {num(first, 'model_load_seconds', '.2f')} s"
         )
     _print_deployment(summary)
-    _print_non_speech(scores)
-    _print_timing(scores)
-    _print_longform(scores)
+    _print_sessions_and_clips(scores)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -147,38 +145,24 @@ def _print_deployment(summary: dict[str, Any]) -> None:
         click.echo(f"model: {eff['parameters']:,} parameters, {(eff.get('disk_bytes') or 0) / 1e6:.1f} MB on disk")
 
 
-def _print_non_speech(scores: dict[str, Any]) -> None:
+def _print_sessions_and_clips(scores: dict[str, Any]) -> None:
+    """Hallucination on non-speech clips, word timing and long-form failures, per condition that has them."""
+    from voxproof.report.longform import longform_lines
     from voxproof.report.nonspeech import HEADERS, PHRASE_HEADERS, kind_rows, phrase_rows
-
-    for cond in scores["conditions"]:
-        ns = cond.get("non_speech")
-        if not isinstance(ns, dict):
-            continue
-        click.echo(f"hallucination on non-speech ({cond['condition']}):")
-        _table(HEADERS, kind_rows(ns))
-        phrases = phrase_rows(ns)[:5]
-        if phrases:
-            _table(PHRASE_HEADERS, phrases)
-
-
-def _print_timing(scores: dict[str, Any]) -> None:
     from voxproof.report.timing import TIMING_HEADERS, tc_text, timing_rows
 
     for cond in scores["conditions"]:
-        t = cond.get("timing")
-        if not isinstance(t, dict):
-            continue
-        click.echo(f"word timing ({cond['condition']}, {t['sessions']} sessions, utterance-boundary words):")
-        _table(TIMING_HEADERS, timing_rows(t))
-        click.echo(f"time-constrained error rate: {tc_text(t)}")
-
-
-def _print_longform(scores: dict[str, Any]) -> None:
-    from voxproof.report.longform import longform_lines
-
-    for cond in scores["conditions"]:
-        lf = cond.get("longform")
-        if isinstance(lf, dict):
-            click.echo(f"long-form ({cond['condition']}, {lf['sessions']} sessions):")
+        name = cond["condition"]
+        if isinstance(ns := cond.get("non_speech"), dict):
+            click.echo(f"hallucination on non-speech ({name}):")
+            _table(HEADERS, kind_rows(ns))
+            if phrases := phrase_rows(ns)[:5]:
+                _table(PHRASE_HEADERS, phrases)
+        if isinstance(t := cond.get("timing"), dict):
+            click.echo(f"word timing ({name}, {t['sessions']} sessions, utterance-boundary words):")
+            _table(TIMING_HEADERS, timing_rows(t))
+            click.echo(f"time-constrained error rate: {tc_text(t)}")
+        if isinstance(lf := cond.get("longform"), dict):
+            click.echo(f"long-form ({name}, {lf['sessions']} sessions):")
             for line in longform_lines(lf):
                 click.echo(f"  {line}")

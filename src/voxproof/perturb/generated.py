@@ -10,6 +10,7 @@ so a crash never leaves half a suite.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -26,6 +27,12 @@ log = logging.getLogger("voxproof.perturb")
 
 SAMPLE_RATE = 16000
 NAMES = ("non-speech", "sessions")
+
+
+def suite_rng(ref: str, seed: int, key: str) -> np.random.Generator:
+    """The generator of one item of a generated suite: fixed by the suite, the run seed and the item."""
+    digest = hashlib.sha256(f"{ref}\x00{seed}\x00{key}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def parse_ref(ref: str) -> tuple[str, int] | None:

@@ -16,7 +16,6 @@ per (version, seed), and hands the manifest to the runner like any dataset.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,8 +54,9 @@ class Clip:
 
 
 def _rng(seed: int, clip_id: str) -> np.random.Generator:
-    digest = hashlib.sha256(f"{NAME}@{VERSION}\x00{seed}\x00{clip_id}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    from voxproof.perturb.generated import suite_rng
+
+    return suite_rng(f"{NAME}@{VERSION}", seed, clip_id)
 
 
 def _at_dbfs(x: np.ndarray, dbfs: float) -> np.ndarray:

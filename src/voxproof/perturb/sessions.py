@@ -15,7 +15,6 @@ long-form work.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -65,8 +64,9 @@ class Session:
 
 
 def _rng(seed: int, key: str) -> np.random.Generator:
-    digest = hashlib.sha256(f"{NAME}@{VERSION}\x00{seed}\x00{key}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    from voxproof.perturb.generated import suite_rng
+
+    return suite_rng(f"{NAME}@{VERSION}", seed, key)
 
 
 def build_session(session_id: str, pieces: Sequence[tuple[Utterance, np.ndarray]], seed: int,

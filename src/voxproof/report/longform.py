@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxproof.report.html import esc, json_block, na, table
+from voxproof.report.html import condition_sections, esc, na, table
 
 
 def _pct(x: float | None, why: str) -> str:
@@ -30,20 +30,14 @@ def longform_lines(lf: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _longform_body(lf: dict[str, Any]) -> str:
+    rows = [[f"{p['start']:g}–{p['start'] + lf['window_seconds']:g} s", p["ref_words"], p["errors"],
+             _pct(p["wer"], "no words")] for p in lf.get("by_position") or []]
+    return ("".join(f"<p>{esc(line)}</p>" for line in longform_lines(lf)[:3])
+            + table(["window", "reference words", "errors", "WER"], rows, numeric=(1, 2))
+            + f"<p class='muted'>{esc(lf['note'])}.</p>")
+
+
 def longform_html(summary: dict[str, Any]) -> str | None:
     """The "Long-form" section body, or None when no condition has session rows."""
-    parts = []
-    for c in summary["scores"]["conditions"]:
-        lf = c.get("longform")
-        if not isinstance(lf, dict):
-            continue
-        rows = [[f"{p['start']:g}–{p['start'] + lf['window_seconds']:g} s", p["ref_words"], p["errors"],
-                 _pct(p["wer"], "no words")] for p in lf.get("by_position") or []]
-        parts.append(f"<h3>{esc(c['condition'])}</h3>"
-                     + "".join(f"<p>{esc(line)}</p>" for line in longform_lines(lf)[:3])
-                     + table(["window", "reference words", "errors", "WER"], rows, numeric=(1, 2))
-                     + f"<p class='muted'>{esc(lf['note'])}.</p>")
-    if not parts:
-        return None
-    return "".join(parts) + json_block([c.get("longform") for c in summary["scores"]["conditions"]],
-                                       "long-form figures as JSON")
+    return condition_sections(summary, "longform", _longform_body, "long-form figures as JSON")

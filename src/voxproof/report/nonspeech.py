@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxproof.report.html import esc, fmt_interval, json_block, table
+from voxproof.report.html import condition_sections, fmt_interval, table
 
 HEADERS = ["noise type", "clips", "minutes", "hallucinated words / min [CI]", "clips with output [CI]"]
 PHRASE_HEADERS = ["phrase", "clips", "share of clips [CI]"]
@@ -35,24 +35,20 @@ def _short(phrase: str, limit: int = 60) -> str:
     return f"{phrase[:limit].rsplit(' ', 1)[0]} ... ({len(phrase.split())}+ words)"
 
 
+def _non_speech_body(ns: dict[str, Any]) -> str:
+    body = table(HEADERS, kind_rows(ns, minus="−"), numeric=(1, 2))
+    phrases = phrase_rows(ns, minus="−")
+    body += (f"<p>Most frequent outputs ({ns.get('distinct_phrases', 0)} distinct; a clip's whole normalised "
+             "output is one phrase):</p>" + table(PHRASE_HEADERS, phrases, numeric=(1,))
+             if phrases else "<p>No clip produced any output.</p>")
+    return body
+
+
 def non_speech_html(summary: dict[str, Any]) -> str | None:
     """The "Hallucination on non-speech" section body, or None when no condition has non-speech clips."""
-    parts = []
-    for c in summary["scores"]["conditions"]:
-        ns = c.get("non_speech")
-        if not isinstance(ns, dict):
-            continue
-        body = table(HEADERS, kind_rows(ns, minus="−"), numeric=(1, 2))
-        phrases = phrase_rows(ns, minus="−")
-        body += (f"<p>Most frequent outputs ({ns.get('distinct_phrases', 0)} distinct; a clip's whole normalised "
-                 "output is one phrase):</p>" + table(PHRASE_HEADERS, phrases, numeric=(1,))
-                 if phrases else "<p>No clip produced any output.</p>")
-        parts.append(f"<h3>{esc(c['condition'])}</h3>{body}")
-    if not parts:
+    sections = condition_sections(summary, "non_speech", _non_speech_body, "non-speech figures as JSON")
+    if sections is None:
         return None
-    note = ("<p>Every word a recogniser writes on a clip marked <code>non_speech=true</code> is an insertion. "
+    return ("<p>Every word a recogniser writes on a clip marked <code>non_speech=true</code> is an insertion. "
             "Intervals: words per minute, percentile bootstrap over clips (it collapses to [0, 0] when no clip "
-            "of a group wrote anything); shares of clips, Wilson.</p>")
-    return note + "".join(parts) + json_block([c.get("non_speech") for c in summary["scores"]["conditions"]],
-                                              "non-speech figures as JSON")
-
+            "of a group wrote anything); shares of clips, Wilson.</p>" + sections)

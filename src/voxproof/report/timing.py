@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxproof.report.html import esc, fmt_interval, json_block, table
+from voxproof.report.html import condition_sections, esc, fmt_interval, table
 
 TIMING_HEADERS = ["edge", "matched / timed", "median |error| [CI]", "p90 |error| [CI]", "p99 |error| [CI]",
                   "signed median", "within 50 / 100 / 200 ms [CI]"]
@@ -35,17 +35,12 @@ def tc_text(t: dict[str, Any], minus: str = "-") -> str:
     return ", ".join(f"{c}: {fmt_interval(iv, digits=1, minus=minus)}" for c, iv in t["tc_error"].items())
 
 
+def _timing_body(t: dict[str, Any]) -> str:
+    return (table(TIMING_HEADERS, timing_rows(t, minus="−"))
+            + f"<p>Time-constrained error rate (timed words missed or outside the collar): "
+              f"{esc(tc_text(t, minus='−'))}. {t['sessions']} sessions. {esc(t['note'])}.</p>")
+
+
 def timing_html(summary: dict[str, Any]) -> str | None:
     """The "Word timing" section body, or None when no condition has session rows with word times."""
-    parts = []
-    for c in summary["scores"]["conditions"]:
-        t = c.get("timing")
-        if not isinstance(t, dict):
-            continue
-        parts.append(f"<h3>{esc(c['condition'])}</h3>" + table(TIMING_HEADERS, timing_rows(t, minus="−"))
-                     + f"<p>Time-constrained error rate (timed words missed or outside the collar): "
-                       f"{esc(tc_text(t, minus='−'))}. {t['sessions']} sessions. {esc(t['note'])}.</p>")
-    if not parts:
-        return None
-    return "".join(parts) + json_block([c.get("timing") for c in summary["scores"]["conditions"]],
-                                       "word-timing figures as JSON")
+    return condition_sections(summary, "timing", _timing_body, "word-timing figures as JSON")
