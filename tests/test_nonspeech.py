@@ -396,8 +396,8 @@ def test_longform_finds_loops_dropped_windows_and_error_by_position():
     dropped = row("b", f"{first} {third}")  # the 8 words of u2 deleted
     lf = score_longform([looped, dropped], get_normalizer("whisper-en"))
     assert lf.sessions == 2 and lf.ref_words == 34 and lf.errors == 16 + 8
-    assert {x.ngram for x in lf.loops} >= {"thank you very", "you very much"}
-    assert all(x.session == "a" and x.hyp_count >= 3 and x.ref_count == 0 for x in lf.loops)  # "much thank you" x3
+    # one loop: the 4-word unit, not its rotations or sub-grams
+    assert [(x.session, x.ngram, x.hyp_count, x.ref_count) for x in lf.loops] == [("a", "thank you very much", 4, 1)]
     (d,) = lf.dropped  # placed over u2's speech (5.2-12.8 s), one word every 0.95 s
     assert d.session == "b" and d.words == 8
     assert d.start == pytest.approx(5.2 + 7.6 * 0.5 / 8) and d.end == pytest.approx(12.8 - 7.6 * 0.5 / 8)
@@ -428,6 +428,20 @@ def test_chunked_decoding_stitches_whisper_windows_without_repeats(whisper_run, 
     # window edges cost a few words, never a repeated overlap (which would show as many insertions)
     assert chunk_c.insertions <= native_c.insertions + 3 and chunk_c.error_rate < native_c.error_rate + 0.25
     assert chunked.info().options["chunked"] == {"window_seconds": 8.0, "overlap_seconds": 2.0}
+
+
+def test_loops_are_tandem_repeats_beyond_the_reference():
+    from voxproof.metrics.longform import loops_of
+
+    ref = "the cat sat on the mat and the dog sat on the mat".split()
+    # whole-session repeats of reference content are not loops; back-to-back copies are
+    assert loops_of("s", ref, ref, 6, 2) == []
+    hyp = ["beep"] * 12 + ref
+    (loop,) = loops_of("s", ref, hyp, 6, 2)
+    assert (loop.ngram, loop.hyp_count, loop.ref_count) == ("beep", 12, 1)
+    said_twice = "very very good".split()
+    assert loops_of("s", said_twice, "very very very good".split(), 6, 2) == []  # one more copy: not a loop
+    assert loops_of("s", said_twice, ("very " * 5 + "good").split(), 6, 2)[0].hyp_count == 5
 
 
 @pytest.mark.parametrize("window,overlap", [(float("nan"), 1.0), (float("inf"), 1.0), (0.5, 0.0), (10.0, 6.0),

@@ -1,8 +1,9 @@
 """Long-form failure analysis of session rows (tag ``session_segments``, :mod:`voxproof.perturb.sessions`)
 from the one alignment of the whole session's reference and hypothesis.
 
-- **Loops**: hypothesis n-grams (default 3) that occur more often than in the reference; a loop is an
-  n-gram repeated at least ``loop_min_excess`` times beyond the reference.
+- **Loops**: tandem repeats in the hypothesis: a unit of 1 to 6 words written back to back at least
+  ``loop_min_excess`` (2) more times than the reference repeats it back to back. (Counting n-grams over
+  the whole session instead flags every consistent misrecognition of repeated content.)
 - **Dropped windows**: runs of consecutive deleted reference words spanning more than ``drop_seconds``.
 - **Error by position**: errors per reference word in consecutive windows of ``window_seconds``
   (substitutions and deletions at their reference word, insertions at the reference word before them).
@@ -23,15 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxproof.metrics.align import DELETE, INSERT, SUBSTITUTE, align
-from voxproof.metrics.intervals import _num
+from voxproof.metrics.intervals import Interval, _num, bootstrap_rate
 from voxproof.metrics.normalize import Normalizer
 from voxproof.metrics.timing import has_segments, segments_of
 from voxproof.run.records import ResultRow
 
 WINDOW_S = 30.0
 DROP_S = 5.0
-NGRAM = 3
-LOOP_MIN_EXCESS = 3
+NGRAM = 6  # longest loop unit looked for, in words
+LOOP_MIN_EXCESS = 2  # a loop: at least 2 more back-to-back copies than the reference has (3 where it has 1)
 PLACEMENT = "reference word times interpolated linearly inside each utterance between its measured speech edges"
 
 
@@ -72,12 +73,14 @@ class LongformScores:
     window_seconds: float
     by_position: tuple[tuple[float, int, int], ...]
     settings: dict[str, Any]
+    session_wer: Interval | None = None  # bootstrap over (session, window) blocks
     note: str = PLACEMENT
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sessions": self.sessions, "ref_words": self.ref_words, "errors": self.errors,
             "session_wer": _num(self.errors / self.ref_words if self.ref_words else float("nan")),
+            "session_wer_interval": None if self.session_wer is None else self.session_wer.to_dict(),
             "loops": [x.to_dict() for x in self.loops], "dropped": [x.to_dict() for x in self.dropped],
             "window_seconds": self.window_seconds,
             "by_position": [{"start": s, "ref_words": n, "errors": e,
@@ -98,21 +101,56 @@ def reference_times(row: ResultRow, norm: Normalizer) -> tuple[list[str], list[f
     return tokens, times
 
 
-def loops_of(session: str, ref: Sequence[str], hyp: Sequence[str], n: int, min_excess: int) -> list[Loop]:
-    """Hypothesis n-grams occurring at least ``min_excess`` times more than in the reference."""
-    def grams(tokens: Sequence[str]) -> Counter[str]:
-        return Counter(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+def _runs(tokens: Sequence[str], n: int) -> dict[tuple[str, ...], int]:
+    """Most consecutive copies of each n-gram that repeats back to back in ``tokens``."""
+    out: dict[tuple[str, ...], int] = {}
+    for i in range(len(tokens) - 2 * n + 1):
+        g = tuple(tokens[i:i + n])
+        run = 1
+        while tuple(tokens[i + run * n:i + (run + 1) * n]) == g:
+            run += 1
+        if run > 1 and run > out.get(g, 1):
+            out[g] = run
+    return out
 
-    rc, hc = grams(ref), grams(hyp)
-    found = [Loop(session, g, c, rc.get(g, 0)) for g, c in hc.items() if c - rc.get(g, 0) >= min_excess]
-    return sorted(found, key=lambda x: (x.ref_count - x.hyp_count, x.ngram))
+
+def _periodic(g: tuple[str, ...]) -> bool:
+    """Whether ``g`` is itself a smaller unit repeated ("beep beep" is "beep" twice)."""
+    n = len(g)
+    return any(n % p == 0 and g == g[:p] * (n // p) for p in range(1, n))
+
+
+def loops_of(session: str, ref: Sequence[str], hyp: Sequence[str], n: int, min_excess: int) -> list[Loop]:
+    """Tandem repeats of the hypothesis: a unit of 1 to ``n`` words written back to back at least
+    ``min_excess`` more times than the reference ever repeats it back to back (a reference that says it
+    once counts as one). A unit that is a repeat of a shorter one, or a rotation inside a longer loop
+    already found, is not counted again."""
+    found: list[Loop] = []
+    covered: set[int] = set()
+    for size in range(1, n + 1):
+        ref_runs = _runs(ref, size)
+        i = 0
+        while i <= len(hyp) - 2 * size:
+            g = tuple(hyp[i:i + size])
+            run = 1
+            while tuple(hyp[i + run * size:i + (run + 1) * size]) == g:
+                run += 1
+            base = max(1, ref_runs.get(g, 1))
+            if run - base >= min_excess and not _periodic(g) and i not in covered:
+                found.append(Loop(session, " ".join(g), run, base))
+                covered.update(range(i, i + run * size))
+                i += run * size
+                continue
+            i += 1
+    return sorted(found, key=lambda x: (-x.hyp_count, x.ngram))
 
 
 def analyze_session(
     row: ResultRow, norm: Normalizer, *, window_seconds: float = WINDOW_S, drop_seconds: float = DROP_S,
     ngram: int = NGRAM, loop_min_excess: int = LOOP_MIN_EXCESS,
 ) -> tuple[list[Loop], list[DroppedWindow], dict[int, list[int]], int, int]:
-    """Loops, dropped windows, ``{window index: [ref words, errors]}``, reference words and errors of one row."""
+    """Loops, dropped windows, ``{window index: [ref words, errors]}``, reference words and errors of one row.
+    ``Loop.hyp_count`` is the number of back-to-back copies, ``ref_count`` the reference's (at least 1)."""
     ref, times = reference_times(row, norm)
     hyp = norm(row.hypothesis or "").split()
     a = align(ref, hyp)
@@ -145,15 +183,19 @@ def analyze_session(
 
 def score_longform(
     rows: Sequence[ResultRow], norm: Normalizer, *, window_seconds: float = WINDOW_S, drop_seconds: float = DROP_S,
-    ngram: int = NGRAM, loop_min_excess: int = LOOP_MIN_EXCESS,
+    ngram: int = NGRAM, loop_min_excess: int = LOOP_MIN_EXCESS, n_resamples: int = 1000, seed: int = 0,
+    level: float = 0.95,
 ) -> LongformScores | None:
-    """Long-form failures over the ok session rows among ``rows`` (None when there are none)."""
+    """Long-form failures over the ok session rows among ``rows`` (None when there are none). The session
+    WER's interval resamples ``window_seconds`` blocks of every session (neighbouring windows are not
+    independent, so it is a lower bound on the uncertainty when there are few sessions)."""
     sessions = [r for r in rows if r.ok and has_segments(r)]
     if not sessions:
         return None
     loops: list[Loop] = []
     dropped: list[DroppedWindow] = []
     pos: dict[int, list[int]] = {}
+    blocks: list[tuple[int, int]] = []
     ref_words = errors = 0
     for row in sessions:
         lp, dr, win, n, e = analyze_session(row, norm, window_seconds=window_seconds, drop_seconds=drop_seconds,
@@ -163,11 +205,14 @@ def score_longform(
         ref_words += n
         errors += e
         for w, (words, errs) in win.items():
+            blocks.append((errs, words))
             acc = pos.setdefault(w, [0, 0])
             acc[0] += words
             acc[1] += errs
     by_position = tuple((w * window_seconds, n, e) for w, (n, e) in sorted(pos.items()))
     settings = {"window_seconds": window_seconds, "drop_seconds": drop_seconds, "ngram": ngram,
                 "loop_min_excess": loop_min_excess}
+    wer = bootstrap_rate([e for e, _ in blocks], [n for _, n in blocks], n_resamples=n_resamples, seed=seed,
+                         level=level)
     return LongformScores(len(sessions), ref_words, errors, tuple(loops), tuple(dropped), window_seconds,
-                          by_position, settings)
+                          by_position, settings, wer)

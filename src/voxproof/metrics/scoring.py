@@ -237,7 +237,7 @@ def score_condition(
                         "not in the WER")
     timing = longform = None
     if any(has_segments(r) for r in good):
-        longform = score_longform(good, norm or get_normalizer(DEFAULT_NORMALIZER))
+        longform = score_longform(good, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
         timing = score_timing(good, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
         if timing is None:
             warnings.append("the session rows carry no word times, so word timing cannot be scored")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxproof.report.html import condition_sections, esc, na, table
+from voxproof.report.html import condition_sections, esc, fmt_interval, na, table
 
 
 def _pct(x: float | None, why: str) -> str:
@@ -14,12 +14,14 @@ def _pct(x: float | None, why: str) -> str:
 
 def longform_lines(lf: dict[str, Any]) -> list[str]:
     """Plain-text lines: session WER, loops, dropped windows, error by position."""
-    lines = [(f"session WER {_pct(lf.get('session_wer'), 'no reference words')} "
-              f"({lf['errors']} errors / {lf['ref_words']} reference words, one alignment per session)")]
+    iv = lf.get("session_wer_interval")
+    lines = [(f"session WER {fmt_interval(iv, minus='-') if iv else _pct(lf.get('session_wer'), 'no reference words')} "
+              f"({lf['errors']} errors / {lf['ref_words']} reference words, one alignment per session; interval over {lf['window_seconds']:g} s blocks)")]
     loops = lf.get("loops") or []
-    lines.append(f"loops ({lf['settings']['ngram']}-grams repeated >= {lf['settings']['loop_min_excess']} times beyond "
-                 f"the reference): {len(loops)}" + ("" if not loops else "; " + "; ".join(
-                     f"{x['session']}: \"{x['ngram']}\" x{x['hyp_count']} (reference x{x['ref_count']})"
+    lines.append(f"loops (units of 1-{lf['settings']['ngram']} words written back to back >= "
+                 f"{lf['settings']['loop_min_excess']} more times than the reference): {len(loops)}" + (
+                     "" if not loops else "; " + "; ".join(
+                     f"{x['session']}: \"{x['ngram'][:40]}\" x{x['hyp_count']} (reference x{x['ref_count']})"
                      for x in loops[:3])))
     dropped = lf.get("dropped") or []
     lines.append(f"dropped windows (deletion runs > {lf['settings']['drop_seconds']:g} s): {len(dropped)}" + (
