@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from voxproof.metrics.intervals import wilson  # noqa: F401  (re-exported: monitor.rules imports it here)
+from voxproof.metrics.intervals import wilson  # re-exported: monitor.rules imports it from here
 from voxproof.monitor.profile import ReferenceProfile, ok_mask
 from voxproof.monitor.source import RequestBatch
 
