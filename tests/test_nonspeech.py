@@ -284,6 +284,9 @@ def test_data_names_the_suite_and_a_missing_path_is_a_usage_error(tmp_path, suit
     assert inputs.dataset["suite"] == "non-speech@1" and inputs.dataset["suite_seed"] == 0
     assert len(inputs.utterances) == len(list(read_manifest(suite_dir / "manifest.jsonl")))
     assert main(["eval", "--data", str(tmp_path / "no-such-dir"), "-o", str(tmp_path / "r")]) == 2
+    assert main(["eval", "--data", "sessions@2", "-o", str(tmp_path / "r")]) == 2
+    assert main(["eval", "--data", "non-speech@../x", "-o", str(tmp_path / "r")]) == 2
+    assert main(["eval", "--chunk-seconds", "nan", "--limit", "1", "-o", str(tmp_path / "r")]) == 2
 
 
 # -- word timing --------------------------------------------------------------------------------------
