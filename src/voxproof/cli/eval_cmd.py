@@ -51,7 +51,8 @@ RUN_HELP = {
               help="Backend option, repeatable (e.g. -O beam_size=5); 'voxproof models --options' lists them.")
 @click.option("-d", "--data", default=None, type=EXISTING_PATH,
               help="Dataset: folder, NeMo/voxproof JSONL, Kaldi dir, CSV, HF dataset dir. "
-                   "Default: the bundled LibriSpeech test-other sample.")
+                   "Default: the bundled LibriSpeech test-other sample; 'non-speech' = the generated non-speech suite "
+                   "(hallucination on silence, noise, tones, music; seeded by --seed).")
 @click.option("--format", "data_format", default=None, help="Force the manifest format instead of detecting it.")
 @click.option("-o", "--out", default=None, help="Run directory (default: runs/MODEL-DATASET-TIME).")
 @click.option("--normalizer", default="whisper-en", show_default=True, help="Text normaliser for scoring (raw scores are kept too).")
@@ -63,6 +64,11 @@ RUN_HELP = {
 @click.option("--wer-threshold", type=float, default=None,
               help="WER (0.2 = 20 %) at which robustness curves report the crossing severity.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished rows.")
+@click.option("--chunk-seconds", type=float, default=None, metavar="S",
+              help="Decode in fixed windows of S seconds stitched by word times (long-form 'chunked' mode) "
+                   "instead of the backend's own long-form path.")
+@click.option("--chunk-overlap", type=float, default=5.0, show_default=True, metavar="S",
+              help="Seconds shared by neighbouring windows with --chunk-seconds.")
 @dataclass_options(RunOptions, RUN_HELP)
 @click.option("--json-only", is_flag=True, help="Skip the HTML report.")
 @click.option("--price", "prices", multiple=True, metavar="NAME=USD_PER_HOUR",
@@ -74,8 +80,8 @@ RUN_HELP = {
                    "(exit 1 if not). With -o, writes the report as JSON there.")
 @supply_options
 def eval_command(model, model_options, data, data_format, out, normalizer, suites, perturbs, limit, sample,
-                 wer_threshold, resume, json_only, prices, expect_checksum, registry, expect_version,
-                 allow_changed_model, allow_pickle, repeat_check, **kwargs) -> None:
+                 wer_threshold, resume, chunk_seconds, chunk_overlap, json_only, prices, expect_checksum, registry,
+                 expect_version, allow_changed_model, allow_pickle, repeat_check, **kwargs) -> None:
     """Evaluate MODEL on a dataset: accuracy with intervals, coverage, speed, robustness.
 
     With no arguments: Whisper tiny.en on the bundled 50 LibriSpeech test-other utterances.
@@ -105,7 +111,17 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
     backend_options = build_options(spec.options_class(), list(model_options))
     norm = get_normalizer(normalizer)
     check_sample(limit, sample)
-    inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs)
+    chunking = None
+    if chunk_seconds is not None:
+        from voxproof.backends.chunked import ChunkOptions
+
+        if run_options.pack:
+            raise UsageError("--pack shares one window among short clips and --chunk-seconds splits long ones; "
+                             "give one of them")
+
+        chunking = ChunkOptions(chunk_seconds, chunk_overlap)
+    inputs = resolve_inputs(data, data_format=data_format, limit=limit, suites=suites, perturbs=perturbs,
+                            seed=run_options.seed)
     if sample is not None:
         inputs = sample_inputs(inputs, sample, run_options.seed)
     if out is None:
@@ -117,6 +133,11 @@ def eval_command(model, model_options, data, data_format, out, normalizer, suite
                f"{sample_note(inputs.dataset)} -> {out}", err=True)
     factory, verification = verified_factory(lambda: load_backend(model, backend_options, kind="asr"),
                                              expect_checksum, registry, expect_version, allow_changed_model, allow_pickle)
+    if chunking is not None:
+        from voxproof.backends.chunked import ChunkedTranscriber
+
+        inner_factory = factory
+        factory = lambda: ChunkedTranscriber(inner_factory(), chunking)
     result = run_eval(
         factory,
         inputs.utterances,

@@ -241,7 +241,7 @@ def _model_mode(policy, base_model, base_pairs, cand_model, cand_pairs, data, su
     for name, pairs in ((base_model, base_pairs), (cand_model, cand_pairs)):  # fail fast, before any data
         build_options(get_spec(name, kind="asr").options_class(), list(pairs))
     check_sample(limit, sample)
-    inputs = resolve_inputs(data, limit=limit, suites=suites, perturbs=perturbs)
+    inputs = resolve_inputs(data, limit=limit, suites=suites, perturbs=perturbs, seed=seed)
     if sample is not None:
         inputs = sample_inputs(inputs, sample, seed)
     norm = get_normalizer(policy.normalizer or "whisper-en")

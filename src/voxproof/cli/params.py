@@ -53,9 +53,11 @@ class ExistingPath(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from voxproof.errors import UsageError
+        from voxproof.perturb.generated import parse_ref
 
-        if not Path(value).exists():
-            raise UsageError(f"{_label(param, 'PATH')} {value} does not exist; give a dataset folder or manifest file")
+        if not Path(value).exists() and parse_ref(str(value)) is None:
+            raise UsageError(f"{_label(param, 'PATH')} {value} does not exist; give a dataset folder or manifest file "
+                             "(or a generated suite: non-speech, sessions)")
         return str(value)
 
 

@@ -74,6 +74,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     _print_deployment(summary)
     if scores["conditions"] and scores["conditions"][0].get("classes") is not None:
         print_classes(scores["conditions"][0], level)
+    _print_sessions_and_clips(scores)
     for index, cond in enumerate(scores["conditions"]):
         errors = cond["coverage"].get("by_error_type") or {}
         if errors:
@@ -164,3 +165,26 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     eff = dep.get("efficiency") if isinstance(dep, dict) else None
     if isinstance(eff, dict) and eff.get("parameters"):
         click.echo(f"model: {eff['parameters']:,} parameters, {(eff.get('disk_bytes') or 0) / 1e6:.1f} MB on disk")
+
+
+def _print_sessions_and_clips(scores: dict[str, Any]) -> None:
+    """Hallucination on non-speech clips, word timing and long-form failures, per condition that has them."""
+    from voxproof.report.longform import longform_lines
+    from voxproof.report.nonspeech import HEADERS, PHRASE_HEADERS, kind_rows, phrase_rows
+    from voxproof.report.timing import TIMING_HEADERS, tc_text, timing_rows
+
+    for cond in scores["conditions"]:
+        name = cond["condition"]
+        if isinstance(ns := cond.get("non_speech"), dict):
+            click.echo(f"hallucination on non-speech ({name}):")
+            _table(HEADERS, kind_rows(ns))
+            if phrases := phrase_rows(ns)[:5]:
+                _table(PHRASE_HEADERS, phrases)
+        if isinstance(t := cond.get("timing"), dict):
+            click.echo(f"word timing ({name}, {t['sessions']} sessions, utterance-boundary words):")
+            _table(TIMING_HEADERS, timing_rows(t))
+            click.echo(f"time-constrained error rate: {tc_text(t)}")
+        if isinstance(lf := cond.get("longform"), dict):
+            click.echo(f"long-form ({name}, {lf['sessions']} sessions):")
+            for line in longform_lines(lf):
+                click.echo(f"  {line}")

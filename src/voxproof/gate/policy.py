@@ -99,6 +99,8 @@ class GatePolicy:
     max_ece: float | None = None
     min_mos: float | None = None
     min_intelligibility: float | None = None
+    max_hallucination_increase: float | None = None  # hallucinated words per minute on non-speech clips
+    max_p90_start_increase: float | None = None  # seconds of p90 |word start error| on sessions
 
     def rules(self) -> tuple[str, ...]:
         """The rules this policy checks (empty: the policy decides nothing)."""
@@ -106,7 +108,8 @@ class GatePolicy:
             "wer.overall": self.overall, "wer.slices": self.slices, "wer.conditions": self.conditions,
             "wer.classes": self.classes, "coverage": self.min_coverage, "latency.p90": self.max_latency_p90, "latency.rtf": self.max_rtf,
             "cost": self.max_cost_per_audio_hour, "calibration": self.max_ece, "tts.mos": self.min_mos,
-            "tts.intelligibility": self.min_intelligibility,
+            "tts.intelligibility": self.min_intelligibility, "hallucination": self.max_hallucination_increase,
+            "timing": self.max_p90_start_increase,
         }
         return tuple(name for name, value in named.items() if value is not None)
 
@@ -162,6 +165,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "cost": {"price_per_machine_hour": ("nonneg", None), "max_per_audio_hour": ("nonneg", None)},
     "calibration": {"max_ece": ("fraction", None)},
     "tts": {"min_mos": ("mos", None), "min_intelligibility": ("fraction", None)},
+    "hallucination": {"max_increase_per_minute": ("nonneg", None)},
+    "timing": {"max_p90_start_increase_seconds": ("nonneg", None)},
 }
 _REQUIRED = {
     "wer.overall": ("max_increase",),
@@ -171,8 +176,10 @@ _REQUIRED = {
     "coverage": ("min",),
     "cost": ("price_per_machine_hour", "max_per_audio_hour"),
     "calibration": ("max_ece",),
+    "hallucination": ("max_increase_per_minute",),
+    "timing": ("max_p90_start_increase_seconds",),
 }
-_TOP = ("extends", "decision", "wer", "coverage", "latency", "cost", "calibration", "tts")
+_TOP = ("extends", "decision", "wer", "coverage", "latency", "cost", "calibration", "tts", "hallucination", "timing")
 
 
 def default_policy_text() -> str:
@@ -356,6 +363,10 @@ def _build(data: dict[str, Any], source: str) -> GatePolicy:
     tts = v.get("tts", {})
     kwargs["min_mos"] = tts.get("min_mos")
     kwargs["min_intelligibility"] = tts.get("min_intelligibility")
+    if "hallucination" in v:
+        kwargs["max_hallucination_increase"] = v["hallucination"]["max_increase_per_minute"]
+    if "timing" in v:
+        kwargs["max_p90_start_increase"] = v["timing"]["max_p90_start_increase_seconds"]
     policy = GatePolicy(**kwargs)
     if not policy.rules():
         raise UsageError(
@@ -411,6 +422,10 @@ def policy_from_dict(d: dict[str, Any]) -> GatePolicy:
     tts = {"min_mos": d.get("min_mos"), "min_intelligibility": d.get("min_intelligibility")}
     if any(v is not None for v in tts.values()):
         data["tts"] = tts
+    if d.get("max_hallucination_increase") is not None:
+        data["hallucination"] = {"max_increase_per_minute": d["max_hallucination_increase"]}
+    if d.get("max_p90_start_increase") is not None:
+        data["timing"] = {"max_p90_start_increase_seconds": d["max_p90_start_increase"]}
     for table in [data.get("decision", {}), *wer.values(), *(data.get(k, {}) for k in ("latency", "tts"))]:
         for key in [k for k, v in table.items() if v is None]:
             del table[key]

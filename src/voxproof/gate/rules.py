@@ -14,6 +14,10 @@ Stage: after :mod:`voxproof.gate.evidence`, before :mod:`voxproof.gate.verdict`.
 - ``cost.per_audio_hour``: price per machine-hour x run wall seconds / audio seconds.
 - ``calibration.ece``: the candidate's word-level ECE.
 - ``tts.mos``, ``tts.intelligibility``: floors for text-to-speech runs.
+- ``hallucination.words_per_minute``: paired change of hallucinated words per minute on the clips
+  marked non-speech (the ``non-speech`` suite), judged like a WER rule against ``max_increase_per_minute``.
+- ``timing.p90_start_error``: paired change of p90 |word start error| on the utterance starts of sessions
+  (the ``sessions`` suite) matched in both runs, against ``max_p90_start_increase_seconds``.
 
 A WER rule holds when the decided quantity (upper bound of the interval, or the point estimate, as
 the policy says) is at most the allowed increase. Rules that do not apply to the runs' kind are
@@ -32,6 +36,8 @@ from typing import Any
 from voxproof.errors import UsageError
 from voxproof.gate.evidence import GateInputs, PairedUtterance, paired_difference
 from voxproof.gate.policy import GatePolicy, WerLimit
+from voxproof.metrics.nonspeech import non_speech_rows, paired_hallucination
+from voxproof.metrics.timing import has_segments, paired_p90_start
 from voxproof.run.records import CLEAN, ResultRow
 
 log = logging.getLogger("voxproof.gate")
@@ -124,6 +130,10 @@ def evaluate_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
     if policy.max_ece is not None:
         results.append(_calibration(policy, inputs))
     results += _tts_rules(policy, inputs)
+    if policy.max_hallucination_increase is not None:
+        results.append(_hallucination(policy, inputs))
+    if policy.max_p90_start_increase is not None:
+        results.append(_timing(policy, inputs))
     return results
 
 
@@ -169,6 +179,9 @@ def _wer_rules(policy: GatePolicy, inputs: GateInputs) -> list[RuleResult]:
     if inputs.kind != "asr":
         return [_na(name, name, "wer", f"WER rules apply to speech-recognition runs; these are {inputs.kind} runs")
                 for rule, name in wanted if rule is not None]
+    if not inputs.pairs and non_speech_rows(inputs.cand_rows):
+        return [_na(name, name, "wer", "the runs hold only non-speech clips (no reference words); the "
+                    "hallucination rule judges them") for rule, name in wanted if rule is not None]
     main = _main_condition(inputs)
     main_pairs = [p for p in inputs.pairs if p.condition == main]
     out: list[RuleResult] = []
@@ -295,6 +308,70 @@ def _wer_rule(
 
 def _pts(x: float) -> str:
     return f"{x * 100:+.2f} pts"
+
+
+# -- hallucination on non-speech ------------------------------------------------------------------
+def _hallucination(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    """Paired (candidate - baseline) hallucinated words per minute on the non-speech clips of both runs."""
+    rule, unit = "hallucination.words_per_minute", "words/min"
+    allowed = float(policy.max_hallucination_increase or 0.0)
+    margin = f"+{allowed:g} words/min"
+    if inputs.kind != "asr":
+        return _na(rule, "hallucination", unit, f"applies to speech-recognition runs; these are {inputs.kind} runs")
+    if not non_speech_rows(inputs.cand_rows) and not non_speech_rows(inputs.base_rows):
+        return _na(rule, "hallucination", unit, "the runs have no non-speech clips (evaluate with --data non-speech "
+                   "or mark clips non_speech=true)")
+    comp = paired_hallucination(inputs.base_rows, inputs.cand_rows, inputs.normalizer, n_resamples=policy.resamples,
+                                seed=policy.seed, level=policy.confidence)
+    if comp is None:
+        return _missing(policy, rule, "hallucination", unit, "no non-speech clip was decoded in both runs",
+                        margin=margin, n=0)
+    iv = comp.difference
+    decided, on = _decide(policy, iv)
+    if not math.isfinite(decided):
+        return _missing(policy, rule, "hallucination", unit, "no interval: the clips hold no audio", margin=margin,
+                        n=comp.clips)
+    ok = decided <= allowed + _EPS
+    detail = (f"{on} of the change in hallucinated words per minute {decided:+.2f} {'<=' if ok else '>'} allowed "
+              f"+{allowed:g} (baseline {comp.baseline_wpm:.2f}, candidate {comp.candidate_wpm:.2f} words/min on "
+              f"{comp.clips} non-speech clips, {comp.minutes:.1f} min)")
+    return RuleResult(rule, "hallucination", PASS if ok else FAIL, not ok, unit, value=decided, limit=allowed,
+                      estimate=iv.estimate, interval=(iv.low, iv.high), decided_on=on, baseline=comp.baseline_wpm,
+                      candidate=comp.candidate_wpm, n=comp.clips, margin=margin, detail=detail,
+                      extra={"interval": iv.to_dict(), "minutes": comp.minutes})
+
+
+def _decide(policy: GatePolicy, iv: Any) -> tuple[float, str]:
+    """The figure a paired rule is decided on: the upper bound of the interval or the point estimate."""
+    if policy.decision == "interval":
+        return iv.high, f"upper bound of the {policy.confidence:.0%} interval"
+    return iv.estimate, "point estimate"
+
+
+# -- word timing on sessions ----------------------------------------------------------------------
+def _timing(policy: GatePolicy, inputs: GateInputs) -> RuleResult:
+    """Paired change of p90 |word start error| on the session utterance starts matched in both runs."""
+    rule, group, unit = "timing.p90_start_error", "timing", "seconds"
+    allowed = float(policy.max_p90_start_increase or 0.0)
+    margin = f"+{allowed * 1000:g} ms"
+    if inputs.kind != "asr" or not any(has_segments(r) for r in inputs.cand_rows):
+        return _na(rule, group, unit, "the runs have no sessions with known word boundaries "
+                   "(evaluate with --data sessions)")
+    comp = paired_p90_start(inputs.base_rows, inputs.cand_rows, inputs.normalizer, n_resamples=policy.resamples,
+                            seed=policy.seed, level=policy.confidence)
+    if comp is None:
+        return _missing(policy, rule, group, unit, "no utterance start was matched with word times in both runs",
+                        margin=margin, n=0)
+    iv = comp.difference
+    decided, on = _decide(policy, iv)
+    ok = decided <= allowed + _EPS
+    detail = (f"{on} of the change in p90 |word start error| {decided * 1000:+.0f} ms {'<=' if ok else '>'} "
+              f"allowed {margin} (baseline {comp.baseline_p90 * 1000:.0f} ms, candidate "
+              f"{comp.candidate_p90 * 1000:.0f} ms on {comp.words} utterance starts)")
+    return RuleResult(rule, group, PASS if ok else FAIL, not ok, unit, value=decided, limit=allowed,
+                      estimate=iv.estimate, interval=(iv.low, iv.high), decided_on=on, baseline=comp.baseline_p90,
+                      candidate=comp.candidate_p90, n=comp.words, margin=margin, detail=detail,
+                      extra={"interval": iv.to_dict()})
 
 
 # -- coverage -----------------------------------------------------------------------------------

@@ -141,13 +141,19 @@ def fmt_value(unit: str, x: float | None, *, signed: bool = False) -> str:
         return f"{x:.3f}s"
     if unit == "money":
         return f"{x:.4g}"
+    if unit == "words/min":
+        return f"{x:+.2f} words/min" if signed else f"{x:.2f} words/min"
     return f"{x:.3g}"
+
+
+PAIRED_UNITS = ("wer", "words/min")  # rules decided on a candidate-minus-baseline difference
 
 
 def value_text(r: RuleResult) -> str:
     """The figure column: for WER rules, the change with both rates; otherwise the candidate's value."""
-    if r.unit == "wer" and r.estimate is not None:
-        return f"{fmt_value('wer', r.estimate, signed=True)} ({fmt_value('wer', r.baseline)} -> {fmt_value('wer', r.candidate)})"
+    if r.unit in PAIRED_UNITS and r.estimate is not None:
+        return (f"{fmt_value(r.unit, r.estimate, signed=True)} ({fmt_value(r.unit, r.baseline)} -> "
+                f"{fmt_value(r.unit, r.candidate)})")
     if r.candidate is not None:
         base = "" if r.baseline is None else f" (baseline {fmt_value(r.unit, r.baseline)})"
         return fmt_value(r.unit, r.candidate) + base
@@ -160,7 +166,7 @@ def interval_text(r: RuleResult) -> str:
     lo, hi = r.interval
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "-"
-    signed = r.unit == "wer"
+    signed = r.unit in PAIRED_UNITS
     return f"[{fmt_value(r.unit, lo, signed=signed)}, {fmt_value(r.unit, hi, signed=signed)}]"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxproof.manifest.utterance import Utterance
+from voxproof.manifest.utterance import FALSE_VALUES, NON_SPEECH_TAG, TRUE_VALUES, Utterance, is_non_speech
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,38 @@ def check_utterance(utt: Utterance) -> list[str]:
         out.append(f"utterance {utt.id!r} has offset {utt.offset!r}; it must be >= 0 seconds")
     if utt.duration is not None and (not math.isfinite(utt.duration) or utt.duration <= 0):
         out.append(f"utterance {utt.id!r} has duration {utt.duration!r}; it must be > 0 seconds")
+    flag = utt.tags.get(NON_SPEECH_TAG)
+    if flag is not None and flag.strip().lower() not in TRUE_VALUES + FALSE_VALUES:
+        out.append(f"utterance {utt.id!r} has {NON_SPEECH_TAG}={flag[:40]!r}; write true or false")
+    elif is_non_speech(utt.tags) and utt.text is not None and utt.text.strip():
+        out.append(f"utterance {utt.id!r} is marked {NON_SPEECH_TAG}=true but has a reference transcript; "
+                   "a non-speech clip's reference must be empty")
+    if SEGMENTS_TAG in utt.tags:
+        problem = segments_problem(utt.tags[SEGMENTS_TAG])
+        if problem:
+            out.append(f"utterance {utt.id!r}: tag {SEGMENTS_TAG}: {problem}")
     return out
+
+
+SEGMENTS_TAG = "session_segments"  # a session's utterances: [[id, start, end, speech_start, speech_end, text]]
+
+
+def segments_problem(value: str) -> str | None:
+    """What is wrong with a ``session_segments`` tag (None when it is a list of ``[utterance id, start,
+    end, speech start, speech end, text]`` with finite times, start <= speech start <= speech end <= end)."""
+    try:
+        segs = json.loads(value)
+    except ValueError:
+        return "not JSON; write a list of [id, start, end, speech_start, speech_end, text]"
+    if not isinstance(segs, list) or not segs:
+        return "must be a non-empty list of [id, start, end, speech_start, speech_end, text]"
+    for k, seg in enumerate(segs):
+        if not (isinstance(seg, list) and len(seg) == 6 and isinstance(seg[0], str) and isinstance(seg[5], str)
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in seg[1:5])):
+            return f"segment {k} must be [id, start, end, speech_start, speech_end, text] with finite seconds"
+        if not 0 <= seg[1] <= seg[3] <= seg[4] <= seg[2]:
+            return f"segment {k} needs 0 <= start <= speech_start <= speech_end <= end (seconds)"
+    return None
 
 
 def _strings(utt: Utterance) -> Iterator[tuple[str, str]]:

@@ -9,6 +9,14 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 _FIELDS = ("id", "audio", "text", "offset", "duration", "speaker", "language", "tags")
+NON_SPEECH_TAG = "non_speech"  # tag marking a clip in which nobody speaks (its empty reference is scored)
+TRUE_VALUES = ("true", "1", "yes")
+FALSE_VALUES = ("false", "0", "no")
+
+
+def is_non_speech(tags: dict[str, str]) -> bool:
+    """Whether tags mark an utterance as non-speech (``non_speech`` = true/1/yes)."""
+    return str(tags.get(NON_SPEECH_TAG, "")).strip().lower() in TRUE_VALUES
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,27 @@ def bootstrap_rate(
     return Interval(est, low, high, level, method, n_resamples, seed, blocked_by, len(cols))
 
 
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (nan, nan for n == 0). Unlike a bootstrap it does not
+    collapse to [0, 0] when no unit has the property (0 of 4 clips: [0, 0.49] at 95 %)."""
+    if n == 0:
+        return math.nan, math.nan
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def proportion_interval(k: int, n: int, level: float = 0.95) -> Interval:
+    """The share k/n with its Wilson interval, as an :class:`Interval` (method ``wilson``)."""
+    low, high = wilson(k, n, level)
+    return Interval(k / n if n else float("nan"), low, high, level, "wilson", 0, 0, None, n)
+
+
 def bootstrap_difference(
     a: tuple[Sequence[float], Sequence[float], Sequence[Any] | None],
     b: tuple[Sequence[float], Sequence[float], Sequence[Any] | None],

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxproof.errors import UsageError
+from voxproof.manifest.utterance import is_non_speech
 from voxproof.metrics.align import EQUAL, SUBSTITUTE, align, char_counts, word_counts
 from voxproof.metrics.alternates import Alternates, resolve_alternates
 from voxproof.metrics.counts import ErrorCounts, total
 from voxproof.metrics.intervals import METHOD, METHODS, Interval, _num, check_settings
+from voxproof.metrics.longform import LongformScores, score_longform
+from voxproof.metrics.nonspeech import NonSpeechScores, non_speech_rows, score_non_speech
 from voxproof.metrics.normalize import DEFAULT_NORMALIZER, Normalizer, get_normalizer
 from voxproof.metrics.slices import (
     FEW_SPEAKERS,
@@ -31,6 +34,7 @@ from voxproof.metrics.slices import (
     score_slices,
     speaker_groups,
 )
+from voxproof.metrics.timing import TimingScores, has_segments, score_timing
 from voxproof.run.records import ResultRow
 
 log = logging.getLogger("voxproof.metrics")
@@ -90,6 +94,9 @@ class ConditionScores:
     error_distribution: dict[str, Any]
     warnings: tuple[str, ...]
     classes: tuple[Any, ...] | None = None  # ClassScore per class when scored with a ClassSpec
+    non_speech: NonSpeechScores | None = None  # hallucination on the rows marked non-speech
+    timing: TimingScores | None = None  # word-timing accuracy on session rows with known boundaries
+    longform: LongformScores | None = None  # loops, dropped windows, error by position on session rows
 
     def token_class(self, name: str) -> Any:
         """The :class:`voxproof.metrics.class_scores.ClassScore` called ``name`` (KeyError if none)."""
@@ -111,6 +118,9 @@ class ConditionScores:
             "mer": _num(self.mer), "wil": _num(self.wil), "mean_utterance_wer": _num(self.mean_utterance_wer),
             "slices": [s.to_dict() for s in self.slices], "gaps": [g.to_dict() for g in self.gaps],
             "error_distribution": self.error_distribution, "warnings": list(self.warnings),
+            "non_speech": None if self.non_speech is None else self.non_speech.to_dict(),
+            "timing": None if self.timing is None else self.timing.to_dict(),
+            "longform": None if self.longform is None else self.longform.to_dict(),
         }
         if self.classes is not None:
             out["classes"] = [c.to_dict() for c in self.classes]
@@ -154,8 +164,9 @@ def normalizer_key(norm: Normalizer, alternates: Alternates | None) -> str:
 
 
 def scorable(row: ResultRow) -> bool:
-    """Rows that enter WER: status ok with a reference."""
-    return row.ok and row.reference is not None and row.reference.strip() != ""
+    """Rows that enter WER: status ok with a reference (non-speech clips are scored apart, see
+    :mod:`voxproof.metrics.nonspeech`)."""
+    return row.ok and row.reference is not None and row.reference.strip() != "" and not is_non_speech(row.tags)
 
 
 def utterance_counts(
@@ -202,14 +213,15 @@ def _distribution(utts: Sequence[ScoredUtterance]) -> dict[str, Any]:
 
 def score_condition(
     condition: str, rows: Sequence[ResultRow], counts: dict, raw: dict,
-    *, n_resamples: int, seed: int, level: float, interval_method: str = METHOD,
+    *, n_resamples: int, seed: int, level: float, interval_method: str = METHOD, norm: Normalizer | None = None,
 ) -> ConditionScores:
     by_type = Counter(r.error_type or "Unknown" for r in rows if not r.ok)
     good = [r for r in rows if scorable(r)]
-    empty_ok = sum(1 for r in rows if r.ok and not scorable(r))
+    silent = non_speech_rows(rows)
+    empty_ok = sum(1 for r in rows if r.ok and not scorable(r)) - len(silent)
     if empty_ok:
         by_type["EmptyReference"] += empty_ok
-    coverage = Coverage(len(rows), len(good), dict(by_type))
+    coverage = Coverage(len(rows), len(good) + len(silent), dict(by_type))
     utts = [
         ScoredUtterance(r.utt_id, r.condition, r.speaker, dict(r.tags), *counts[(r.utt_id, r.condition)])
         for r in good
@@ -231,6 +243,17 @@ def score_condition(
     if empty_after:
         warnings.insert(0, f"{empty_after} utterances have no reference words after normalisation; "
                         "their inserted words still count as errors in the corpus WER")
+    non_speech = None
+    if silent:
+        non_speech = score_non_speech(silent, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
+        warnings.append(f"{len(silent)} non-speech clips are scored as hallucination (words per minute), "
+                        "not in the WER")
+    timing = longform = None
+    if any(has_segments(r) for r in good):
+        longform = score_longform(good, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
+        timing = score_timing(good, norm or get_normalizer(DEFAULT_NORMALIZER), **boot)
+        if timing is None:
+            warnings.append("the session rows carry no word times, so word timing cannot be scored")
     if coverage.errors:
         warnings.insert(0, f"{coverage.errors} of {coverage.total} rows could not be scored "
                         f"({', '.join(f'{k}: {v}' for k, v in sorted(by_type.items()))})")
@@ -243,6 +266,7 @@ def score_condition(
         raw_wer=raw_c.error_rate, mer=wc.mer, wil=wc.wil,
         mean_utterance_wer=sum(rates) / len(rates) if rates else float("nan"),
         slices=tuple(slices), gaps=tuple(gaps), error_distribution=_distribution(utts), warnings=tuple(warnings),
+        non_speech=non_speech, timing=timing, longform=longform,
     )
 
 
@@ -286,7 +310,8 @@ def score_run(
     raw = counts if norm.label == none.label and alts is None else utterance_counts(store, good, none)
     conditions = tuple(
         score_condition(name, [r for r in rows if r.condition == name], counts, raw,
-                        n_resamples=n_resamples, seed=seed, level=level, interval_method=interval_method)
+                        n_resamples=n_resamples, seed=seed, level=level, interval_method=interval_method,
+                        norm=norm)
         for name in _conditions_in_order(store, rows)
     )
     if classes is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from voxproof.metrics.intervals import wilson  # re-exported: monitor.rules imports it from here
 from voxproof.monitor.profile import ReferenceProfile, ok_mask
 from voxproof.monitor.source import RequestBatch
 
@@ -52,20 +53,6 @@ class MarkerRate:
         f = lambda x: None if not math.isfinite(x) else round(x, 6)
         return {"marker": self.marker, "flagged": self.flagged, "judged": self.judged, "rate": f(self.rate),
                 "low": f(self.low), "high": f(self.high), "note": self.note}
-
-
-def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (nan, nan for n == 0)."""
-    if n == 0:
-        return math.nan, math.nan
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2))
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _repeats(text: str | None, repeat_min: int) -> bool:

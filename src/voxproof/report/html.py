@@ -287,3 +287,13 @@ def json_block(value: Any, summary: str = "the same figures as JSON") -> str:
     """The record as indented JSON (null for undefined figures), folded."""
     text = json.dumps(_json_safe(value), indent=2, default=str, allow_nan=False)
     return details(summary, f"<pre><code>{esc(text)}</code></pre>")
+
+
+def condition_sections(summary: Mapping[str, Any], key: str, body: Any, label: str) -> str | None:
+    """One ``<h3>`` block per scored condition whose ``key`` figures are present (``body(figures)`` gives
+    its HTML), then those figures as JSON; None when no condition has them."""
+    conds = summary["scores"]["conditions"]
+    parts = [f"<h3>{esc(c['condition'])}</h3>{body(c[key])}" for c in conds if isinstance(c.get(key), dict)]
+    if not parts:
+        return None
+    return "".join(parts) + json_block([c.get(key) for c in conds], label)

@@ -24,6 +24,9 @@ from voxproof.report.html import (
     reason_of,
     table,
 )
+from voxproof.report.longform import longform_html
+from voxproof.report.nonspeech import non_speech_html
+from voxproof.report.timing import timing_html
 from voxproof.run.store import RunStore
 
 log = logging.getLogger("voxproof.report")
@@ -293,6 +296,15 @@ def render_run_page(summary: dict[str, Any], run: str | Path, deployment: Any = 
     rob = _robustness(summary, run)
     if rob:
         page.add("Robustness", rob, "robustness")
+    hallucination = non_speech_html(summary)
+    if hallucination:
+        page.add("Hallucination on non-speech", hallucination, "non-speech")
+    timing = timing_html(summary)
+    if timing:
+        page.add("Word timing", timing, "timing")
+    longform = longform_html(summary)
+    if longform:
+        page.add("Long-form", longform, "longform")
     page.add("Slices", _slices(summary), "slices")
     first = summary["scores"]["conditions"][0] if summary["scores"]["conditions"] else {}
     if first.get("classes") is not None:

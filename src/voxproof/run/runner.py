@@ -25,7 +25,7 @@ from voxproof.audio.io import DEFAULT_LIMITS, AudioLimits
 from voxproof.audio.signal import Audio
 from voxproof.backends.base import Transcriber
 from voxproof.errors import BackendError, EndpointRefused, RunError, UsageError, VoxproofError
-from voxproof.manifest.utterance import Utterance
+from voxproof.manifest.utterance import Utterance, is_non_speech
 from voxproof.options import bounded, check_ranges, options_dict
 from voxproof.run.provenance import build_provenance, identity
 from voxproof.run.records import CLEAN, STATUS_ERROR, STATUS_OK, ResultRow, id_filename
@@ -613,7 +613,7 @@ def _finish(utt: Utterance, p: _Prepared, transcript: Any, elapsed: float, cpu: 
         extras["cpu_seconds"] = cpu
     if not transcript.text.strip():
         extras["empty_hypothesis"] = True
-    if utt.text is None or not utt.text.strip():
+    if (utt.text is None or not utt.text.strip()) and not is_non_speech(utt.tags):
         return ResultRow(
             utt_id=utt.id, condition=name, status=STATUS_ERROR, reference=utt.text,
             hypothesis=transcript.text, transcript=transcript, audio_duration=audio.duration,
@@ -621,8 +621,8 @@ def _finish(utt: Utterance, p: _Prepared, transcript: Any, elapsed: float, cpu: 
             error_message="the reference transcript is empty, so this utterance cannot be scored",
             speaker=utt.speaker, tags=dict(utt.tags), perturbation=chain, features=features, extras=extras,
         )
-    return ResultRow(
-        utt_id=utt.id, condition=name, status=STATUS_OK, reference=utt.text, hypothesis=transcript.text,
+    return ResultRow(  # a non-speech clip is scored with its empty reference (metrics.nonspeech)
+        utt_id=utt.id, condition=name, status=STATUS_OK, reference=utt.text or "", hypothesis=transcript.text,
         transcript=transcript, audio_duration=audio.duration, processing_time=elapsed, speaker=utt.speaker,
         tags=dict(utt.tags), perturbation=chain, features=features, extras=extras,
     )

@@ -1,0 +1,136 @@
+"""The bundled ``sessions`` suite: long recordings made by joining the bundled LibriSpeech utterances of
+one speaker with measured gaps, so the session reference and its utterance boundaries are known exactly
+(``voxproof eval --data sessions``).
+
+Version 1: one session per speaker of the bundled sample (5 sessions), every utterance of that speaker
+once in a seeded order, separated by seeded gaps of 0.5-1.5 s of room tone (pink noise at -65 dBFS).
+Each session is one manifest entry: ``text`` is the references joined in order, tag ``session_segments``
+holds ``[[utt_id, start, end, speech_start, speech_end, text], ...]`` in seconds of the session, where
+``start``/``end`` are the pasted recording's edges and ``speech_start``/``speech_end`` its first and last
+voiced 20 ms frame (within 35 dB of the loudest, :func:`voxproof.perturb.nonspeech.voiced_span`). Those
+are the reference times of each utterance's first word start and last word end, scored by
+:mod:`voxproof.metrics.timing`. :func:`build_session` makes longer sessions (repeating utterances) for
+long-form work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxproof.manifest.entries import SEGMENTS_TAG
+from voxproof.manifest.utterance import Utterance
+
+NAME = "sessions"
+VERSION = 1
+SAMPLE_RATE = 16000
+GAP_RANGE_S = (0.5, 1.5)
+ROOM_TONE_DBFS = -65.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One utterance inside a session (seconds from the session start)."""
+
+    utt_id: str
+    text: str
+    start: float
+    end: float
+    speech_start: float
+    speech_end: float
+
+    def to_list(self) -> list:
+        return [self.utt_id, round(self.start, 4), round(self.end, 4), round(self.speech_start, 4),
+                round(self.speech_end, 4), self.text]
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    speaker: str | None
+    samples: np.ndarray  # float32 mono at SAMPLE_RATE
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    from voxproof.perturb.generated import suite_rng
+
+    return suite_rng(f"{NAME}@{VERSION}", seed, key)
+
+
+def build_session(session_id: str, pieces: Sequence[tuple[Utterance, np.ndarray]], seed: int,
+                  *, min_seconds: float = 0.0) -> Session:
+    """Join ``pieces`` (utterance, 16 kHz samples) in a seeded order with seeded room-tone gaps; with
+    ``min_seconds`` the (reshuffled) list is repeated until the session is at least that long."""
+    from voxproof.perturb.noise import pink_noise
+    from voxproof.perturb.nonspeech import _at_dbfs, voiced_span
+
+    rng = _rng(seed, session_id)
+    parts: list[np.ndarray] = []
+    segments: list[Segment] = []
+    t = 0
+    while True:
+        for k in rng.permutation(len(pieces)):
+            utt, samples = pieces[int(k)]
+            gap = int(rng.uniform(*GAP_RANGE_S) * SAMPLE_RATE)
+            parts.append(_at_dbfs(pink_noise(gap, rng), ROOM_TONE_DBFS))
+            t += gap
+            start, end = t / SAMPLE_RATE, (t + len(samples)) / SAMPLE_RATE
+            span = voiced_span(samples, SAMPLE_RATE) or (0.0, end - start)
+            segments.append(Segment(utt.id, utt.text or "", start, end, start + span[0], start + span[1]))
+            parts.append(samples.astype(np.float32))
+            t += len(samples)
+        if t / SAMPLE_RATE >= min_seconds or not pieces:
+            break
+    tail = int(GAP_RANGE_S[0] * SAMPLE_RATE)
+    parts.append(_at_dbfs(pink_noise(tail, rng), ROOM_TONE_DBFS))
+    speaker = pieces[0][0].speaker if pieces else None
+    return Session(session_id, speaker, np.concatenate(parts) if parts else np.zeros(0, np.float32),
+                   tuple(segments))
+
+
+def bundled_pieces() -> dict[str, list[tuple[Utterance, np.ndarray]]]:
+    """The bundled utterances at 16 kHz, grouped by speaker (manifest order)."""
+    from voxproof.audio.io import load_audio
+    from voxproof.manifest import bundled_dataset_path, read_manifest
+
+    groups: dict[str, list[tuple[Utterance, np.ndarray]]] = {}
+    for utt in read_manifest(bundled_dataset_path()):
+        groups.setdefault(utt.speaker or "?", []).append(
+            (utt, load_audio(utt.audio, sample_rate=SAMPLE_RATE).samples))
+    return groups
+
+
+def sessions(seed: int = 0, *, min_seconds: float = 0.0) -> list[Session]:
+    """One session per speaker of the bundled sample."""
+    return [build_session(f"session-{speaker}", pieces, seed, min_seconds=min_seconds)
+            for speaker, pieces in sorted(bundled_pieces().items())]
+
+
+def to_utterance(session: Session) -> Utterance:
+    return Utterance(id=session.id, audio=f"audio/{session.id}.wav", text=session.text, speaker=session.speaker,
+                     tags={SEGMENTS_TAG: json.dumps([s.to_list() for s in session.segments]),
+                           "suite": f"{NAME}@{VERSION}"})
+
+
+def items(seed: int) -> Iterator[tuple[Utterance, np.ndarray]]:
+    for s in sessions(seed):
+        yield to_utterance(s), s.samples
+
+
+def materialize(seed: int = 0, cache_dir=None):
+    """Write the suite for ``seed`` (once) and return its JSONL manifest (see :mod:`voxproof.perturb.generated`)."""
+    from voxproof.perturb.generated import materialize as write
+
+    return write(f"{NAME}@{VERSION}", seed, cache_dir, items)
