@@ -130,6 +130,9 @@ def main() -> int:
     ap.add_argument("--no-hostile", action="store_true", help="skip the hostile-upload pass")
     ap.add_argument("--max-queue", type=int, default=64, help="server --max-queue")
     ap.add_argument("--serve-arg", action="append", default=[], help="extra serve flag, repeatable")
+    ap.add_argument("--server-src", default=str(REPO / "src"),
+                    help="source tree the server runs from (PYTHONPATH), to compare two versions of the server "
+                         "with the same client")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     args.soak_s = min(args.soak_s, 300.0)  # bounded in time
@@ -142,13 +145,13 @@ def main() -> int:
     headers = {"Authorization": f"Bearer {key}"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env = dict(os.environ, PYTHONPATH=args.server_src)
     server = subprocess.Popen(
         [sys.executable, "-m", "voxproof", "-q", "serve", "--registry", str(work / "reg.sqlite"),
          "--keys", str(work / "keys.sqlite"), "--port", str(port), "--request-log", str(work / "requests.sqlite"),
          "--rate-limit", "1000", "--burst", "1000", "--max-queue", str(args.max_queue), *args.serve_arg],
         env=env, stderr=subprocess.PIPE, text=True)
-    report: dict = {"load_before": os.getloadavg(), "cpus": os.cpu_count()}
+    report: dict = {"load_before": os.getloadavg(), "cpus": os.cpu_count(), "server_src": args.server_src}
     try:
         deadline = time.monotonic() + 120
         while True:

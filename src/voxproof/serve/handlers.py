@@ -118,7 +118,9 @@ class Call:
             out["x-voxproof-version"] = self.version.name
         return out
 
-    def finish(self, status: int, error: ApiError | None = None) -> None:
+    def finish(self, status: int, error: ApiError | None = None, *, log: bool = True) -> None:
+        """Record the outcome in the metrics and (``log``) hand the row to the request log; see
+        :meth:`log_after` for handing it over once the answer is sent."""
         latency = time.perf_counter() - self.t0
         self.row["status"] = status
         self.row["latency_s"] = latency
@@ -128,8 +130,20 @@ class Call:
         version = self.row.get("version") or "none"
         m.requests.labels(self.endpoint, str(status), version, self.row["route"]).inc()
         m.latency.labels(self.endpoint).observe(latency)
+        if log:
+            self.submit_log()
+
+    def submit_log(self) -> None:
         if self.state.request_log is not None:
             self.state.request_log.submit(self.entry)
+
+    def log_after(self, response):
+        """``response``, handing the row to the request log only after its body is sent, so the log
+        writer (signal features, the insert) does not compete with the answer for the CPU and the GIL."""
+        from starlette.background import BackgroundTask
+
+        response.background = BackgroundTask(self.submit_log)
+        return response
 
     def error_response(self, err: ApiError):
         from fastapi.responses import JSONResponse
@@ -346,16 +360,16 @@ async def _transcribe(request, state, call: Call):
     headers = call.headers()
     if ignored:
         headers["x-voxproof-ignored"] = ",".join(ignored)  # decoding options are the version's
-    call.finish(200)
+    call.finish(200, log=False)
     if response_format == "json":
-        return JSONResponse({"text": transcript.text}, headers=headers)
+        return call.log_after(JSONResponse({"text": transcript.text}, headers=headers))
     if response_format == "verbose_json":
-        return JSONResponse(formats.verbose_json(transcript, audio.duration, version_language, granularities),
-                            headers=headers)
+        return call.log_after(JSONResponse(formats.verbose_json(transcript, audio.duration, version_language,
+                                                                granularities), headers=headers))
     if response_format == "text":
-        return PlainTextResponse(transcript.text + "\n", headers=headers)
+        return call.log_after(PlainTextResponse(transcript.text + "\n", headers=headers))
     body = formats.srt(transcript, audio.duration) if response_format == "srt" else formats.vtt(transcript, audio.duration)
-    return PlainTextResponse(body, headers=headers)
+    return call.log_after(PlainTextResponse(body, headers=headers))
 
 
 def _record_job(state, call: Call, job: Job, endpoint: str) -> None:
@@ -457,8 +471,8 @@ async def _speak(request, state, call: Call):
     headers = call.headers()
     if voice:
         headers["x-voxproof-voice"] = str(version.options.get("voice", version.name))
-    call.finish(200)
-    return Response(content, media_type=formats.SPEECH_MEDIA[response_format], headers=headers)
+    call.finish(200, log=False)
+    return call.log_after(Response(content, media_type=formats.SPEECH_MEDIA[response_format], headers=headers))
 
 
 # -- admin and information endpoints -----------------------------------------------------------------
