@@ -53,7 +53,7 @@ store = KeyStore(work / "keys.sqlite")
 (work / "key").write_text(store.create("bench", ["transcribe"])[1])
 options = ServeOptions(port=port, request_log=str(work / "requests.sqlite"), rate_limit=100000.0, burst=100000)
 app = create_app(work / "reg.sqlite", options, store, loader=lambda version: Instant())
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio")  # as run_server
 '''
 
 
@@ -82,6 +82,9 @@ def main() -> int:
     ap.add_argument("--a", required=True, help="PYTHONPATH of server A (e.g. a checkout's src of the base commit)")
     ap.add_argument("--b", default=str(REPO / "src"), help="PYTHONPATH of server B (default: this tree)")
     ap.add_argument("--n", type=int, default=300, help="requests per server (at most 5000)")
+    ap.add_argument("--gap-ms", type=float, default=200.0,
+                    help="pause after each request, so one server's work after its answer (the request-log "
+                         "writer) does not land on the other server's request")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     n = max(10, min(args.n, 5000))
@@ -121,8 +124,8 @@ def main() -> int:
                     raise SystemExit(f"server {targets[j][0]}: {r.status_code} {r.text[:200]}")
                 if i >= 5:  # warm-up requests are not counted
                     times[j].append(dt)
-                time.sleep(0.01)
-        report = {"n": n, "clip_bytes": len(data), "load_before": load_before, "load_after": os.getloadavg()}
+                time.sleep(min(args.gap_ms, 5000.0) / 1000.0)
+        report = {"n": n, "gap_ms": args.gap_ms, "clip_bytes": len(data), "load_before": load_before, "load_after": os.getloadavg()}
         for (name, src, work, _base), ts in zip(targets, times):
             report[name] = {"src": src, "client_p50_ms": round(statistics.median(ts) * 1000, 3),
                             "client_p90_ms": round(float(np.percentile(ts, 90)) * 1000, 3),

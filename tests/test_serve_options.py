@@ -50,5 +50,5 @@ def test_help_states_the_ranges(capsys) -> None:
     assert main(["serve", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for phrase in ("from 0 to 65535", "greater than 0 and at most 3600 seconds", "from 1 to 64",
-                   "from 1 to 2147483648 bytes", "--allow-changed-models"):
+                   "from 1 to 2147483648 bytes", "--allow-changed-model"):
         assert phrase in text, phrase

@@ -1,6 +1,6 @@
 """Serve-side supply chain: a registry version whose model files changed since they were registered is
 not loaded (typed ModelChanged, /readyz says why, requests get 503 model_refused) unless
---allow-changed-models, which loads it and logs a warning. Real Whisper tiny.en from a copied model
+--allow-changed-model, which loads it and logs a warning. Real Whisper tiny.en from a copied model
 directory with one byte of model.bin changed."""
 
 from __future__ import annotations
@@ -85,16 +85,16 @@ def test_changed_model_is_refused_and_readyz_says_why(tampered):
         assert client.get("/healthz").status_code == 200  # the process keeps serving
 
 
-def test_allow_changed_models_loads_it_and_logs_a_warning(tampered, caplog):
+def test_allow_changed_model_loads_it_and_logs_a_warning(tampered, caplog):
     _location, _store, keys, _root = tampered
     with caplog.at_level(logging.WARNING, logger="voxproof.serve.workers"), \
-            _serve(tampered, "allowed", allow_changed_models=True) as client:
+            _serve(tampered, "allowed", allow_changed_model=True) as client:
         body = _wait_loaded(client)
         assert client.get("/readyz").status_code == 200, body
         r = client.post("/v1/audio/transcriptions", headers=auth(keys["transcribe"]),
                         files={"file": ("a.flac", clip())}, data={"model": "production"})
         assert r.status_code == 200 and r.headers["x-voxproof-version"] == "w1" and r.json()["text"]
-    warnings = [rec.getMessage() for rec in caplog.records if "allowed by --allow-changed-models" in rec.getMessage()]
+    warnings = [rec.getMessage() for rec in caplog.records if "allowed by --allow-changed-model" in rec.getMessage()]
     assert len(warnings) == 1 and "version w1" in warnings[0]
 
 

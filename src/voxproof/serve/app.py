@@ -61,7 +61,7 @@ class ServerState:
         self.pool = ModelPool(max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
                               max_queue=options.max_queue, workers=options.workers,
                               on_batch=lambda _v, n: self.metrics.batch_size.observe(n), loader=loader,
-                              allow_changed_models=options.allow_changed_models)
+                              allow_changed_model=options.allow_changed_model)
         self.request_log: RequestLog | None = None
         self.watcher = RegistryWatcher(self.registry_location, options.poll_s, self._on_registry_change,
                                        extra=self._reload_keys)

@@ -32,7 +32,7 @@ class ServeOptions:
     version, beyond that 429 with Retry-After. ``workers``: model instances (threads) per version.
     Rate limit: a token bucket per key, ``rate_limit`` requests per second, ``burst`` at once.
     Supply chain: a version whose model files no longer match the checksum the registry recorded is not
-    loaded (``/readyz`` says why) unless ``allow_changed_models`` (then it is loaded and a warning logged).
+    loaded (``/readyz`` says why) unless ``allow_changed_model`` (then it is loaded and a warning logged).
     Every numeric field's valid range is declared on it (:func:`voxproof.options.bounded`) and shown in
     ``voxproof serve --help``.
     """
@@ -61,7 +61,7 @@ class ServeOptions:
     log_vad: bool = False
     log_buffer: int = bounded(10000, 1, 10_000_000)
     preload: bool = True
-    allow_changed_models: bool = False
+    allow_changed_model: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):  # whole-number fields refuse fractions (the CLI parses them as int already)
@@ -97,6 +97,6 @@ SERVE_HELP = {
                "GIL in the server process; off, speech_ratio is null).",
     "log_buffer": "Rows the request-log buffer holds before it drops (counted).",
     "preload": "Load the production, canary and shadow models before reporting ready.",
-    "allow_changed_models": "Load a version even when its model files differ from the checksum the registry "
+    "allow_changed_model": "Load a version even when its model files differ from the checksum the registry "
                             "recorded (logged as a warning); off, such a version is refused.",
 }

@@ -70,9 +70,9 @@ class VersionWorker:
 
     def __init__(self, version: ModelVersion, *, max_batch: int, max_wait_ms: float, max_queue: int,
                  workers: int, on_batch: Callable[[str, int], None] | None = None,
-                 loader: Callable[[ModelVersion], Any] | None = None, allow_changed_models: bool = False):
+                 loader: Callable[[ModelVersion], Any] | None = None, allow_changed_model: bool = False):
         self.version = version
-        self.allow_changed_models = allow_changed_models
+        self.allow_changed_model = allow_changed_model
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
@@ -96,7 +96,7 @@ class VersionWorker:
             for _ in range(self._n):
                 model = self._loader(self.version)
                 self.models.append(model)  # before the check, so stop() closes a refused model too
-                verify_version_model(self.version, model, allow_changed=self.allow_changed_models)
+                verify_version_model(self.version, model, allow_changed=self.allow_changed_model)
         except Exception as exc:  # reported to every request for this version
             log.error("could not load version %s: %s", self.version.name, exc)
             self.load_error = exc
@@ -237,7 +237,7 @@ def verify_version_model(version: ModelVersion, model: Any, *, allow_changed: bo
     result = verify_backend(model, version.model_checksum, allow_changed=allow_changed)
     if result.status == "overridden":
         log.warning("version %s: serving a model whose files changed since it was registered (registry sha256 "
-                    "%s, loaded %s), allowed by --allow-changed-models", version.name, result.expected, result.actual)
+                    "%s, loaded %s), allowed by --allow-changed-model", version.name, result.expected, result.actual)
 
 
 def _option_text(value: Any) -> str:
@@ -255,9 +255,9 @@ class ModelPool:
 
     def __init__(self, *, max_batch: int, max_wait_ms: float, max_queue: int, workers: int,
                  on_batch: Callable[[str, int], None] | None = None,
-                 loader: Callable[[ModelVersion], Any] | None = None, allow_changed_models: bool = False):
+                 loader: Callable[[ModelVersion], Any] | None = None, allow_changed_model: bool = False):
         self._kw = dict(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, workers=workers,
-                        on_batch=on_batch, loader=loader, allow_changed_models=allow_changed_models)
+                        on_batch=on_batch, loader=loader, allow_changed_model=allow_changed_model)
         self._workers: dict[str, VersionWorker] = {}
         self._lock = threading.Lock()
 
