@@ -104,12 +104,12 @@ def test_welch_psd_equals_scipy_welch_and_gives_the_same_bandwidth() -> None:
         finally:
             features.welch_psd = fast
 
-    clips = sorted((bundled_dataset_path() / "audio").glob("*.flac"))[:6] + sorted(bundled_dir("noise").glob("*.flac"))[:2]
+    clips = sorted((bundled_dataset_path() / "audio").glob("*.flac"))[:4] + sorted(bundled_dir("noise").glob("*.flac"))[:1]
     for i, path in enumerate(clips):
         audio = load_audio(path)
-        for rate in (audio.sample_rate, 8000, 44100) if i < 3 else (audio.sample_rate,):
-            x = np.asarray(audio.resampled(rate).samples, dtype=np.float64)
-            for n in (512, 511, 64) if i == 0 else (512,):
+        for rate in (audio.sample_rate, 8000, 44100) if i == 0 else (audio.sample_rate,):
+            x = np.asarray(audio.resampled(rate).samples, dtype=np.float64)[: 4 * rate]  # the scipy reference is slow
+            for n in (512, 511, 256) if i == 0 and rate == audio.sample_rate else (512,):
                 f_ref, p_ref = welch(x, rate, nperseg=n)
                 f_new, p_new = welch_psd(x, rate, n)
                 np.testing.assert_array_equal(f_new, f_ref)
