@@ -30,6 +30,9 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serve_load import wait_ready  # noqa: E402
 
 SERVER = r'''
 import sys
@@ -100,17 +103,8 @@ def main() -> int:
                                             env=dict(os.environ, PYTHONPATH=src)))
             targets.append((name, src, work, f"http://127.0.0.1:{port}"))
         clients = []
-        for name, src, work, base in targets:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"server {name} did not start")
-                time.sleep(0.2)
+        for (_name, _src, work, base), server in zip(targets, servers):
+            wait_ready(base, server)
             clients.append(httpx.Client(base_url=base, timeout=60,
                                         headers={"Authorization": f"Bearer {(work / 'key').read_text()}"}))
         load_before = os.getloadavg()
