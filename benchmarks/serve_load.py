@@ -206,7 +206,8 @@ def main() -> int:
         print("overhead", json.dumps(report["overhead"]), flush=True)
 
         # 2. throughput: offline in-process pass vs 8 concurrent HTTP clients, the same list of requests
-        order = [i % len(files) for i in range(max(args.throughput_requests, 3 * 8, len(files)))]
+        n_requests = max(args.throughput_requests, 3 * 8, len(files)) if args.throughput_requests > 0 else 0
+        order = [i % len(files) for i in range(n_requests)]  # 0 (--throughput-requests 0): pass skipped
         total_audio = sum(audios[i].duration for i in order)
         t = time.perf_counter()
         for i in order:
@@ -220,11 +221,12 @@ def main() -> int:
         http_s = time.perf_counter() - t
         report["throughput"] = {"requests": len(order), "distinct_files": len(set(order)), "audio_s": total_audio,
                                 "offline_wall_s": offline_s, "http_8_clients_wall_s": http_s,
-                                "offline_rtfx": total_audio / offline_s, "http_rtfx": total_audio / http_s,
-                                "ratio": offline_s / http_s if set(statuses) == {200} else
+                                "offline_rtfx": total_audio / max(offline_s, 1e-9), "http_rtfx": total_audio / max(http_s, 1e-9),
+                                "ratio": offline_s / http_s if statuses and set(statuses) == {200} else
                                 f"n/a ({sum(s != 200 for s in statuses)} of {len(statuses)} requests not 200)",
                                 "statuses": {str(s): statuses.count(s) for s in set(statuses)}}
-        print("throughput", json.dumps(report["throughput"]), flush=True)
+        if order:
+            print("throughput", json.dumps(report["throughput"]), flush=True)
 
         # 3. soak: N clients for soak_s seconds, cycling through the clips (0 s: skipped)
         end = time.monotonic() + args.soak_s
