@@ -121,12 +121,10 @@ def clipping_ratio(x: np.ndarray) -> float:
 
 def bandwidth_hz(x: np.ndarray, sample_rate: int, drop_db: float = 50.0) -> float | None:
     """Effective bandwidth in Hz from the long-term spectrum (see the module docstring)."""
-    from scipy.signal import welch
-
     nper = max(64, int(2 ** round(math.log2(0.032 * sample_rate))))
     if len(x) < nper:
         return None
-    freqs, psd = welch(x, sample_rate, nperseg=nper)
+    freqs, psd = welch_psd(np.asarray(x, dtype=np.float64), sample_rate, nper)
     level = 10.0 * np.log10(psd + 1e-30)
     level = np.convolve(level, np.ones(3) / 3.0, mode="same")
     band = (freqs >= 100.0) & (freqs <= min(4000.0, 0.9 * sample_rate / 2))
@@ -139,6 +137,23 @@ def bandwidth_hz(x: np.ndarray, sample_rate: int, drop_db: float = 50.0) -> floa
         return 0.0
     top = int(above[-1])
     return float(sample_rate / 2 if top >= int(np.count_nonzero(usable)) - 1 else freqs[top])
+
+
+def welch_psd(x: np.ndarray, sample_rate: int, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.welch(x, sample_rate, nperseg=nperseg)`` with its defaults (periodic Hann window,
+    half overlap, constant detrend, one-sided density, mean), as one FFT over all segments at once:
+    the same values to ~1e-15 relative, several times faster than scipy's per-segment loop (this runs
+    for every served request). ``x`` must hold at least ``nperseg`` samples."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    from scipy.fft import rfft
+    from scipy.signal import get_window
+
+    segments = sliding_window_view(x, nperseg)[:: nperseg - nperseg // 2]
+    window = get_window("hann", nperseg)
+    spectrum = rfft((segments - segments.mean(axis=1, keepdims=True)) * window, n=nperseg, axis=-1)
+    psd = np.mean(np.abs(spectrum) ** 2, axis=0) / (sample_rate * float(np.sum(window**2)))
+    psd[1 : None if nperseg % 2 else -1] *= 2.0  # one-sided: all bins but DC (and Nyquist) count twice
+    return np.fft.rfftfreq(nperseg, 1.0 / sample_rate), psd
 
 
 @functools.lru_cache(maxsize=1)

@@ -375,7 +375,12 @@ def _wants_ffmpeg(path: Path) -> bool:
     if suffix in SOUNDFILE_SUFFIXES:
         return False
     with path.open("rb") as fh:
-        head = fh.read(12)
+        return ffmpeg_magic(fh.read(12))
+
+
+def ffmpeg_magic(head: bytes) -> bool:
+    """True when a file's first 12 bytes say MP3, MP4/M4A, Matroska/WebM or AMR: formats that only
+    ffmpeg (a subprocess) decodes here."""
     return (
         head.startswith((b"ID3", b"#!AMR", b"\x1a\x45\xdf\xa3"))
         or head[4:8] == b"ftyp"

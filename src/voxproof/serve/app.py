@@ -60,7 +60,8 @@ class ServerState:
         self.limiter = RateLimiter(options.rate_limit, options.burst)
         self.pool = ModelPool(max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
                               max_queue=options.max_queue, workers=options.workers,
-                              on_batch=lambda _v, n: self.metrics.batch_size.observe(n), loader=loader)
+                              on_batch=lambda _v, n: self.metrics.batch_size.observe(n), loader=loader,
+                              allow_changed_model=options.allow_changed_model)
         self.request_log: RequestLog | None = None
         self.watcher = RegistryWatcher(self.registry_location, options.poll_s, self._on_registry_change,
                                        extra=self._reload_keys)
@@ -133,7 +134,7 @@ class ServerState:
             if worker is None or not worker.loaded.is_set():
                 states[name] = f"{version.name}: loading"
             elif worker.load_error is not None:
-                states[name] = f"{version.name}: failed ({worker.load_error})"
+                states[name] = f"{version.name}: failed ({type(worker.load_error).__name__}: {worker.load_error})"
             else:
                 states[name] = f"{version.name}: loaded"
         ok = bool(states) and all(s.endswith(": loaded") for s in states.values()) and not self.draining

@@ -18,6 +18,7 @@ from voxproof.errors import (
     UsageError,
     VoxproofError,
 )
+from voxproof.security.supply import ModelChanged, UnsafeModelFormat
 
 
 @dataclass(eq=False)  # not frozen: Starlette sets __traceback__ on exceptions it passes on
@@ -61,6 +62,8 @@ def from_voxproof(exc: VoxproofError, param: str | None = "file") -> ApiError:
         return ApiError(400, message, "invalid_request_error", param, "invalid_audio")
     if isinstance(exc, UsageError):
         return ApiError(400, message, "invalid_request_error", None, "invalid_value")
+    if isinstance(exc, (ModelChanged, UnsafeModelFormat)):  # the version was refused at load
+        return ApiError(503, message, "server_error", "model", "model_refused")
     if isinstance(exc, BackendError):
         return ApiError(502, message, "server_error", None, "backend_error")
     return ApiError(500, message, "server_error", None, "internal_error")

@@ -1,8 +1,11 @@
 """Serving stage, request handlers: auth, input checks, routing, decoding, the model call, the log row.
 
 Every model request follows one path (:class:`Call`): authenticate and rate-limit, parse and check the
-input, resolve the version, decode (in a thread, bounded by ``decode_concurrency``, with the audio
-loader's limits), queue for the version's worker, answer, and hand a row to the request log. Any
+input, resolve the version, decode (with the audio loader's limits), queue for the version's worker,
+answer, and hand a row to the request log. A small upload that libsndfile reads (WAV, FLAC, Ogg; at most
+:data:`WORKER_DECODE_BYTES`) is decoded by the version's worker thread just before the model call, so the
+request crosses threads once; a larger one, or one that needs an ffmpeg subprocess (MP3, M4A, WebM...),
+is decoded first in a thread of its own, at most ``decode_concurrency`` at once. Any
 failure on the way becomes an :class:`~voxproof.serve.errors.ApiError` answer and the row records it.
 """
 
@@ -21,7 +24,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from voxproof.audio.io import AudioLimits, load_audio, probe_audio
+from voxproof.audio.io import AudioLimits, ffmpeg_magic, load_audio, probe_audio
 from voxproof.audio.signal import Audio
 from voxproof.backends.base import Transcript
 from voxproof.errors import UsageError, VoxproofError
@@ -37,6 +40,9 @@ log = logging.getLogger("voxproof.serve")
 _FIELD_BYTES = 64 * 1024  # room for the non-file multipart fields
 _JSON_BYTES = 64 * 1024  # largest JSON body (speech input is at most max_input_chars anyway)
 _GRANULARITIES = ("word", "segment")
+#: Uploads up to this size (the multipart parser keeps them in memory) whose format libsndfile reads are
+#: decoded in the model worker thread; bigger or ffmpeg-decoded ones in a decode thread first.
+WORKER_DECODE_BYTES = 1024 * 1024
 
 
 class _TooLarge(Exception):
@@ -112,7 +118,9 @@ class Call:
             out["x-voxproof-version"] = self.version.name
         return out
 
-    def finish(self, status: int, error: ApiError | None = None) -> None:
+    def finish(self, status: int, error: ApiError | None = None, *, log: bool = True) -> None:
+        """Record the outcome in the metrics and (``log``) hand the row to the request log; see
+        :meth:`log_after` for handing it over once the answer is sent."""
         latency = time.perf_counter() - self.t0
         self.row["status"] = status
         self.row["latency_s"] = latency
@@ -122,8 +130,20 @@ class Call:
         version = self.row.get("version") or "none"
         m.requests.labels(self.endpoint, str(status), version, self.row["route"]).inc()
         m.latency.labels(self.endpoint).observe(latency)
+        if log:
+            self.submit_log()
+
+    def submit_log(self) -> None:
         if self.state.request_log is not None:
             self.state.request_log.submit(self.entry)
+
+    def log_after(self, response):
+        """``response``, handing the row to the request log only after its body is sent, so the log
+        writer (signal features, the insert) does not compete with the answer for the CPU and the GIL."""
+        from starlette.background import BackgroundTask
+
+        response.background = BackgroundTask(self.submit_log)
+        return response
 
     def error_response(self, err: ApiError):
         from fastapi.responses import JSONResponse
@@ -174,20 +194,22 @@ def _route(state, call: Call, model: str, kind: str):
     return routed.version
 
 
-async def _wait(job: Job, timeout: float):
+def _submit(state, version, payload, prepare=None) -> Job:
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(job.future), timeout=max(0.001, timeout))
-    except (asyncio.TimeoutError, TimeoutError):
-        job.future.cancel()  # skipped by the worker if it has not started yet
-        raise ApiError(504, f"the request took longer than the {timeout:.0f} s limit", "timeout_error", None,
-                       "timeout") from None
-
-
-def _submit(state, version, payload) -> Job:
-    try:
-        return state.pool.get(version).submit(payload)
+        return state.pool.get(version).submit(payload, prepare)
     except QueueFull as exc:
         raise ApiError(429, str(exc), "rate_limit_error", None, "queue_full", retry_after=exc.retry_after) from None
+
+
+def _worker_decodes(upload) -> bool:
+    """True when the worker thread may decode ``upload``: small, and not a format needing ffmpeg."""
+    size = upload.size
+    if size is None or size > WORKER_DECODE_BYTES:
+        return False
+    upload.file.seek(0)
+    head = upload.file.read(12)
+    upload.file.seek(0)
+    return not ffmpeg_magic(head)
 
 
 def _decode_file(upload, limits: AudioLimits) -> tuple[Audio, int | None, str | None]:
@@ -236,8 +258,9 @@ async def _model_request(request, state, endpoint: str, scope: str, handle, para
     call = Call(state, endpoint)
     try:
         call.authenticate(request, scope)
-        return await asyncio.wait_for(handle(request, state, call), timeout=state.options.request_timeout_s)
-    except (asyncio.TimeoutError, TimeoutError):
+        async with asyncio.timeout(state.options.request_timeout_s):  # no extra task, unlike wait_for
+            return await handle(request, state, call)
+    except TimeoutError:
         return call.error_response(ApiError(504, f"the request took longer than the "
                                             f"{state.options.request_timeout_s:g} s limit", "timeout_error", None,
                                             "timeout"))
@@ -289,19 +312,43 @@ async def _transcribe(request, state, call: Call):
                                              ("prompt", prompt or None, version.options.get("initial_prompt")))
                if given != own]
 
-    started = time.perf_counter()
     limits = AudioLimits(max_file_bytes=state.options.max_upload_bytes, max_seconds=state.options.max_audio_s,
                          decode_timeout_s=state.options.request_timeout_s)
-    async with state.decode_slots:
+    if _worker_decodes(upload):
+        decoded: dict[str, Any] = {}
+
+        def prepare() -> Audio:
+            audio, decoded["sample_rate"], decoded["codec"] = _decode_file(upload, limits)
+            return audio
+
         try:
-            audio, sample_rate, codec = await asyncio.to_thread(_decode_file, upload, limits)
+            job = _submit(state, version, None, prepare)
+        except BaseException:
+            upload.file.close()
+            raise
+        job.future.add_done_callback(lambda _f: upload.file.close())  # also when the requester gave up
+        try:
+            transcript: Transcript = await asyncio.wrap_future(job.future)
         finally:
-            await upload.close()
-    call.row.update(decode_s=time.perf_counter() - started, audio_s=audio.duration, sample_rate=sample_rate,
-                    codec=codec)
-    state.metrics.decode.observe(call.row["decode_s"])
-    job = _submit(state, version, audio)
-    transcript: Transcript = await asyncio.wrap_future(job.future)
+            if job.prepare_s is not None:
+                call.row["decode_s"] = job.prepare_s
+                state.metrics.decode.observe(job.prepare_s)
+            if decoded:  # also on a model error, like the decode-thread path
+                call.row.update(audio_s=job.payload.duration, **decoded)
+        audio = job.payload
+        sample_rate, codec = decoded["sample_rate"], decoded["codec"]
+    else:
+        started = time.perf_counter()
+        async with state.decode_slots:
+            try:
+                audio, sample_rate, codec = await asyncio.to_thread(_decode_file, upload, limits)
+            finally:
+                await upload.close()
+        call.row.update(decode_s=time.perf_counter() - started, audio_s=audio.duration, sample_rate=sample_rate,
+                        codec=codec)
+        state.metrics.decode.observe(call.row["decode_s"])
+        job = _submit(state, version, audio)
+        transcript = await asyncio.wrap_future(job.future)
     _record_job(state, call, job, "transcriptions")
     state.metrics.audio.labels("transcriptions").inc(audio.duration)
     confs = [w.confidence for w in transcript.words]
@@ -313,16 +360,16 @@ async def _transcribe(request, state, call: Call):
     headers = call.headers()
     if ignored:
         headers["x-voxproof-ignored"] = ",".join(ignored)  # decoding options are the version's
-    call.finish(200)
+    call.finish(200, log=False)
     if response_format == "json":
-        return JSONResponse({"text": transcript.text}, headers=headers)
+        return call.log_after(JSONResponse({"text": transcript.text}, headers=headers))
     if response_format == "verbose_json":
-        return JSONResponse(formats.verbose_json(transcript, audio.duration, version_language, granularities),
-                            headers=headers)
+        return call.log_after(JSONResponse(formats.verbose_json(transcript, audio.duration, version_language,
+                                                                granularities), headers=headers))
     if response_format == "text":
-        return PlainTextResponse(transcript.text + "\n", headers=headers)
+        return call.log_after(PlainTextResponse(transcript.text + "\n", headers=headers))
     body = formats.srt(transcript, audio.duration) if response_format == "srt" else formats.vtt(transcript, audio.duration)
-    return PlainTextResponse(body, headers=headers)
+    return call.log_after(PlainTextResponse(body, headers=headers))
 
 
 def _record_job(state, call: Call, job: Job, endpoint: str) -> None:
@@ -424,8 +471,8 @@ async def _speak(request, state, call: Call):
     headers = call.headers()
     if voice:
         headers["x-voxproof-voice"] = str(version.options.get("voice", version.name))
-    call.finish(200)
-    return Response(content, media_type=formats.SPEECH_MEDIA[response_format], headers=headers)
+    call.finish(200, log=False)
+    return call.log_after(Response(content, media_type=formats.SPEECH_MEDIA[response_format], headers=headers))
 
 
 # -- admin and information endpoints -----------------------------------------------------------------

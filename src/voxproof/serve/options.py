@@ -6,10 +6,10 @@ defaults and the command-line defaults are the same values.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from voxproof.errors import UsageError
+from voxproof.options import bounded, check_ranges
 
 MIB = 1024 * 1024
 
@@ -31,54 +31,44 @@ class ServeOptions:
     the backend's batch path when it has one and ``max_batch`` > 1); at most ``max_queue`` wait per
     version, beyond that 429 with Retry-After. ``workers``: model instances (threads) per version.
     Rate limit: a token bucket per key, ``rate_limit`` requests per second, ``burst`` at once.
+    Supply chain: a version whose model files no longer match the checksum the registry recorded is not
+    loaded (``/readyz`` says why) unless ``allow_changed_model`` (then it is loaded and a warning logged).
+    Every numeric field's valid range is declared on it (:func:`voxproof.options.bounded`) and shown in
+    ``voxproof serve --help``.
     """
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    canary_share: float = 0.0
+    port: int = bounded(8000, 0, 65535)
+    canary_share: float = bounded(0.0, 0.0, 1.0)
     shadow: str | None = None
-    shadow_share: float = 1.0
-    seed: int = 0
-    poll_s: float = 2.0
-    max_upload_bytes: int = 25 * MIB
-    max_audio_s: float = 600.0
-    request_timeout_s: float = 120.0
-    max_input_chars: int = 4096
-    decode_concurrency: int = 2
-    max_batch: int = 1
-    max_wait_ms: float = 10.0
-    max_queue: int = 64
-    workers: int = 1
-    rate_limit: float = 20.0
-    burst: int = 40
+    shadow_share: float = bounded(1.0, 0.0, 1.0)
+    seed: int = bounded(0, 0, 2**32 - 1)
+    poll_s: float = bounded(2.0, 0.0, 3600.0, open_low=True, unit="seconds")
+    max_upload_bytes: int = bounded(25 * MIB, 1, 2 * 1024 * MIB, unit="bytes")
+    max_audio_s: float = bounded(600.0, 0.0, 4 * 3600.0, open_low=True, unit="seconds")
+    request_timeout_s: float = bounded(120.0, 0.0, 86400.0, open_low=True, unit="seconds")
+    max_input_chars: int = bounded(4096, 1, 1_000_000)
+    decode_concurrency: int = bounded(2, 1, 64)
+    max_batch: int = bounded(1, 1, 64)
+    max_wait_ms: float = bounded(10.0, 0.0, 10_000.0, unit="ms")
+    max_queue: int = bounded(64, 1, 100_000)
+    workers: int = bounded(1, 1, 16)
+    rate_limit: float = bounded(20.0, 0.0, 1_000_000.0, open_low=True, unit="requests/s")
+    burst: int = bounded(40, 1, 1_000_000)
     metrics_public: bool = False
     request_log: str = "requests.sqlite"
     log_text: bool = False
     log_vad: bool = False
-    log_buffer: int = 10000
+    log_buffer: int = bounded(10000, 1, 10_000_000)
     preload: bool = True
+    allow_changed_model: bool = False
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.canary_share <= 1.0, f"canary_share={self.canary_share} must be between 0 and 1")
-        _check(0.0 <= self.shadow_share <= 1.0, f"shadow_share={self.shadow_share} must be between 0 and 1")
-        _check(0 < self.port < 65536 or self.port == 0, f"port={self.port} must be 0-65535")
-        for name in ("poll_s", "max_audio_s", "request_timeout_s", "rate_limit"):
-            value = getattr(self, name)
-            _check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
-                   f"{name}={value!r} must be a positive finite number")
-        _check(math.isfinite(self.max_wait_ms) and self.max_wait_ms >= 0,
-               f"max_wait_ms={self.max_wait_ms!r} must be 0 or more")
-        for name in ("max_upload_bytes", "max_input_chars", "decode_concurrency", "max_batch", "max_queue",
-                     "workers", "burst", "log_buffer"):
-            value = getattr(self, name)
-            _check(isinstance(value, int) and value >= 1, f"{name}={value!r} must be a whole number >= 1")
-        _check(self.max_batch <= 64 and self.workers <= 16 and self.max_queue <= 100_000,
-               "max_batch <= 64, workers <= 16 and max_queue <= 100000")
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise UsageError(f"serve option {message}")
+        for f in fields(self):  # whole-number fields refuse fractions (the CLI parses them as int already)
+            value = getattr(self, f.name)
+            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)):
+                raise UsageError(f"option {f.name}={value!r} must be a whole number")
+        check_ranges(self)
 
 
 SERVE_HELP = {
@@ -107,4 +97,6 @@ SERVE_HELP = {
                "GIL in the server process; off, speech_ratio is null).",
     "log_buffer": "Rows the request-log buffer holds before it drops (counted).",
     "preload": "Load the production, canary and shadow models before reporting ready.",
+    "allow_changed_model": "Load a version even when its model files differ from the checksum the registry "
+                            "recorded (logged as a warning); off, such a version is refused.",
 }

@@ -26,8 +26,12 @@ def run_server(registry: str | Path, options: ServeOptions, keys: KeyStore, *, g
     from voxproof.serve.app import create_app
 
     app = create_app(registry, options, keys)
+    # loop="asyncio", never uvloop: libuv runs expired timers before reading sockets, so after a model call
+    # that held the GIL past the 5 s keep-alive timeout the idle-connection timer closes a connection
+    # whose next request is already waiting (the client sees "connection reset"); asyncio reads first.
+    # The HTTP parser is httptools when installed (the serve extra), else h11.
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=graceful_s, lifespan="on")
+                            timeout_graceful_shutdown=graceful_s, lifespan="on", loop="asyncio")
     server = uvicorn.Server(config)
 
     if on_started is not None:

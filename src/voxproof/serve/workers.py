@@ -4,7 +4,9 @@
 Each version has a queue of at most ``max_queue`` jobs; ``workers`` threads per version take up to
 ``max_batch`` jobs at once (waiting at most ``max_wait_ms`` for more to arrive) and run them through the
 backend's batch path (``transcribe_batch``) when a batch holds more than one job, else ``transcribe``.
-A full queue raises :class:`QueueFull` (the server answers 429 with Retry-After). Jobs whose requester
+A job may carry a ``prepare`` callable (decoding the upload) that the worker thread runs just before the
+model call, so a request crosses threads once (event loop -> worker -> event loop) instead of twice; a
+failing ``prepare`` fails only its own job. A full queue raises :class:`QueueFull` (the server answers 429 with Retry-After). Jobs whose requester
 gave up (timeout) before they started are skipped.
 """
 
@@ -37,18 +39,23 @@ class QueueFull(VoxproofError):
 
 @dataclass
 class Job:
-    """One unit of work: ``payload`` is an :class:`Audio` (transcribe) or a text (synthesize)."""
+    """One unit of work: ``payload`` is an :class:`Audio` (transcribe) or a text (synthesize); or None
+    with ``prepare``, which the worker thread calls to make the payload (``prepare_s`` is its time)."""
 
-    payload: Audio | str
+    payload: Audio | str | None
+    prepare: Callable[[], Audio | str] | None = None
     future: Future = field(default_factory=Future)
     enqueued: float = field(default_factory=time.perf_counter)
+    taken: float | None = None
     started: float | None = None
     finished: float | None = None
+    prepare_s: float | None = None
     batch_size: int = 1
 
     @property
     def queue_s(self) -> float | None:
-        return None if self.started is None else self.started - self.enqueued
+        taken = self.taken if self.taken is not None else self.started
+        return None if taken is None else taken - self.enqueued
 
     @property
     def model_s(self) -> float | None:
@@ -63,8 +70,9 @@ class VersionWorker:
 
     def __init__(self, version: ModelVersion, *, max_batch: int, max_wait_ms: float, max_queue: int,
                  workers: int, on_batch: Callable[[str, int], None] | None = None,
-                 loader: Callable[[ModelVersion], Any] | None = None):
+                 loader: Callable[[ModelVersion], Any] | None = None, allow_changed_model: bool = False):
         self.version = version
+        self.allow_changed_model = allow_changed_model
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
@@ -86,7 +94,9 @@ class VersionWorker:
     def _load(self) -> None:
         try:
             for _ in range(self._n):
-                self.models.append(self._loader(self.version))
+                model = self._loader(self.version)
+                self.models.append(model)  # before the check, so stop() closes a refused model too
+                verify_version_model(self.version, model, allow_changed=self.allow_changed_model)
         except Exception as exc:  # reported to every request for this version
             log.error("could not load version %s: %s", self.version.name, exc)
             self.load_error = exc
@@ -112,10 +122,10 @@ class VersionWorker:
     def depth(self) -> int:
         return self.queue.qsize()
 
-    def submit(self, payload: Audio | str) -> Job:
+    def submit(self, payload: Audio | str | None, prepare: Callable[[], Audio | str] | None = None) -> Job:
         if self.load_error is not None:
             raise self.load_error
-        job = Job(payload)
+        job = Job(payload, prepare)
         try:
             self.queue.put_nowait(job)
         except queue.Full:
@@ -148,7 +158,7 @@ class VersionWorker:
             batch = self._take_batch()
             if batch is None:
                 return
-            live = [j for j in batch if j.future.set_running_or_notify_cancel()]
+            live = self._prepared([j for j in batch if j.future.set_running_or_notify_cancel()])
             if not live:
                 continue
             started = time.perf_counter()
@@ -170,6 +180,24 @@ class VersionWorker:
             for j, result in zip(live, results):
                 j.finished = finished
                 j.future.set_result(result)
+
+    @staticmethod
+    def _prepared(jobs: list[Job]) -> list[Job]:
+        """Run the jobs' ``prepare`` (decoding); a job whose ``prepare`` fails gets that error and leaves
+        the batch."""
+        ready = []
+        for j in jobs:
+            j.taken = time.perf_counter()
+            if j.prepare is not None:
+                try:
+                    j.payload = j.prepare()
+                except Exception as exc:  # the requester's error (corrupt upload ...), not the model's
+                    j.prepare_s = time.perf_counter() - j.taken
+                    j.future.set_exception(exc)
+                    continue
+                j.prepare_s = time.perf_counter() - j.taken
+            ready.append(j)
+        return ready
 
     def _call(self, model: Any, payloads: list[Any]) -> list[Any]:
         if isinstance(payloads[0], str):
@@ -197,6 +225,21 @@ def load_version(version: ModelVersion) -> Any:
     return load_backend(version.backend, kind=version.kind, pairs=spec_pairs)
 
 
+def verify_version_model(version: ModelVersion, model: Any, *, allow_changed: bool = False) -> None:
+    """Check a loaded model against the checksum the registry recorded for ``version`` (the check
+    ``eval --expect-version`` makes): raises ``ModelChanged`` when its files changed, unless
+    ``allow_changed`` (then logged as a warning); ``UnsafeModelFormat`` for pickle-format files. A version
+    without a recorded checksum is not checked."""
+    if not version.model_checksum:
+        return
+    from voxproof.security.supply import verify_backend
+
+    result = verify_backend(model, version.model_checksum, allow_changed=allow_changed)
+    if result.status == "overridden":
+        log.warning("version %s: serving a model whose files changed since it was registered (registry sha256 "
+                    "%s, loaded %s), allowed by --allow-changed-model", version.name, result.expected, result.actual)
+
+
 def _option_text(value: Any) -> str:
     if value is None:
         return "none"
@@ -212,9 +255,9 @@ class ModelPool:
 
     def __init__(self, *, max_batch: int, max_wait_ms: float, max_queue: int, workers: int,
                  on_batch: Callable[[str, int], None] | None = None,
-                 loader: Callable[[ModelVersion], Any] | None = None):
+                 loader: Callable[[ModelVersion], Any] | None = None, allow_changed_model: bool = False):
         self._kw = dict(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, workers=workers,
-                        on_batch=on_batch, loader=loader)
+                        on_batch=on_batch, loader=loader, allow_changed_model=allow_changed_model)
         self._workers: dict[str, VersionWorker] = {}
         self._lock = threading.Lock()
 
