@@ -108,7 +108,8 @@ def cli(ctx: click.Context, debug: bool, quiet: bool, redact_pii: str | None) ->
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
     from voxproof.security.redact import RedactingFilter, RedactionPolicy, set_policy
 
-    set_policy(RedactionPolicy.parse(redact_pii))
+    # None: no choice made, so each exit keeps its default (off; on for serve's logs), see security/redact.py
+    set_policy(RedactionPolicy.parse(redact_pii) if redact_pii is not None else None)
     for handler in logging.getLogger().handlers:  # one filter per handler, whatever the invocation count
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())

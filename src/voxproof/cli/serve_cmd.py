@@ -25,10 +25,12 @@ def serve_command(location: str | None, keys_store: str | None, **kwargs) -> Non
     """
     from voxproof.cli.keys_cmd import keys_location
     from voxproof.cli.registry_cmd import registry_location
+    from voxproof.security.redact import serve_policy, set_policy
     from voxproof.serve.keys import KeyStore
     from voxproof.serve.server import run_server
 
     options = pop_dataclass(ServeOptions, kwargs)
+    set_policy(serve_policy())  # logs and request log redacted unless --redact-pii/VOXPROOF_REDACT_PII say otherwise
     store = KeyStore(keys_location(keys_store))
     if not len(store.snapshot()):
         click.echo("warning: the key store has no keys; create one with 'voxproof keys create --scope "

@@ -10,7 +10,8 @@ full the row is dropped and counted (``dropped``), never waited for. The writer 
 signal features of the request's audio (:func:`voxproof.audio.features.signal_features`), so that cost
 is off the request path too; audio waiting for it is bounded in bytes (``max_pending_audio_bytes``)
 and beyond that a row is written without features (counted in ``features_skipped``).
-Transcripts are stored only with ``log_text`` and then PII-redacted with the audit's detectors.
+Transcripts are stored only with ``log_text`` and then PII-redacted under serve's policy
+(:func:`voxproof.security.redact.serve_policy`: on unless ``--redact-pii``/``VOXPROOF_REDACT_PII`` say otherwise).
 """
 
 from __future__ import annotations
@@ -241,9 +242,10 @@ class RequestLog:
         if entry.word_confs:
             row["word_confs"] = json.dumps([round(float(c), 4) for c in entry.word_confs])
         if self.log_text and entry.text is not None:
-            from voxproof.audit.pii import find_pii, redact
+            from voxproof.security.redact import redact_request_entry
 
-            row["text"] = redact(entry.text, find_pii(entry.text))
+            row["text"] = entry.text
+            row = redact_request_entry(row)  # serve's policy: on unless --redact-pii / VOXPROOF_REDACT_PII say otherwise
         return row
 
     def close(self, timeout: float = 30.0) -> None:
