@@ -20,7 +20,6 @@ is reported as too small, never as drift.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -365,16 +364,40 @@ def _numeric_tests(p: NumericProfile, x: np.ndarray, sx: np.ndarray,
 
 
 def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
+    return _categorical_windows(p, values, np.array([len(values)]))[0]
+
+
+def _categorical_windows(p: CategoricalProfile, values: np.ndarray, lengths: np.ndarray) -> list[FeatureDrift]:
+    """PSI and chi-square of several windows (``values`` one window after the other, ``lengths`` each): the
+    values are counted for all windows at once, each window's test is the one-window computation."""
+    w = lengths.size
+    seg = np.repeat(np.arange(w), lengths)
     present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
-    n_known = int(present.sum())
+    n_known = np.bincount(seg[present], minlength=w)
     if p.n < MIN_REFERENCE:
-        return FeatureDrift(p.name, "categorical", n_known, math.nan, "chi-square", math.nan, math.nan,
-                            math.nan, False, None, f"reference has {p.n} values (needs {MIN_REFERENCE})")
-    if not n_known:
-        return FeatureDrift(p.name, "categorical", 0, math.nan, "chi-square", math.nan, math.nan, math.nan,
-                            False, None, "no values in the window")
-    uniq, counts = _value_counts(values[present])
-    seen = dict(zip(uniq.tolist(), counts.tolist()))
+        why = f"reference has {p.n} values (needs {MIN_REFERENCE})"
+        return [FeatureDrift(p.name, "categorical", int(k), math.nan, "chi-square", math.nan, math.nan, math.nan,
+                             False, None, why) for k in n_known]
+    known = values[present].tolist()
+    distinct = {v: i for i, v in enumerate(dict.fromkeys(known))}
+    # labels as np.unique(np.asarray(values, dtype=str)) gives them, sorted; counted per window
+    uniq, label = np.unique(np.asarray(list(distinct), dtype=str), return_inverse=True)
+    codes = label.ravel()[np.fromiter(map(distinct.__getitem__, known), dtype=np.int64, count=len(known))]
+    counts = np.bincount(seg[present] * uniq.size + codes, minlength=w * uniq.size).reshape(w, uniq.size)
+    out = []
+    for i in range(w):
+        if not n_known[i]:
+            out.append(FeatureDrift(p.name, "categorical", 0, math.nan, "chi-square", math.nan, math.nan, math.nan,
+                                    False, None, "no values in the window"))
+            continue
+        nz = np.flatnonzero(counts[i])
+        out.append(_categorical_test(p, int(n_known[i]), uniq[nz].tolist(), counts[i, nz].tolist()))
+    return out
+
+
+def _categorical_test(p: CategoricalProfile, n_known: int, labels: list[str], counts: list[int]) -> FeatureDrift:
+    """One window's categorical drift from its values' counts (``labels`` sorted)."""
+    seen = dict(zip(labels, counts))
     cats = list(p.shares)
     new = [c for c in seen if c not in p.shares]
     wc = [seen.get(c, 0) for c in cats if c != OTHER]
@@ -385,18 +408,8 @@ def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
     wc_a, rc_a = np.asarray(wc, dtype=float), np.asarray(rc, dtype=float)
     value = psi(wc_a / wc_a.sum(), rc_a / rc_a.sum())
     stat, pv = chi_square(wc_a, rc_a)
-    top = str(uniq[int(np.argmax(counts))])
+    top = labels[int(np.argmax(counts))]
     return FeatureDrift(p.name, "categorical", n_known, value, "chi-square", stat, pv, pv, False, top)
-
-
-def _value_counts(known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(np.asarray(known, dtype=str), return_counts=True)``, with the string conversion and the
-    sort done on the distinct values only (a Counter does the per-row work in C)."""
-    counted = Counter(known.tolist())
-    uniq, inverse = np.unique(np.asarray(list(counted), dtype=str), return_inverse=True)
-    counts = np.bincount(inverse.ravel(), weights=np.fromiter(counted.values(), dtype=float, count=len(counted)),
-                         minlength=uniq.size)
-    return uniq, counts.astype(np.int64)
 
 
 def drift_window(window: Window, profile: ReferenceProfile, settings: DriftSettings, min_requests: int) -> WindowDrift:
@@ -419,7 +432,8 @@ def drift_windows(windows: Sequence[Window], profile: ReferenceProfile, settings
             vals = np.concatenate([feature_values(b, name) for b in oks]) if oks else np.empty(0)
             per_feature.append(_numeric_windows(profile.numeric[name], vals.astype(float, copy=False), lengths))
         elif name in profile.categorical:
-            per_feature.append([_categorical(profile.categorical[name], feature_values(b, name)) for b in oks])
+            vals = np.concatenate([feature_values(b, name) for b in oks]) if oks else np.empty(0, dtype=object)
+            per_feature.append(_categorical_windows(profile.categorical[name], vals, lengths))
     return [_judge(window, ok.n, [f[i] for f in per_feature], settings, min_requests)
             for i, (window, ok) in enumerate(zip(windows, oks))]
 

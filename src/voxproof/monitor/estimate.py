@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -59,13 +59,11 @@ def parse_word_confs(col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     counts = np.where(lengths > 2, commas + 1, 0)
     if starts != len(strs) or ends != len(strs):
         return _parse_slow(col)
-    body = ",".join(s for s, k in zip(strs, counts) if k).replace("[", "").replace("]", "")
-    flat = parse_decimals(body) if body else np.array([], dtype=float)
-    if flat is None:
-        try:
-            flat = np.fromstring(body, sep=",")
-        except ValueError:
-            return _parse_slow(col)
+    body = ",".join(compress(strs, counts)).replace("[", "").replace("]", "")
+    try:
+        flat = np.fromstring(body, sep=",") if body else np.array([], dtype=float)
+    except ValueError:
+        return _parse_slow(col)
     if flat.size != counts.sum():
         return _parse_slow(col)
     rows = np.repeat(idx, counts)
@@ -75,49 +73,6 @@ def parse_word_confs(col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         keep = ok[rows]
         flat, rows = flat[keep], rows[keep]
     return flat, rows, ok
-
-
-MAX_EXACT_DIGITS = 15  # a mantissa of at most 15 digits is below 2**53: exact as a float64
-
-
-def parse_decimals(body: str) -> np.ndarray | None:
-    """``np.fromstring(body, sep=",")`` for the common form of logged confidences, without a per-number parse:
-    comma-separated plain decimals (``0.8072``, ``1``, spaces before a number allowed) of at most 15 digits.
-    Each is its digits as an exact integer divided by an exact power of ten, one correctly rounded division:
-    the same float64 that a correctly rounded string-to-double conversion gives. None when the text has
-    anything else (exponents, signs, long mantissas, ``1.``): the caller parses it the general way."""
-    if not body.isascii():
-        return None
-    b = np.frombuffer(body.encode("ascii"), dtype=np.uint8)
-    digit = (b >= 48) & (b <= 57)
-    dot, comma, space = b == 46, b == 44, b == 32
-    if not (digit | dot | comma | space).all():
-        return None
-    before = np.concatenate(([44], b[:-1]))  # the character before each one (a comma before the first)
-    if (space & (before != 32) & (before != 44)).any():  # a space only before a field's number
-        return None
-    after = np.concatenate((b[1:], [44]))
-    if (dot & ~(((before >= 48) & (before <= 57)) & ((after >= 48) & (after <= 57)))).any():
-        return None  # a dot needs a digit on both sides
-    ends = np.flatnonzero(comma)
-    fields = ends.size + 1
-    field = np.cumsum(comma)  # field of each character (a comma counts with the next field; it is no digit)
-    cum_digit, cum_dot = np.cumsum(digit), np.cumsum(dot)
-    digits_before = np.concatenate(([0], cum_digit[ends]))
-    dots_before = np.concatenate(([0], cum_dot[ends]))
-    n_digits = np.bincount(field[digit], minlength=fields)
-    if n_digits.min() < 1 or n_digits.max() > MAX_EXACT_DIGITS:
-        return None
-    if np.bincount(field[dot], minlength=fields).max(initial=0) > 1:
-        return None
-    pos = np.flatnonzero(digit)
-    f = field[pos]
-    rank = cum_digit[pos] - 1 - digits_before[f]  # the digit's place among its field's digits
-    place = n_digits[f] - rank - 1
-    value = (b[pos] - 48).astype(np.float64) * (10.0 ** place)
-    mantissa = np.bincount(f, weights=value, minlength=fields)  # integers below 2**53: exact sums
-    fraction = np.bincount(f, weights=(cum_dot[pos] - dots_before[f]).astype(np.float64), minlength=fields)
-    return mantissa / 10.0 ** fraction
 
 
 def _parse_slow(col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,9 +14,11 @@ A rate is (requests flagged) / (requests where the marker can be judged), with a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -58,14 +60,23 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a proportion k/n (nan, nan for n == 0)."""
     if n == 0:
         return math.nan, math.nan
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2))
+    z = _z(level)
     p = k / n
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@functools.lru_cache(maxsize=8)
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def _has_text(text: np.ndarray) -> np.ndarray:
+    return np.fromiter(map(isinstance, text, repeat(str)), dtype=bool, count=len(text))
 
 
 def _repeats(text: str | None, repeat_min: int) -> bool:
@@ -97,7 +108,7 @@ def marker_flags(batch: RequestBatch, profile: ReferenceProfile | None,
     else:
         out["wps_out_of_range"] = (np.zeros(batch.n, bool), np.zeros(batch.n, bool))
     text = batch.get("text")
-    has_text = np.fromiter((isinstance(t, str) for t in text), dtype=bool, count=batch.n)
+    has_text = _has_text(text)
     rep = np.zeros(batch.n, dtype=bool)
     idx = np.flatnonzero(ok & has_text)
     rep[idx] = [_repeats(text[i], settings.repeat_min) for i in idx]
@@ -124,8 +135,7 @@ def marker_rates(batch: RequestBatch, profile: ReferenceProfile | None,
                     "empty_on_speech": "n/a (no speech_ratio in the log, or no speech)",
                     "wps_out_of_range": "n/a (no words_per_s in the reference or the log)",
                     "repetition": "n/a (no text or words_per_s)"}[name]
-        elif name == "repetition" and not np.any(np.fromiter((isinstance(t, str) for t in batch.get("text")),
-                                                             dtype=bool, count=batch.n)):
+        elif name == "repetition" and not _has_text(batch.get("text")).any():
             note = "proxy: words/s above 2x the reference p99 (no text logged)"
         rates[name] = MarkerRate(name, k, n, low, high, note)
     return rates
