@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from monitor_serve_replay import drift_replay, rollback_replay  # noqa: E402
+from monitor_serve_replay import drift_replay, rollback_replay
 
 
 def test_drift_alarms_on_shifted_traffic_through_the_server(tmp_path):
