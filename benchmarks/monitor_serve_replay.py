@@ -53,7 +53,7 @@ route = "canary"
 compare = "production"
 max = 0.05
 window = 200
-min_requests = 6
+min_requests = {min_requests}
 """
 
 
@@ -186,7 +186,7 @@ def canary_keys(names: list[str], share: float = 0.25, seed: int = 0) -> list[st
 
 
 def rollback_replay(root: Path, *, n_clips: int = 6, max_requests: int = 120, after: int = 8,
-                    every: float = 1.0) -> dict:
+                    every: float = 1.0, min_requests: int = 6) -> dict:
     """Quiet speech to production with a bad canary; ``monitor watch`` removes the canary alias."""
     import httpx
 
@@ -205,7 +205,7 @@ def rollback_replay(root: Path, *, n_clips: int = 6, max_requests: int = 120, af
     chosen = [on_canary[0], *on_main[:3]]  # round robin over 4 keys: 25 % of requests on the canary
     secrets = {n: store.create(n, ["transcribe"])[1] for n in chosen}
     audio = [wav(u, "gain:-55") for u in clips(n_clips)]
-    (root / "rb-policy.toml").write_text(ROLLBACK_POLICY)
+    (root / "rb-policy.toml").write_text(ROLLBACK_POLICY.format(min_requests=min_requests))
     log = root / "rb-requests.sqlite"
     incidents = root / "incidents"
     out: dict = {"canary_key": chosen[0]}
