@@ -204,7 +204,7 @@ def rollback_replay(root: Path, *, n_clips: int = 6, max_requests: int = 120, af
     on_main = [n for n in names if n not in on_canary]
     chosen = [on_canary[0], *on_main[:3]]  # round robin over 4 keys: 25 % of requests on the canary
     secrets = {n: store.create(n, ["transcribe"])[1] for n in chosen}
-    audio = [wav(u, "gain:-55") for u in clips(n_clips)]
+    audio = [wav(u, "gain:-55") for u in clips(n_clips)]  # with vad_filter, w2 returns nothing for some
     (root / "rb-policy.toml").write_text(ROLLBACK_POLICY.format(min_requests=min_requests))
     log = root / "rb-requests.sqlite"
     incidents = root / "incidents"
@@ -221,7 +221,8 @@ def rollback_replay(root: Path, *, n_clips: int = 6, max_requests: int = 120, af
             removed_at = None
             for i in range(max_requests):
                 key = chosen[i % len(chosen)]
-                status, version, _rid = transcribe(c, base, secrets[key], audio[i % len(audio)])
+                clip = audio[(i // len(chosen)) % len(audio)]  # one clip per round of the 4 keys
+                status, version, _rid = transcribe(c, base, secrets[key], clip)
                 if status != 200:
                     raise RuntimeError(f"request {i}: HTTP {status}")
                 versions.append((key, version))

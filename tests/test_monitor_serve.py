@@ -35,7 +35,7 @@ def test_drift_alarms_on_shifted_traffic_through_the_server(tmp_path):
 
 
 def test_watcher_removes_a_bad_canary_while_the_server_runs(tmp_path):
-    out = rollback_replay(tmp_path, n_clips=4, max_requests=48, after=3, every=0.5)
+    out = rollback_replay(tmp_path, n_clips=6, max_requests=48, after=3, every=0.5)
     assert out["removed_after_requests"] is not None, out
     assert out["canary_requests_before_removal"] >= 2
     assert out["aliases"] == {"production": "w1"} or (out["aliases"]["production"] == "w1"
