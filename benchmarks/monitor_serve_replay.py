@@ -1,11 +1,12 @@
 """Replay real speech through ``voxproof serve`` and watch its own request log with ``voxproof monitor``.
 
-    python benchmarks/monitor_serve_replay.py [--clips 12] [--reference 24] [--clean 48] [--shift 24] [--window 12]
+    python benchmarks/monitor_serve_replay.py [--clips 50] [--reference 50] [--clean 100] [--shift 50] [--window 25]
 
 Everything goes over real HTTP to a ``voxproof serve`` process on 127.0.0.1 (Whisper tiny.en from a registry);
 the server writes the SQLite request log; the monitor reads only that log.
 
-1. **Drift.** Bundled clips (the shortest ``--clips``, split in two halves) are sent clean: the first
+1. **Drift.** Bundled clips (the first ``--clips``, split in two halves: the reference needs many distinct
+   clips, or clean traffic on other clips is rightly seen as drift) are sent clean: the first
    ``--reference`` requests on one half are the reference window (``monitor baseline --log --until``); then
    ``--clean`` clean requests on the other half, then ``--shift`` requests with telephony (G.711 mu-law, 300-3400 Hz)
    and ``--shift`` with recorded noise (bundled) at 5 dB SNR, both on that other half. ``monitor analyze`` over
@@ -261,11 +262,11 @@ def rollback_replay(root: Path, *, n_clips: int = 6, max_requests: int = 120, af
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clips", type=int, default=12)
-    ap.add_argument("--reference", type=int, default=24)
-    ap.add_argument("--clean", type=int, default=48)
-    ap.add_argument("--shift", type=int, default=24)
-    ap.add_argument("--window", type=int, default=12)
+    ap.add_argument("--clips", type=int, default=50)
+    ap.add_argument("--reference", type=int, default=50)
+    ap.add_argument("--clean", type=int, default=100)
+    ap.add_argument("--shift", type=int, default=50)
+    ap.add_argument("--window", type=int, default=25)
     ap.add_argument("--max-requests", type=int, default=160)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="voxproof-serve-replay-") as tmp:

@@ -1,9 +1,9 @@
 """The monitor on the request log that ``voxproof serve`` itself writes (real HTTP, real Whisper, real audio).
 
-A small version of ``benchmarks/monitor_serve_replay.py`` (the benchmark reports the figures on more traffic):
-drift alarms on telephony and noisy traffic but not on clean traffic, and a bad canary removed by
-``monitor watch`` through the registry while the server runs, after which ``production`` serves the
-production version to the canary's key without a restart.
+The rollback half of ``benchmarks/monitor_serve_replay.py``, small: a bad canary (``vad_filter=true`` on
+speech 55 dB down) removed by ``monitor watch`` through the registry while the server runs, after which
+``production`` serves the production version to the canary's key without a restart. (The drift half needs
+a reference of many distinct clips, so it lives in the benchmark only.)
 """
 
 from __future__ import annotations
@@ -20,18 +20,7 @@ pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from monitor_serve_replay import drift_replay, rollback_replay
-
-
-def test_drift_alarms_on_shifted_traffic_through_the_server(tmp_path):
-    out = drift_replay(tmp_path, n_clips=4, reference=12, clean=12, shift=6, window=6)
-    phases = out["phases"]
-    assert phases["clean"]["windows"] == 2 and phases["clean"]["alarms"] == 0
-    assert phases["reference"]["alarms"] == 0
-    for shifted, feature in (("telephony", "bandwidth_hz"), ("noise 5 dB", "snr_db")):
-        assert phases[shifted]["alarms"] == phases[shifted]["windows"] == 1, phases[shifted]
-        assert phases[shifted]["requests_until_alarm"] == 6
-        assert feature in phases[shifted]["drifted"], phases[shifted]
+from monitor_serve_replay import rollback_replay
 
 
 def test_watcher_removes_a_bad_canary_while_the_server_runs(tmp_path):
