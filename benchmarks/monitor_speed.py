@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def generate(db: Path, rows: int, run: Path, seed: int = 0) -> None:
     tmp.rename(db)
 
 
-def measure(db: str, profile: str, window: int) -> dict:
+def measure(db: str, profile: str, window: int, markers: bool = False) -> dict:
     from voxproof.monitor.analysis import analyze_log
     from voxproof.monitor.drift import WindowSpec
     from voxproof.monitor.policy import load_policy
@@ -69,16 +70,18 @@ def measure(db: str, profile: str, window: int) -> dict:
     policy = base.__class__(**{**base.__dict__, "window": WindowSpec("count", window, window, 50)})
     prof = load_profile(profile)
     t = time.perf_counter()
+    cpu = time.process_time()
     n = alarms = 0
     est = []
-    for rep in analyze_log(open_log(db), prof, policy, markers=False):
+    for rep in analyze_log(open_log(db), prof, policy, markers=markers):
         n += 1
         alarms += rep.drift.status == "drift"
         if rep.estimate is not None and rep.estimate.reason is None:
             est.append(rep.estimate.point)
     wall = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"windows": n, "alarms": alarms, "wall_s": wall, "peak_rss_mb": peak_mb,
+    return {"windows": n, "alarms": alarms, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_mb,
             "estimate_median": float(np.median(est)) if est else None}
 
 
@@ -88,10 +91,11 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=1000)
     ap.add_argument("--db", type=Path, default=Path("/tmp/monitor-1m.sqlite"))
     ap.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
-    ap.add_argument("--child", nargs=3, metavar=("DB", "PROFILE", "WINDOW"), help=argparse.SUPPRESS)
+    ap.add_argument("--markers", action="store_true", help="also the failure markers (as 'monitor analyze' does)")
+    ap.add_argument("--child", nargs=4, metavar=("DB", "PROFILE", "WINDOW", "MARKERS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child[0], args.child[1], int(args.child[2]))))
+        print(json.dumps(measure(args.child[0], args.child[1], int(args.child[2]), args.child[3] == "1")))
         return
     from voxproof.monitor.profile import profile_from_run
 
@@ -103,11 +107,14 @@ def main() -> None:
               f"({args.db.stat().st_size / 1e6:.0f} MB)")
     profile = args.db.with_suffix(".profile.json")
     profile_from_run(run).save(profile)
-    out = subprocess.run([sys.executable, __file__, "--child", str(args.db), str(profile), str(args.window)],
+    load = os.getloadavg()[0]
+    out = subprocess.run([sys.executable, __file__, "--child", str(args.db), str(profile), str(args.window),
+                          "1" if args.markers else "0"],
                          capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"{args.rows:,} requests, {r['windows']} windows of {args.window}: drift + estimate in {r['wall_s']:.1f} s "
-          f"(target < {TARGET_S:g} s), peak RSS {r['peak_rss_mb']:.0f} MB (target < {TARGET_MB:g} MB); "
+    what = "drift + estimate + markers" if args.markers else "drift + estimate"
+    print(f"{args.rows:,} requests, {r['windows']} windows of {args.window}: {what} in {r['wall_s']:.1f} s "
+          f"({r['cpu_s']:.1f} s CPU; load {load:.1f} on {os.cpu_count()} cores) (target < {TARGET_S:g} s), peak RSS {r['peak_rss_mb']:.0f} MB (target < {TARGET_MB:g} MB); "
           f"{r['alarms']} drift alarms; median estimated WER {100 * r['estimate_median']:.1f} %")
 
 

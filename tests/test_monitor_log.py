@@ -289,14 +289,27 @@ def test_markers_flag_text_on_no_speech_and_empty_on_speech():
 
 def test_fast_paths_match_the_plain_numpy_forms():
     """The monitor's per-window shortcuts give exactly what the straightforward forms give."""
-    from voxproof.monitor.drift import _value_counts
-    from voxproof.monitor.profile import feature_values
+    from voxproof.monitor.drift import _categorical_windows
+    from voxproof.monitor.profile import CategoricalProfile, feature_values
     from voxproof.monitor.source import _plain_text
 
-    vals = np.array(["pcm", "gsm", "pcm", "a\x00", "a", "é", "Z", "pcm"], dtype=object)
-    u1, c1 = np.unique(np.asarray(vals.tolist(), dtype=str), return_counts=True)
-    u2, c2 = _value_counts(vals)
-    assert u1.tolist() == u2.tolist() and c1.tolist() == c2.tolist()
+    vals = np.array(["pcm", "gsm", "pcm", "a\x00", "a", "é", "Z", "pcm", None, "gsm"], dtype=object)
+    cat = CategoricalProfile("codec", 100, 0, {"pcm": 0.7, "gsm": 0.3})
+    for lengths in ([10], [4, 0, 6], [1, 9]):
+        got = _categorical_windows(cat, vals, np.array(lengths))
+        for part, fd in zip(np.split(vals, np.cumsum(lengths)[:-1]), got):
+            known = [v for v in part if v is not None]
+            if not known:
+                assert fd.n == 0 and fd.reason == "no values in the window"
+                continue
+            u, c = np.unique(np.asarray(known, dtype=str), return_counts=True)  # the plain form
+            assert fd.n == len(known) and fd.summary == str(u[int(np.argmax(c))])
+            seen = dict(zip(u.tolist(), c.tolist()))
+            wc = np.array([seen.get("pcm", 0), seen.get("gsm", 0), len(known) - seen.get("pcm", 0) - seen.get("gsm", 0)],
+                          dtype=float)
+            rc = np.array([70.0, 30.0, 0.0])
+            assert fd.psi == psi(wc / wc.sum(), rc / rc.sum())
+            assert (fd.statistic, fd.p_value) == chi_square(wc, rc)
     rate = np.array([16000.0, np.nan, 8000.0, 16000.0, -0.0, 44100.0])
     got = feature_values(batch_from_records([{"ts": 0.0, "sample_rate": r} for r in rate]), "sample_rate")
     assert got.tolist() == [None if not np.isfinite(r) else f"{int(r)}" for r in rate]
@@ -307,3 +320,30 @@ def test_fast_paths_match_the_plain_numpy_forms():
     pooled = np.max(np.abs(np.searchsorted(np.sort(a), allv, side="right") / a.size
                            - np.searchsorted(b, allv, side="right") / b.size))
     assert ks_two_sample(a, b, b.size)[0] == float(pooled)
+
+
+def test_numeric_drift_of_many_windows_equals_one_window_at_a_time():
+    """``drift_windows`` computes PSI, KS and the median of a group of windows at once; each figure is bit for
+    bit the plain one-window form (bin shares, ``ks_two_sample``, ``np.median``), with missing values,
+    ties, empty windows and windows of different sizes."""
+    from voxproof.monitor.drift import _numeric_windows
+    from voxproof.monitor.profile import NumericProfile, bin_shares
+
+    rng = np.random.default_rng(5)
+    ref = np.sort(np.round(rng.normal(0, 1, 300), 2))
+    edges = tuple(float(e) for e in np.quantile(ref, np.linspace(0.1, 0.9, 9)))
+    shares = tuple(float(x) for x in bin_shares(ref, edges))
+    prof = NumericProfile("snr_db", 300, 0, edges, shares, tuple(float(x) for x in ref), {})
+    lengths = np.array([50, 0, 7, 120, 1, 2, 33])
+    vals = np.round(rng.normal(0.3, 1.2, lengths.sum()), 1)
+    vals[rng.random(vals.size) < 0.1] = np.nan
+    vals[60:67] = np.nan  # a window with no values
+    got = _numeric_windows(prof, vals, lengths)
+    for part, fd in zip(np.split(vals, np.cumsum(lengths)[:-1]), got):
+        x = part[np.isfinite(part)]
+        if x.size == 0:
+            assert fd.n == 0 and fd.reason == "no values in the window"
+            continue
+        d, pv = ks_two_sample(x, ref, prof.n)
+        assert (fd.n, fd.psi, fd.statistic, fd.p_value, fd.summary) == \
+            (x.size, psi(bin_shares(x, edges), shares), d, pv, float(np.median(x)))

@@ -18,6 +18,7 @@ equivalent multinomial draw over those rows is used instead (see :func:`resample
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -241,9 +242,7 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     collapse to [0, 0] when no unit has the property (0 of 4 clips: [0, 0.49] at 95 %)."""
     if n == 0:
         return math.nan, math.nan
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2))
+    z = _normal_quantile(0.5 + level / 2)
     p = k / n
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
@@ -285,3 +284,11 @@ def bootstrap_difference(
     low, high = percentile_interval(rates[0] - rates[1], level)
     blocked_by = "speaker" if "speaker" in blocked else None
     return Interval(est, low, high, level, METHOD, n_resamples, seed, blocked_by, units)
+
+
+@functools.lru_cache(maxsize=8)
+def _normal_quantile(q: float) -> float:
+    """scipy's normal quantile, cached (the monitor asks for the same level thousands of times)."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(q))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from voxproof.monitor.drift import WindowDrift, drift_window, iter_windows
+from voxproof.monitor.drift import Window, WindowDrift, drift_windows, iter_windows
 from voxproof.monitor.estimate import WerEstimate, estimate_window, request_mass
 from voxproof.monitor.markers import MarkerRate, marker_rates
 from voxproof.monitor.policy import MonitorPolicy
@@ -25,6 +25,7 @@ ANALYSIS_COLUMNS = ("id", "ts", "request_id", "endpoint", "version", "route", "s
                     "sample_rate", "codec", "rms_dbfs", "snr_db", "speech_ratio", "clipping_ratio", "bandwidth_hz",
                     "conf_mean", "words", "words_per_s", "output_chars", "text", "word_confs")
 _NOT_FOR_WINDOWS = ("request_id", "version")  # per-window analysis never reads these
+GROUP_WINDOWS, GROUP_ROWS = 64, 200_000  # windows whose drift is computed at once (bounds the memory held)
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,23 @@ def analyze_log(source: LogSource, profile: ReferenceProfile, policy: MonitorPol
                 since: float | None = None) -> Iterator[WindowReport]:
     columns = [c for c in ANALYSIS_COLUMNS if c not in _NOT_FOR_WINDOWS and (markers or c != "text")]
     chunks = _route_filter(source.chunks(columns, chunk_rows=chunk_rows, since=since), route)
-    cal = profile.calibration
+    group: list[Window] = []
+    rows = 0
     for w in iter_windows(chunks, policy.window):
-        d = drift_window(w, profile, policy.drift, policy.window.min_requests)
+        group.append(w)
+        rows += w.batch.n
+        if len(group) >= GROUP_WINDOWS or rows >= GROUP_ROWS:
+            yield from _reports(group, profile, policy, estimate, markers)
+            group, rows = [], 0
+    yield from _reports(group, profile, policy, estimate, markers)
+
+
+def _reports(group: list[Window], profile: ReferenceProfile, policy: MonitorPolicy, estimate: bool,
+             markers: bool) -> Iterator[WindowReport]:
+    """The reports of a group of windows (drift computed for the group at once)."""
+    cal = profile.calibration
+    drifts = drift_windows(group, profile, policy.drift, policy.window.min_requests) if group else []
+    for w, d in zip(group, drifts):
         est = None
         if estimate and cal is not None:
             est = estimate_window(request_mass(w.batch, cal), cal, resamples=policy.resamples,

@@ -20,8 +20,7 @@ is reported as too small, never as drift.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import is_not
@@ -37,7 +36,6 @@ from voxproof.monitor.profile import (
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
-    bin_shares,
     feature_values,
     ok_mask,
 )
@@ -292,30 +290,114 @@ class WindowDrift:
 
 
 def _numeric(p: NumericProfile, values: np.ndarray) -> FeatureDrift:
-    x = values[np.isfinite(values)]
+    return _numeric_windows(p, values, np.array([len(values)]))[0]
+
+
+def _numeric_windows(p: NumericProfile, values: np.ndarray, lengths: np.ndarray) -> list[FeatureDrift]:
+    """PSI, KS and median of several windows at once: ``values`` are the windows' values one after the
+    other (``lengths`` each). The same floating-point operations, in the same order, as one window at a
+    time: counts of the same values, divided by the same sizes, summed row by row."""
+    w = lengths.size
+    seg = np.repeat(np.arange(w), lengths)
+    finite = np.isfinite(values)
+    x, sx = values[finite], seg[finite]
+    n = np.bincount(sx, minlength=w)
+    out: list[FeatureDrift | None] = [None] * w
     if p.n < MIN_REFERENCE:
-        return FeatureDrift(p.name, "numeric", int(x.size), math.nan, "ks", math.nan, math.nan, math.nan, False,
-                            None, f"reference has {p.n} values (needs {MIN_REFERENCE})")
-    if x.size == 0:
-        return FeatureDrift(p.name, "numeric", 0, math.nan, "ks", math.nan, math.nan, math.nan, False, None,
-                            "no values in the window")
+        why = f"reference has {p.n} values (needs {MIN_REFERENCE})"
+        return [FeatureDrift(p.name, "numeric", int(k), math.nan, "ks", math.nan, math.nan, math.nan, False, None, why)
+                for k in n]
+    for i in np.flatnonzero(n == 0):
+        out[i] = FeatureDrift(p.name, "numeric", 0, math.nan, "ks", math.nan, math.nan, math.nan, False, None,
+                              "no values in the window")
+    live = np.flatnonzero(n > 0)
+    if live.size:
+        keep = np.isin(sx, live) if live.size < w else slice(None)
+        x, sx = x[keep], np.searchsorted(live, sx[keep])
+        psi_v, d, pv, med = _numeric_tests(p, x, sx, n[live])
+        for j, i in enumerate(live):
+            out[i] = FeatureDrift(p.name, "numeric", int(n[i]), float(psi_v[j]), "ks", float(d[j]), float(pv[j]),
+                                  float(pv[j]), False, float(med[j]))
+    return out  # type: ignore[return-value]
+
+
+def _numeric_tests(p: NumericProfile, x: np.ndarray, sx: np.ndarray,
+                   n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per window (rows ``sx`` of the finite values ``x``, ``n`` > 0 values each): PSI, KS D, its p-value, median."""
+    from scipy.special import kolmogorov
+
+    w = n.size
     edges, shares, sample, cdf = _prepared(p)
-    value = psi(bin_shares(x, edges), shares)
-    d, pv = _ks(np.sort(x), sample, cdf, p.n)
-    return FeatureDrift(p.name, "numeric", int(x.size), value, "ks", d, pv, pv, False, float(np.median(x)))
+    k = edges.size + 1
+    counts = np.bincount(sx * k + np.searchsorted(edges, x, side="right"), minlength=w * k).reshape(w, k)
+    ws = np.maximum(counts / n[:, None], PSI_FLOOR)
+    rs = np.maximum(shares, PSI_FLOOR)
+    psi_v = np.sum((ws - rs) * np.log(ws / rs), axis=1)
+    # each window's values sorted in one row (NaN after them)
+    width = int(n.max())
+    rows = np.full((w, width), np.nan)
+    starts = np.cumsum(n) - n
+    rows[sx, np.arange(x.size) - starts[sx]] = x
+    rows.sort(axis=1)
+    cols = np.arange(width)
+    valid = cols < n[:, None]
+    # the window's CDF at its own values: 1 + position of the last equal value
+    nxt = np.concatenate([rows[:, 1:], np.full((w, 1), np.nan)], axis=1)
+    last = np.where(valid & (nxt != rows), cols, width)
+    fa_a = (np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1] + 1) / n[:, None]
+    fb_a = np.searchsorted(sample, rows, side="right") / sample.size
+    d = np.where(valid, np.abs(fa_a - fb_a), -np.inf).max(axis=1)
+    if sample.size:  # the window's CDF at the reference values: values with no reference value below them
+        nb = sample.size
+        below = np.bincount(sx * (nb + 1) + np.searchsorted(sample, x, side="left"), minlength=w * (nb + 1))
+        fa_b = np.cumsum(below.reshape(w, nb + 1), axis=1)[:, :nb] / n[:, None]
+        d = np.maximum(d, np.abs(fa_b - cdf).max(axis=1))
+    en = np.sqrt(n * p.n / (n + p.n))
+    pv = np.minimum(1.0, kolmogorov((en + 0.12 + 0.11 / en) * d))
+    half = n // 2
+    wi = np.arange(w)
+    med = rows[wi, half].copy()
+    even = np.flatnonzero(n % 2 == 0)
+    if even.size:
+        med[even] = np.mean(np.stack([rows[even, half[even] - 1], rows[even, half[even]]], axis=1), axis=1)
+    return psi_v, d, pv, med
 
 
 def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
+    return _categorical_windows(p, values, np.array([len(values)]))[0]
+
+
+def _categorical_windows(p: CategoricalProfile, values: np.ndarray, lengths: np.ndarray) -> list[FeatureDrift]:
+    """PSI and chi-square of several windows (``values`` one window after the other, ``lengths`` each): the
+    values are counted for all windows at once, each window's test is the one-window computation."""
+    w = lengths.size
+    seg = np.repeat(np.arange(w), lengths)
     present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
-    n_known = int(present.sum())
+    n_known = np.bincount(seg[present], minlength=w)
     if p.n < MIN_REFERENCE:
-        return FeatureDrift(p.name, "categorical", n_known, math.nan, "chi-square", math.nan, math.nan,
-                            math.nan, False, None, f"reference has {p.n} values (needs {MIN_REFERENCE})")
-    if not n_known:
-        return FeatureDrift(p.name, "categorical", 0, math.nan, "chi-square", math.nan, math.nan, math.nan,
-                            False, None, "no values in the window")
-    uniq, counts = _value_counts(values[present])
-    seen = dict(zip(uniq.tolist(), counts.tolist()))
+        why = f"reference has {p.n} values (needs {MIN_REFERENCE})"
+        return [FeatureDrift(p.name, "categorical", int(k), math.nan, "chi-square", math.nan, math.nan, math.nan,
+                             False, None, why) for k in n_known]
+    known = values[present].tolist()
+    distinct = {v: i for i, v in enumerate(dict.fromkeys(known))}
+    # labels as np.unique(np.asarray(values, dtype=str)) gives them, sorted; counted per window
+    uniq, label = np.unique(np.asarray(list(distinct), dtype=str), return_inverse=True)
+    codes = label.ravel()[np.fromiter(map(distinct.__getitem__, known), dtype=np.int64, count=len(known))]
+    counts = np.bincount(seg[present] * uniq.size + codes, minlength=w * uniq.size).reshape(w, uniq.size)
+    out = []
+    for i in range(w):
+        if not n_known[i]:
+            out.append(FeatureDrift(p.name, "categorical", 0, math.nan, "chi-square", math.nan, math.nan, math.nan,
+                                    False, None, "no values in the window"))
+            continue
+        nz = np.flatnonzero(counts[i])
+        out.append(_categorical_test(p, int(n_known[i]), uniq[nz].tolist(), counts[i, nz].tolist()))
+    return out
+
+
+def _categorical_test(p: CategoricalProfile, n_known: int, labels: list[str], counts: list[int]) -> FeatureDrift:
+    """One window's categorical drift from its values' counts (``labels`` sorted)."""
+    seen = dict(zip(labels, counts))
     cats = list(p.shares)
     new = [c for c in seen if c not in p.shares]
     wc = [seen.get(c, 0) for c in cats if c != OTHER]
@@ -326,33 +408,41 @@ def _categorical(p: CategoricalProfile, values: np.ndarray) -> FeatureDrift:
     wc_a, rc_a = np.asarray(wc, dtype=float), np.asarray(rc, dtype=float)
     value = psi(wc_a / wc_a.sum(), rc_a / rc_a.sum())
     stat, pv = chi_square(wc_a, rc_a)
-    top = str(uniq[int(np.argmax(counts))])
+    top = labels[int(np.argmax(counts))]
     return FeatureDrift(p.name, "categorical", n_known, value, "chi-square", stat, pv, pv, False, top)
-
-
-def _value_counts(known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(np.asarray(known, dtype=str), return_counts=True)``, with the string conversion and the
-    sort done on the distinct values only (a Counter does the per-row work in C)."""
-    counted = Counter(known.tolist())
-    uniq, inverse = np.unique(np.asarray(list(counted), dtype=str), return_inverse=True)
-    counts = np.bincount(inverse.ravel(), weights=np.fromiter(counted.values(), dtype=float, count=len(counted)),
-                         minlength=uniq.size)
-    return uniq, counts.astype(np.int64)
 
 
 def drift_window(window: Window, profile: ReferenceProfile, settings: DriftSettings, min_requests: int) -> WindowDrift:
     """Drift of one window's successful requests against the profile."""
-    mask = ok_mask(window.batch)
-    ok = window.batch if mask.all() else window.batch.take(np.flatnonzero(mask))  # no copy when all ok
-    results: list[FeatureDrift] = []
+    return drift_windows([window], profile, settings, min_requests)[0]
+
+
+def drift_windows(windows: Sequence[Window], profile: ReferenceProfile, settings: DriftSettings,
+                  min_requests: int) -> list[WindowDrift]:
+    """Drift of several windows, numeric features computed for all of them at once (same results as one
+    window at a time)."""
+    oks = []
+    for window in windows:
+        mask = ok_mask(window.batch)
+        oks.append(window.batch if mask.all() else window.batch.take(np.flatnonzero(mask)))  # no copy when all ok
+    lengths = np.array([b.n for b in oks], dtype=np.int64)
+    per_feature: list[list[FeatureDrift]] = []
     for name in settings.features:
-        vals = feature_values(ok, name)
         if name in profile.numeric:
-            results.append(_numeric(profile.numeric[name], vals))
+            vals = np.concatenate([feature_values(b, name) for b in oks]) if oks else np.empty(0)
+            per_feature.append(_numeric_windows(profile.numeric[name], vals.astype(float, copy=False), lengths))
         elif name in profile.categorical:
-            results.append(_categorical(profile.categorical[name], vals))
-    if ok.n < min_requests:
-        return WindowDrift(window.index, window.start, window.end, ok.n, "too small", tuple(results),
+            vals = np.concatenate([feature_values(b, name) for b in oks]) if oks else np.empty(0, dtype=object)
+            per_feature.append(_categorical_windows(profile.categorical[name], vals, lengths))
+    return [_judge(window, ok.n, [f[i] for f in per_feature], settings, min_requests)
+            for i, (window, ok) in enumerate(zip(windows, oks))]
+
+
+def _judge(window: Window, n_ok: int, results: list[FeatureDrift], settings: DriftSettings,
+           min_requests: int) -> WindowDrift:
+    """The window's verdict: too small, or the features' p-values adjusted as one family."""
+    if n_ok < min_requests:
+        return WindowDrift(window.index, window.start, window.end, n_ok, "too small", tuple(results),
                            settings.correction, window.row_ids)
     tested = [i for i, r in enumerate(results) if math.isfinite(r.p_value)]
     adj = adjust(np.asarray([results[i].p_value for i in tested]), settings.correction)
@@ -362,5 +452,5 @@ def drift_window(window: Window, profile: ReferenceProfile, settings: DriftSetti
         results[i] = FeatureDrift(r.feature, r.kind, r.n, r.psi, r.test, r.statistic, r.p_value, float(a), drifted,
                                   r.summary, r.reason)
     status = "drift" if any(r.drifted for r in results) else "ok"
-    return WindowDrift(window.index, window.start, window.end, ok.n, status, tuple(results), settings.correction,
+    return WindowDrift(window.index, window.start, window.end, n_ok, status, tuple(results), settings.correction,
                        window.row_ids)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,7 @@ def parse_word_confs(col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     counts = np.where(lengths > 2, commas + 1, 0)
     if starts != len(strs) or ends != len(strs):
         return _parse_slow(col)
-    body = ",".join(s for s, k in zip(strs, counts) if k).replace("[", "").replace("]", "")
+    body = ",".join(compress(strs, counts)).replace("[", "").replace("]", "")
     try:
         flat = np.fromstring(body, sep=",") if body else np.array([], dtype=float)
     except ValueError:

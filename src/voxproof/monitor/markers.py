@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,10 @@ class MarkerRate:
                 "low": f(self.low), "high": f(self.high), "note": self.note}
 
 
+def _has_text(text: np.ndarray) -> np.ndarray:
+    return np.fromiter(map(isinstance, text, repeat(str)), dtype=bool, count=len(text))
+
+
 def _repeats(text: str | None, repeat_min: int) -> bool:
     if not text:
         return False
@@ -84,7 +89,7 @@ def marker_flags(batch: RequestBatch, profile: ReferenceProfile | None,
     else:
         out["wps_out_of_range"] = (np.zeros(batch.n, bool), np.zeros(batch.n, bool))
     text = batch.get("text")
-    has_text = np.fromiter((isinstance(t, str) for t in text), dtype=bool, count=batch.n)
+    has_text = _has_text(text)
     rep = np.zeros(batch.n, dtype=bool)
     idx = np.flatnonzero(ok & has_text)
     rep[idx] = [_repeats(text[i], settings.repeat_min) for i in idx]
@@ -111,8 +116,7 @@ def marker_rates(batch: RequestBatch, profile: ReferenceProfile | None,
                     "empty_on_speech": "n/a (no speech_ratio in the log, or no speech)",
                     "wps_out_of_range": "n/a (no words_per_s in the reference or the log)",
                     "repetition": "n/a (no text or words_per_s)"}[name]
-        elif name == "repetition" and not np.any(np.fromiter((isinstance(t, str) for t in batch.get("text")),
-                                                             dtype=bool, count=batch.n)):
+        elif name == "repetition" and not _has_text(batch.get("text")).any():
             note = "proxy: words/s above 2x the reference p99 (no text logged)"
         rates[name] = MarkerRate(name, k, n, low, high, note)
     return rates

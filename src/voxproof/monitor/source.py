@@ -302,41 +302,46 @@ class SqliteSource(LogSource):
         return conn
 
     def _chunks(self, names: list[str], chunk_rows: int, since: float | None) -> Iterator[RequestBatch]:
+        """Two queries over one snapshot (one read transaction): the numbers, NULL read as +inf, straight
+        into a float array, and the text columns; no per-value Python work beyond what sqlite3 creates."""
         conn = self._connect()
+        conn.isolation_level = None  # explicit transaction below
         try:
             present = {r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")}
             missing = [c for c in REQUIRED if c not in present]
             if missing:
                 raise LogUnreadable(f"{self.location}: table {TABLE} lacks required column(s) {', '.join(missing)}")
             by_id = "id" in present and _in_ts_order(conn)
-            select, sql, params = _select_sql(names, present, since, "?", by_id)
+            select = [c for c in names if c in present]
+            nums = [c for c in select if COLUMNS[c] != "text"]
+            texts = [c for c in select if COLUMNS[c] == "text"]
             try:
-                cur = conn.execute(sql, params)
+                conn.execute("BEGIN")
+                curs = [(part, conn.execute(*_query(exprs, present, since, "?", by_id)))
+                        for part, exprs in ((nums, [f"COALESCE({c}, 9e999)" for c in nums]), (texts, texts)) if part]
                 while True:
-                    rows = cur.fetchmany(chunk_rows)
-                    if not rows:
+                    parts = [(part, cur.fetchmany(chunk_rows)) for part, cur in curs]
+                    if not parts[0][1]:
                         return
-                    yield self._batch(rows, select, names)
+                    if len({len(rows) for _, rows in parts}) != 1:
+                        raise LogUnreadable(f"{self.location}: the request log changed under one read transaction")
+                    yield _column_batch(self, parts, names)
             except sqlite3.DatabaseError as exc:
                 raise LogUnreadable(f"{self.location}: reading the request log failed: {exc}") from None
         finally:
             conn.close()
 
-    def _batch(self, rows: list[tuple], select: list[str], names: list[str]) -> RequestBatch:
-        return _sql_batch(self, rows, select, names)
 
-
-def _select_sql(names: list[str], present: set[str], since: float | None, mark: str,
-                by_id: bool) -> tuple[list[str], str, tuple[Any, ...]]:
-    """The columns read, the query (ts order; id order when ``by_id``) and its parameters."""
-    select = [c for c in names if c in present]
-    sql = f"SELECT {', '.join(select)} FROM {TABLE}"
+def _query(exprs: list[str], present: set[str], since: float | None, mark: str,
+           by_id: bool) -> tuple[str, tuple[Any, ...]]:
+    """The query for ``exprs`` (ts order; id order when ``by_id``) and its parameters."""
+    sql = f"SELECT {', '.join(exprs)} FROM {TABLE}"
     params: tuple[Any, ...] = ()
     if since is not None:
         sql += f" WHERE ts >= {mark}"
         params = (since,)
     sql += " ORDER BY " + ("id" if by_id else "ts, id" if "id" in present else "ts")
-    return select, sql, params
+    return sql, params
 
 
 def _in_ts_order(conn: sqlite3.Connection) -> bool:
@@ -353,25 +358,44 @@ def _in_ts_order(conn: sqlite3.Connection) -> bool:
     return back is None
 
 
-def _sql_batch(source: LogSource, rows: list[tuple], select: list[str], names: list[str]) -> RequestBatch:
-    """Columns from SQL rows; text columns sanitised, numbers coerced (non-numbers become null and count)."""
-    columns = list(zip(*rows))
+def _numbers(values: Sequence[Any]) -> np.ndarray:
+    """A float64 column; None, non-numbers and non-finite values become NaN."""
+    try:
+        arr = np.array(values, dtype=float)  # None -> nan
+    except (TypeError, ValueError, OverflowError):
+        arr = np.array([_safe_number(v) for v in values], dtype=float)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def _texts(values: Sequence[Any]) -> np.ndarray:
+    """An object column of str / None, long values cut and non-text values rendered as text."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values if _plain_text(values) else [
+        None if v is None else (v if isinstance(v, str) and len(v) <= MAX_TEXT_CHARS else _text(v))
+        for v in values]
+    return arr
+
+
+def _column_batch(source: LogSource, parts: list[tuple[list[str], list[tuple]]], names: list[str]) -> RequestBatch:
+    """A batch from row tuples of the number query (``COALESCE(col, +inf)``: floats or ints, converted as one
+    2-D array; a chunk holding anything else is converted value by value) and of the text query."""
     cols: dict[str, np.ndarray] = {}
-    for name, values in zip(select, columns):
-        if COLUMNS[name] == "text":
-            arr = np.empty(len(values), dtype=object)
-            arr[:] = values if _plain_text(values) else [
-                None if v is None else (v if isinstance(v, str) and len(v) <= MAX_TEXT_CHARS else _text(v))
-                for v in values]
-            cols[name] = arr
-        else:
+    for part, rows in parts:
+        if COLUMNS[part[0]] != "text":
             try:
-                arr = np.array(values, dtype=float)  # None -> nan
-            except (TypeError, ValueError):
-                arr = np.array([_safe_number(v) for v in values], dtype=float)
-            arr[~np.isfinite(arr)] = np.nan
-            cols[name] = arr
-    n = len(rows)
+                table = np.array(rows, dtype=float)
+                table[~np.isfinite(table)] = np.nan
+                cols.update((name, np.ascontiguousarray(table[:, j])) for j, name in enumerate(part))
+            except (TypeError, ValueError, OverflowError):
+                cols.update((name, _numbers(v)) for name, v in zip(part, zip(*rows)))
+        else:
+            cols.update((name, _texts(v)) for name, v in zip(part, zip(*rows)))
+    return _finish_batch(source, cols, len(parts[0][1]), names)
+
+
+def _finish_batch(source: LogSource, cols: dict[str, np.ndarray], n: int, names: list[str]) -> RequestBatch:
+    """Absent columns as all-null; rows without a ts refused and counted."""
     for name in names:
         if name not in cols:
             cols[name] = (np.full(n, None, dtype=object) if COLUMNS[name] == "text" else np.full(n, np.nan))
@@ -381,6 +405,13 @@ def _sql_batch(source: LogSource, rows: list[tuple], select: list[str], names: l
             source._bad("row", "ts is null or not a number")
         cols = {k: v[~bad] for k, v in cols.items()}
     return RequestBatch(cols)
+
+
+def _sql_batch(source: LogSource, rows: list[tuple], select: list[str], names: list[str]) -> RequestBatch:
+    """Columns from SQL rows; text columns sanitised, numbers coerced (non-numbers become null and count)."""
+    cols = {name: (_texts(values) if COLUMNS[name] == "text" else _numbers(values))
+            for name, values in zip(select, zip(*rows))}
+    return _finish_batch(source, cols, len(rows), names)
 
 
 def _plain_text(values: Sequence[Any]) -> bool:
@@ -419,7 +450,8 @@ class PostgresSource(LogSource):
             if not present:
                 raise LogUnreadable(f"the database has no '{TABLE}' table; is it a request log written by "
                                     "'voxproof serve'?")
-            select, sql, params = _select_sql(names, present, since, "%s", False)
+            select = [c for c in names if c in present]
+            sql, params = _query(select, present, since, "%s", False)
             with conn.cursor(name="voxproof_monitor") as cur:  # server-side cursor: streamed, bounded memory
                 cur.itersize = chunk_rows
                 cur.execute(sql, params)
