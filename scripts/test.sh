@@ -3,6 +3,8 @@
 # The server listens only on a unix socket in a fresh private folder, needs a password, and is stopped
 # (and its folder deleted) when this script ends: normally, on a test failure, or on Ctrl-C.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -p randomly` for a random order (seed printed).
+# Test files run in VOXPROOF_TEST_WORKERS parallel processes (default 2, pytest-xdist, one file per process
+# at a time so module fixtures load once); VOXPROOF_TEST_WORKERS=0 runs everything in this process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-${TMPDIR:-/tmp}/voxproof-numba-cache}"
@@ -16,4 +18,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 # shellcheck source=../.ci/postgres.sh
 source .ci/postgres.sh
-python3 -m pytest -q "$@"
+workers="${VOXPROOF_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then
+    python3 -m pytest -q "$@"
+else
+    python3 -m pytest -q -n "$workers" --dist loadfile "$@"
+fi
