@@ -109,3 +109,14 @@ def short_floor_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(src / "audio" / f"{uid}.flac", folder / "audio" / f"{uid}.flac")
     (folder / "transcripts.tsv").write_text("".join(f"{u}\t{texts[u]}\n" for u in SHORT_CLIPS))
     return folder
+
+
+# The longest file first: the README walkthrough is one chain of commands (several minutes) that cannot be
+# split, so with test files spread over processes (scripts/test.sh, pytest-xdist --dist loadfile) it should
+# start at once rather than last. After any reordering (pytest-randomly), so a random order stays random.
+_FIRST = ("test_readme_commands.py",)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in _FIRST)  # stable: the rest keep their order

@@ -129,6 +129,18 @@ def test_machine_warnings_for_an_old_run_and_changed_library():
     assert notes[1] == "decode-path libraries differ: ctranslate2 4.6.0 vs 4.8.5"
 
 
+def test_no_dispatch_warning_when_only_one_run_decodes_through_ctranslate2():
+    """PocketSphinx vs Whisper on one machine: CTranslate2's ISA exists in one run only, so it is no difference."""
+    flags = ["avx2", "avx512f"]
+    whisper = {"runtime": {"cpu_flags": flags, "ctranslate2": {"isa": "AVX2"}, "mkl_code_path": {"value": "AMX-INT8"}},
+               "backend": {"name": "whisper"}}
+    sphinx = {"runtime": {"cpu_flags": flags}, "backend": {"name": "sphinx"}}
+    assert machine_warnings(sphinx, whisper) == []
+    other_cpu = {"runtime": {"cpu_flags": ["avx2"]}, "backend": {"name": "sphinx"}}
+    (note,) = machine_warnings(other_cpu, whisper)
+    assert "only in B: avx512f" in note
+
+
 def test_packed_run_is_recorded_as_a_different_measurement(runs):
     clip, packed = runs
     prov = _provenance(packed)

@@ -258,7 +258,8 @@ def test_export_refuses_bad_input_with_one_line(tmp_path):
     assert res.returncode == 2 and "no condition 'noise'" in res.stderr
     res = _cli("export", str(run), "--format", "wav")
     assert res.returncode == 2
-    res = _cli("compare", str(run), str(run), "--tests", "sctk", "--alternates", "default")
+    other = _fake_run(tmp_path / "other", [("u1", "s1", "a b", "a c")])
+    res = _cli("compare", str(run), str(other), "--tests", "sctk", "--alternates", "default")
     assert res.returncode == 2 and "alternates" in res.stderr
     res = _cli("gate", "--baseline", str(run), "--candidate", str(run), "--tests", "nist")
     assert res.returncode == 2 and "Traceback" not in res.stderr

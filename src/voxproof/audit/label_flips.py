@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from voxproof.audit.findings import Finding
 from voxproof.manifest.utterance import Utterance
@@ -26,6 +27,15 @@ GROUP_TAGS = ("source",)
 class LabelFlipOptions:
     min_items: int = 3
     max_p: float = 0.05  # family-wise (Bonferroni over the groups tested)
+
+
+def contradicted_items(asr_findings: Iterable[Any]) -> set[str]:
+    """Items the recogniser contradicts at or above the label-noise WER: judged label noise
+    (``transcript.asr_disagreement``) and judged model error (``transcript.asr_hard``) alike. A flip scan
+    asks whether contradictions concentrate in one group, so it counts both: a swapped transcript the
+    recogniser was unsure of is still a contradiction, and the group test controls for the base rate."""
+    kinds = ("transcript.asr_disagreement", "transcript.asr_hard")
+    return {i for f in asr_findings if f.kind in kinds for i in f.items}
 
 
 def find_label_flips(utts: Iterable[Utterance], flagged: set[str],

@@ -305,9 +305,9 @@ def run_audit(
                                             progress=lambda n: say(f"label noise: {n} items transcribed"))
         findings.extend(asr_findings)
         if opts.poison:
-            from voxproof.audit.label_flips import find_label_flips
+            from voxproof.audit.label_flips import contradicted_items, find_label_flips
 
-            flagged = {i for f in asr_findings if f.kind == "transcript.asr_disagreement" for i in f.items}
+            flagged = contradicted_items(asr_findings)
             failed = {i for f in asr_findings if f.kind == "transcript.asr_failed" for i in f.items}
             findings.extend(find_label_flips(
                 (u for u, a in store.pairs(0) if a.ok and u.text and u.id not in failed), flagged))

@@ -250,9 +250,15 @@ def machine_warnings(base: dict[str, Any], cand: dict[str, Any], labels: tuple[s
     if len(missing) == 1:
         out.append(f"run {missing[0]} does not record its CPU instruction sets (made before voxproof recorded "
                    "them), so a difference from CPU dispatch cannot be ruled out")
-    if sa is not None and sb is not None and sa != sb:
+    if sa is not None and sb is not None and "ctranslate2_isa" in sa and "ctranslate2_isa" in sb:
+        keys = set(sa) | set(sb)
+    elif sa is not None and sb is not None:  # CTranslate2 in at most one run: its dispatch does not differ between them
+        keys = {"cpu_flags"}
+    else:
+        keys = set()
+    if keys and any(sa.get(k) != sb.get(k) for k in keys):
         diffs = []
-        for key in sorted(set(sa) | set(sb)):
+        for key in sorted(keys):
             if sa.get(key) != sb.get(key):
                 if key == "cpu_flags":
                     fa, fb = set(sa.get(key) or ()), set(sb.get(key) or ())
