@@ -132,6 +132,9 @@ def console_table(summary: dict[str, Any]) -> str:
         (f"RTF: {NOT_TIMED}", not s["timing"].get("rtf"))) if gone})
     if missing:
         lines.append("n/a: " + "; ".join(missing))
+    if any(s["mos"].get("plcmos") for s in rows):
+        lines.append("PLCMOS v2 [95% CI]  " + "   ".join(
+            f"{s['system']} {_mos(s['mos'].get('plcmos'), 'not run')}" for s in rows))
     lines.append("")
     names = [s["system"] for s in rows]
     lines.append("Failures (count of items flagged)  " + "  ".join(f"{n:>10}" for n in names))
