@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voxproof.audio.signal import Audio
-
 CLIPS = ("367-130732-0000", "1688-142285-0002", "1998-15444-0000", "3080-5032-0000")
 FRAME = 320  # 20 ms at 16 kHz: one lost packet
 

@@ -44,6 +44,7 @@ MOS_SAMPLE_RATE = 16000
 DNSMOS_WINDOW_SECONDS = 9.01
 MOS_KEYS = ("sig", "bak", "ovrl", "p808")
 PLCMOS_ROUNDS = 15
+PLCMOS_MAX_SECONDS = 120.0  # longer clips are not scored by PLCMOS: its input (and memory) grows with length
 PREDICTOR_KEYS = (*MOS_KEYS, "plcmos")  # every per-clip predictor a row may carry (as ``mos_<key>``)
 
 
@@ -177,7 +178,13 @@ class DnsmosPredictor:
             result = self._dnsmos.run(samples, MOS_SAMPLE_RATE, model_type=model_type)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"DNSMOS failed on a {duration:.2f} s clip: {exc}") from exc
-        plc = self.plcmos(samples) if self._plcmos is not None else None
+        plc = None
+        if self._plcmos is not None:
+            if duration <= PLCMOS_MAX_SECONDS:
+                plc = self.plcmos(samples)
+            else:
+                warnings.append(f"PLCMOS not run: {duration:.0f} s is over its {PLCMOS_MAX_SECONDS:.0f} s limit "
+                                "(its input grows with length); split the clip to score it")
         return MosScore(
             sig=float(result["sig_mos"]),
             bak=float(result["bak_mos"]),
@@ -243,7 +250,7 @@ def _load_plcmos():
         ) from exc
     try:
         return PLCMOS()
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a missing/corrupt model
+    except Exception as exc:  # onnxruntime raises its own exception types for a missing or corrupt model
         raise BackendUnavailable(f"PLCMOS model could not be loaded ({type(exc).__name__}: {exc}); "
                                  "reinstall speechmos") from exc
 
