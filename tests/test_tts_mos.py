@@ -80,3 +80,21 @@ def test_headroom_and_domain_warnings(predictor, real):
     short = predictor.score(Audio(real.samples[:8000], 16000))
     assert any("tiled" in w for w in short.warnings)
     assert predictor.score(Audio(np.zeros(0, dtype=np.float32), 16000)) is None
+
+
+def test_score_with_plcmos_adds_it_to_the_dnsmos_figures(predictor, real, monkeypatch):
+    """``MosOptions(plcmos=True)``: the same DNSMOS numbers plus PLCMOS on the same prepared samples;
+    a clip over PLCMOS' length limit keeps its DNSMOS figures and says why PLCMOS is missing."""
+    from voxproof.tts import mos as mos_module
+    from voxproof.tts.mos import DnsmosPredictor, MosOptions
+
+    both = DnsmosPredictor(MosOptions(plcmos=True))
+    score = both.score(real, speech_seconds=real.duration)
+    assert _ours(score) == _ours(predictor.score(real, speech_seconds=real.duration))
+    assert score.plcmos == both.plcmos(real.samples) and 1.0 < score.plcmos < 5.0
+    assert score.features()["mos_plcmos"] == score.plcmos
+    assert both.info()["plcmos"]["model"] == "plcmos_v2.onnx" and "plcmos" not in predictor.info()
+    monkeypatch.setattr(mos_module, "PLCMOS_MAX_SECONDS", 1.0)
+    long = both.score(real, speech_seconds=real.duration)
+    assert long.plcmos is None and "mos_plcmos" not in long.features()
+    assert _ours(long) == _ours(score) and any("PLCMOS not run" in w for w in long.warnings)

@@ -68,3 +68,33 @@ def test_paired_comparison_matches_direct_computation():
     assert comp.n_common == n and not comp.warnings
     again = compare_systems("a", a, "b", b, n_resamples=500, seed=3)
     assert again.to_dict() == comp.to_dict()  # seeded: same numbers
+
+
+def test_plcmos_summarised_compared_and_reported_only_where_it_ran(tmp_path):
+    """Rows carry ``mos_plcmos`` when tts-eval ran --plcmos: its interval covers the rows that have it,
+    the paired comparison includes it only when every paired clip has it, and both reports show it."""
+    from voxproof.tts.report import build_tts_summary, console_table, write_html
+
+    def with_plc(row, value):
+        if value is not None:
+            row.features["mos_plcmos"] = value
+        return row
+
+    plc_a = [4.1, 4.4, None]
+    a = prompt_scores([with_plc(_row(f"p{i}", 6, 1, 3.0 + i / 10), v) for i, v in enumerate(plc_a)], NORM)
+    b = prompt_scores([with_plc(_row(f"p{i}", 6, 2, 2.5), 3.0) for i in range(3)], NORM)
+    sa, sb = summarise("a", a, n_resamples=200), summarise("b", b, n_resamples=200)
+    assert sa.mos["plcmos"].estimate == pytest.approx(4.25) and sb.mos["plcmos"].estimate == pytest.approx(3.0)
+    assert "plcmos" not in summarise("c", prompt_scores([_row("p1", 6, 1, 3.0)], NORM), n_resamples=50).mos
+    partial = compare_systems("a", a, "b", b, n_resamples=200, seed=0)
+    assert "mos_plcmos" not in [m.metric for m in partial.metrics]  # p2 of a has no PLCMOS
+    full = compare_systems("a", a[:2], "b", b[:2], n_resamples=200, seed=0)
+    assert full.metric("mos_plcmos").b - full.metric("mos_plcmos").a == pytest.approx(3.0 - 4.25)
+    judges = {"asr": {"name": "sphinx"}, "normalizer": {"name": "whisper-en", "version": 1}, "vad": "energy",
+              "mos": {"name": "dnsmos", "version": "speechmos 0.0.1.1", "model_checksum": "0" * 16,
+                      "plcmos": {"model": "plcmos_v2.onnx", "model_checksum": "1" * 16, "rater_embeddings": "15"}}}
+    summary = build_tts_summary([sa, sb], [full], floor=None, judges=judges, prompts={"n": 3})
+    text = console_table(summary)
+    assert "PLCMOS v2 [95% CI]  a 4.25" in text and "mos_plcmos" in text
+    html = write_html(summary, tmp_path / "r.html").read_text()
+    assert "plcmos_v2.onnx" in html and "<th>PLCMOS</th>" in html and "4.25 [" in html

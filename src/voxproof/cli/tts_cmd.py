@@ -18,6 +18,7 @@ TTS_HELP = {
     "vad": "Voice-activity detector for the silence, truncation and pause detectors: silero or energy.",
     "mos": "Predict MOS with DNSMOS (P.835 SIG/BAK/OVRL and P.808).",
     "personalized_mos": "Use the personalised DNSMOS P.835 model (penalises interfering talkers).",
+    "plcmos": "Also predict PLCMOS v2 (speechmos, offline ONNX; needs --mos; slower, off by default).",
     "keep_audio": "Write every clip to OUT/<system>/audio/ (the HTML report plays the worst ones).",
     "seed": "Seed of every bootstrap interval and paired test.",
     "n_resamples": "Bootstrap resamples.",

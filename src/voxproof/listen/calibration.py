@@ -1,7 +1,7 @@
 """Listening tests, stage 5: do the MOS predictors agree with this team's listeners?
 
 For each predictor the design recorded per clip (DNSMOS ``mos_ovrl``, ``mos_sig``, ``mos_bak``,
-``mos_p808``, from the ``tts-eval`` rows), against the kept listeners' mean rating of the same clip:
+``mos_p808``, and PLCMOS ``mos_plcmos`` when ``tts-eval --plcmos`` ran, from the ``tts-eval`` rows), against the kept listeners' mean rating of the same clip:
 
 - **per utterance**: Spearman and Pearson correlation over clips, with percentile-bootstrap
   intervals (clips resampled);

@@ -132,7 +132,7 @@ def collect_runs(paths: list[str | Path]) -> tuple[dict[str, dict[str, Clip]], l
     kept (``--keep-audio``) take part."""
     from voxproof.run.store import RunStore, store_path
     from voxproof.tts.evaluate import FLOOR_CONDITION, TTS_CONDITION
-    from voxproof.tts.mos import MOS_KEYS
+    from voxproof.tts.mos import PREDICTOR_KEYS
 
     systems: dict[str, dict[str, Clip]] = {}
     floor: list[Clip] = []
@@ -155,7 +155,7 @@ def collect_runs(paths: list[str | Path]) -> tuple[dict[str, dict[str, Clip]], l
                     if not row.ok or not rel:
                         continue
                     path = (d / rel) if cond == TTS_CONDITION else Path(rel)
-                    pred = {f"mos_{k}": float(row.features[f"mos_{k}"]) for k in MOS_KEYS if f"mos_{k}" in row.features}
+                    pred = {f"mos_{k}": float(row.features[f"mos_{k}"]) for k in PREDICTOR_KEYS if f"mos_{k}" in row.features}
                     clip = Clip(name, row.utt_id, str(path), str(extras.get("text") or row.reference or ""), pred)
                     if into is None:
                         if name in systems and row.utt_id in systems[name] and systems[name][row.utt_id].path != str(path):

@@ -73,10 +73,10 @@ def result_lines(result: ListenResult, calib: Calibration | None = None) -> list
         else:
             lines.append("Predictor calibration against the listeners (per clip; per system)")
             for p in calib.to_dict()["predictors"]:
-                lines.append(f"  {p['predictor']:<9} clips {p['n_clips']:>3}  Spearman {_est(p['spearman'])}  "
+                lines.append(f"  {p['predictor']:<10} clips {p['n_clips']:>3}  Spearman {_est(p['spearman'])}  "
                              f"Pearson {_est(p['pearson'])}  systems: Spearman {_est(p['system_spearman'])}, "
                              f"Kendall tau {_tau(p['kendall_tau_systems'])}")
-                lines.append(f"            verdict: {p['verdict']} ({p['why']})")
+                lines.append(f"             verdict: {p['verdict']} ({p['why']})")
     for w in d["warnings"]:
         lines.append(f"note: {w}")
     return lines

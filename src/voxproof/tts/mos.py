@@ -1,4 +1,5 @@
-"""TTS evaluation stage 3a: predicted MOS with DNSMOS (P.835 SIG/BAK/OVRL and P.808) via ``speechmos``.
+"""TTS evaluation stage 3a: predicted MOS with DNSMOS (P.835 SIG/BAK/OVRL and P.808) via ``speechmos``,
+and optionally PLCMOS v2 (the packet-loss-concealment MOS predictor speechmos also ships, ONNX, offline).
 
 The audio is prepared exactly one way, and the preparation is part of the number:
 
@@ -15,6 +16,12 @@ upsampled from below 16 kHz, shorter than ``min_duration`` (speechmos tiles clip
 or no speech, or a language other than English. Silence is scored as is (DNSMOS gives pure digital
 silence about 1.8 OVRL, so a silent synthesiser is not obviously penalised by MOS alone: the failure
 detectors catch it). Empty audio cannot be scored and returns ``None``.
+
+PLCMOS (``MosOptions(plcmos=True)``) sees the same prepared 16 kHz samples. speechmos averages it over
+15 random "rater embeddings" drawn from numpy's global generator, so its number changes from call to
+call; here the 15 embeddings are drawn once from a fixed seed (``plcmos_seed``), which makes the score
+reproducible. Its cost grows with clip length (about 0.07 s of CPU per second of audio on the
+development machine, on top of DNSMOS), so it is off by default.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ log = logging.getLogger("voxproof.tts.mos")
 MOS_SAMPLE_RATE = 16000
 DNSMOS_WINDOW_SECONDS = 9.01
 MOS_KEYS = ("sig", "bak", "ovrl", "p808")
+PLCMOS_ROUNDS = 15
+PLCMOS_MAX_SECONDS = 120.0  # longer clips are not scored by PLCMOS: its input (and memory) grows with length
+PREDICTOR_KEYS = (*MOS_KEYS, "plcmos")  # every per-clip predictor a row may carry (as ``mos_<key>``)
 
 
 @dataclass(frozen=True)
@@ -54,13 +64,18 @@ class MosScore:
     duration: float
     gain_db: float = 0.0
     warnings: tuple[str, ...] = ()
+    plcmos: float | None = None
 
     def features(self) -> dict[str, float]:
-        """The numbers as run-store features (``mos_sig``, ``mos_bak``, ``mos_ovrl``, ``mos_p808``)."""
-        return {
+        """The numbers as run-store features (``mos_sig``, ``mos_bak``, ``mos_ovrl``, ``mos_p808``,
+        and ``mos_plcmos`` when PLCMOS ran)."""
+        out = {
             "mos_sig": self.sig, "mos_bak": self.bak, "mos_ovrl": self.ovrl, "mos_p808": self.p808,
             "mos_gain_db": self.gain_db,
         }
+        if self.plcmos is not None:
+            out["mos_plcmos"] = self.plcmos
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -71,11 +86,14 @@ class MosScore:
 @dataclass(frozen=True)
 class MosOptions:
     """How DNSMOS is run. ``personalized`` selects the personalised P.835 model (penalises
-    interfering talkers); ``min_duration`` (s) and ``min_speech_fraction`` set the domain warnings."""
+    interfering talkers); ``min_duration`` (s) and ``min_speech_fraction`` set the domain warnings;
+    ``plcmos`` also runs PLCMOS v2 with its rater embeddings drawn from ``plcmos_seed``."""
 
     personalized: bool = False
     min_duration: float = 1.0
     min_speech_fraction: float = 0.2
+    plcmos: bool = False
+    plcmos_seed: int = 0
 
 
 @dataclass
@@ -86,6 +104,7 @@ class DnsmosPredictor:
 
     def __post_init__(self) -> None:
         self._dnsmos = _import_dnsmos()
+        self._plcmos = _load_plcmos() if self.options.plcmos else None
 
     @property
     def name(self) -> str:
@@ -95,7 +114,7 @@ class DnsmosPredictor:
         """Predictor name, version and model checksum: the label every MOS number carries."""
         from importlib.metadata import version
 
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "version": f"speechmos {version('speechmos')}",
             "models": "P.835 sig_bak_ovr.onnx + P.808 model_v8.onnx",
@@ -103,6 +122,13 @@ class DnsmosPredictor:
             "sample_rate": MOS_SAMPLE_RATE,
             "headroom": "peak > 1 scaled to 1 (never clipped)",
         }
+        if self._plcmos is not None:
+            out["plcmos"] = {
+                "model": self._plcmos.onnx_name,
+                "model_checksum": hashlib.sha256(Path(self._plcmos.model_path).read_bytes()).hexdigest()[:16],
+                "rater_embeddings": f"{PLCMOS_ROUNDS} drawn from numpy default_rng({self.options.plcmos_seed})",
+            }
+        return out
 
     def prepare(self, audio: Audio) -> tuple[np.ndarray, float, list[str]]:
         """The 16 kHz samples DNSMOS will see, the gain applied (dB) and domain warnings."""
@@ -152,6 +178,13 @@ class DnsmosPredictor:
             result = self._dnsmos.run(samples, MOS_SAMPLE_RATE, model_type=model_type)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"DNSMOS failed on a {duration:.2f} s clip: {exc}") from exc
+        plc = None
+        if self._plcmos is not None:
+            if duration <= PLCMOS_MAX_SECONDS:
+                plc = self.plcmos(samples)
+            else:
+                warnings.append(f"PLCMOS not run: {duration:.0f} s is over its {PLCMOS_MAX_SECONDS:.0f} s limit "
+                                "(its input grows with length); split the clip to score it")
         return MosScore(
             sig=float(result["sig_mos"]),
             bak=float(result["bak_mos"]),
@@ -161,7 +194,23 @@ class DnsmosPredictor:
             duration=audio.duration,
             gain_db=gain_db,
             warnings=tuple(warnings),
+            plcmos=plc,
         )
+
+    def plcmos(self, samples: np.ndarray) -> float:
+        """PLCMOS v2 of prepared 16 kHz samples (from ``prepare``): the mean over ``PLCMOS_ROUNDS``
+        rater embeddings drawn from a fixed seed, so the same clip always gets the same score."""
+        if self._plcmos is None:
+            raise BackendUnavailable("PLCMOS was not loaded; construct with MosOptions(plcmos=True)")
+        model = self._plcmos
+        feats = np.float32(model.stft_transform(samples))[np.newaxis, np.newaxis, ...]
+        raters = np.random.default_rng(self.options.plcmos_seed).normal(size=(PLCMOS_ROUNDS, 64)).astype(np.float32)
+        try:
+            vals = [float(np.ravel(model.session.run(None, {"degraded_audio": feats, "rater_embed": r[None, :]})[0])[0])
+                    for r in raters]
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"PLCMOS failed on a {samples.size / MOS_SAMPLE_RATE:.2f} s clip: {exc}") from exc
+        return float(np.mean(vals))
 
 
 def numba_cache_dir() -> Path:
@@ -189,6 +238,21 @@ def _import_dnsmos():
             "install with: pip install 'voxproof[mos]'"
         ) from exc
     return dnsmos
+
+
+def _load_plcmos():
+    _import_dnsmos()  # sets the numba cache directory and checks the extra is installed
+    try:
+        from speechmos.plcmos import PLCMOS
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"PLCMOS needs speechmos 0.0.1.1 or later with onnxruntime ({exc}); install with: pip install 'voxproof[mos]'"
+        ) from exc
+    try:
+        return PLCMOS()
+    except Exception as exc:  # onnxruntime raises its own exception types for a missing or corrupt model
+        raise BackendUnavailable(f"PLCMOS model could not be loaded ({type(exc).__name__}: {exc}); "
+                                 "reinstall speechmos") from exc
 
 
 _CHECKSUMS: dict[tuple[str, bool], str] = {}

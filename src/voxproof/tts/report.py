@@ -132,6 +132,9 @@ def console_table(summary: dict[str, Any]) -> str:
         (f"RTF: {NOT_TIMED}", not s["timing"].get("rtf"))) if gone})
     if missing:
         lines.append("n/a: " + "; ".join(missing))
+    if any(s["mos"].get("plcmos") for s in rows):
+        lines.append("PLCMOS v2 [95% CI]  " + "   ".join(
+            f"{s['system']} {_mos(s['mos'].get('plcmos'), 'not run')}" for s in rows))
     lines.append("")
     names = [s["system"] for s in rows]
     lines.append("Failures (count of items flagged)  " + "  ".join(f"{n:>10}" for n in names))
@@ -265,18 +268,22 @@ def write_html(summary: dict[str, Any], path: str | Path, *, audio_roots: dict[s
                            f"{judges['normalizer']['name']}@{judges['normalizer']['version']}",
         "MOS predictor": f"{mos['name']} ({mos['version']}, models {mos['model_checksum']})" if mos else
                          _why(NO_MOS),
+        **({"PLCMOS": f"{mos['plcmos']['model']} (models {mos['plcmos']['model_checksum']}, "
+                      f"{mos['plcmos']['rater_embeddings']})"} if mos and mos.get("plcmos") else {}),
         "voice activity": judges.get("vad"),
         "intervals": "95% percentile bootstrap over prompts",
     }), "judges")]
     rows = list(summary["systems"].values()) + ([summary["floor"]] if summary.get("floor") else [])
     no_mos = NO_MOS if not mos else "no item in the predictor's domain"
-    mos_heads = ["OVRL", "P.808", "SIG", "BAK", "OVRL (failures at 1.0)"] if mos else []
+    plc = bool(mos and mos.get("plcmos"))
+    mos_heads = ["OVRL", "P.808", "SIG", "BAK", "OVRL (failures at 1.0)", *(["PLCMOS"] if plc else [])] if mos else []
     sys_rows = []
     for s in rows:
         t = s["timing"]
         mos_cells = [_mos(s["mos"].get("ovrl"), no_mos), _mos(s["mos"].get("p808"), no_mos),
                      _fmt(s["mos"].get("sig"), no_mos), _fmt(s["mos"].get("bak"), no_mos),
-                     _val(s.get("ovrl_penalised"), 1, no_mos)] if mos else []
+                     _val(s.get("ovrl_penalised"), 1, no_mos),
+                     *([_mos(s["mos"].get("plcmos"), "no clip within PLCMOS' length limit")] if plc else [])] if mos else []
         sys_rows.append([
             s["system"], s["n_items"], _pct(s["wer"], NO_WER), _pct(s["cer"], NO_WER), *mos_cells,
             s["any_failure"]["count"], _val(t.get("median_words_per_second"), 1, NO_WER),

@@ -24,7 +24,7 @@ import numpy as np
 from voxproof.metrics.intervals import Interval, bootstrap_rate, percentile_interval, resample_sums
 from voxproof.run.records import ResultRow
 from voxproof.tts.detectors import FAILURE_KINDS
-from voxproof.tts.mos import MOS_KEYS
+from voxproof.tts.mos import MOS_KEYS, PREDICTOR_KEYS
 
 SCHEMA_VERSION = 1
 
@@ -63,7 +63,7 @@ def prompt_scores(rows: Sequence[ResultRow], normalizer) -> list[PromptScore]:
         extras = row.extras or {}
         failures = {k: bool(v) for k, v in (extras.get("failures") or {}).items()}
         category = (row.tags or {}).get("category") or extras.get("category") or "general"
-        mos = {k: row.features[f"mos_{k}"] for k in MOS_KEYS if f"mos_{k}" in row.features}
+        mos = {k: row.features[f"mos_{k}"] for k in PREDICTOR_KEYS if f"mos_{k}" in row.features}
         if row.ok:
             w, c = extras["words"], extras["chars"]
             word_err = w["substitutions"] + w["deletions"] + w["insertions"]
@@ -146,6 +146,10 @@ def summarise(
     with_mos = [s for s in scores if s.mos]
     mos = {k: bootstrap_rate([s.mos[k] for s in with_mos], [1.0] * len(with_mos), groups=_speakers(with_mos), **kw)
            for k in MOS_KEYS}
+    with_plc = [s for s in with_mos if "plcmos" in s.mos]
+    if with_plc:
+        mos["plcmos"] = bootstrap_rate([s.mos["plcmos"] for s in with_plc], [1.0] * len(with_plc),
+                                       groups=_speakers(with_plc), **kw)
     unscorable = [s for s in scores if not s.mos and s.scored]  # synthesis errors, empty audio
     ovrl_pen = None
     if mos_enabled is None:
@@ -351,7 +355,9 @@ def compare_systems(
                                          higher=True))
     mos_pairs = [(x, y) for x, y in pairs if x.mos and y.mos]
     if mos_pairs:
-        for key in MOS_KEYS:
+        for key in PREDICTOR_KEYS:
+            if not all(key in x.mos and key in y.mos for x, y in mos_pairs):
+                continue  # PLCMOS only when both runs ran it on every paired clip
             va = [x.mos[key] for x, _ in mos_pairs]
             vb = [y.mos[key] for _, y in mos_pairs]
             cols = np.column_stack([va, np.ones(len(va)), vb, np.ones(len(vb))])
