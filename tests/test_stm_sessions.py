@@ -20,16 +20,18 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def stm_dir(tmp_path_factory):
-    """Two bundled utterances of one speaker joined with 1 s of faint noise, as ``talk1.wav`` + ``talks.stm``."""
+    """The two shortest bundled utterances of speaker 1998 (6 s) joined with 1 s of faint noise, as
+    ``audio/talk1.wav`` + ``talks.stm``."""
     from voxproof.audio.io import load_audio
 
     root = tmp_path_factory.mktemp("stm")
-    utts = [u for u in read_manifest(bundled_dataset_path()) if u.speaker == "2033"][:2]
+    utts = sorted((u for u in read_manifest(bundled_dataset_path()) if u.speaker == "1998"),
+                  key=lambda u: sf.info(u.audio).duration)[:2]
     gap = np.random.default_rng(0).normal(0, 3e-4, SR).astype(np.float32)
     parts, lines, t = [gap], [], 1.0
     for u in utts:
         x = load_audio(u.audio, sample_rate=SR).samples
-        lines.append(f"talk1 1 2033 {t:.3f} {t + len(x) / SR:.3f} <o,f0,male> {u.text}\n")
+        lines.append(f"talk1 1 1998 {t:.3f} {t + len(x) / SR:.3f} <o,f0,male> {u.text}\n")
         parts += [x, gap]
         t += len(x) / SR + 1.0
     (root / "audio").mkdir()
@@ -41,7 +43,7 @@ def stm_dir(tmp_path_factory):
 def test_an_stm_file_reads_as_one_session_per_recording(stm_dir):
     root, utts = stm_dir
     (session,) = read_manifest(root / "talks.stm")
-    assert session.id == "talk1" and session.speaker == "2033"
+    assert session.id == "talk1" and session.speaker == "1998"
     assert session.audio == str(root / "audio" / "talk1.wav")
     assert session.text == " ".join(u.text for u in utts)
     segs = json.loads(session.tags[SEGMENTS_TAG])
@@ -98,5 +100,25 @@ def test_eval_scores_an_stm_session_as_long_form_with_word_timing(stm_dir, tmp_p
     assert main(["eval", "-m", "sphinx", "--data", str(root / "talks.stm"), "-o", str(out), "--workers", "1",
                  "--features", "none"]) == 0
     cond = json.loads((out / "summary.json").read_text())["scores"]["conditions"][0]
-    assert cond["longform"]["sessions"] == 1 and cond["longform"]["ref_words"] > 20
+    assert cond["longform"]["sessions"] == 1 and cond["longform"]["ref_words"] == 17
     assert cond["timing"]["sessions"] == 1 and cond["timing"]["start"]["timed"] == 2
+
+
+def test_the_cost_of_long_form_when_the_run_also_decodes_the_utterances_alone(stm_dir, tmp_path):
+    pytest.importorskip("pocketsphinx")
+    from voxproof.manifest import write_jsonl
+
+    root, utts = stm_dir
+    (session,) = read_manifest(root / "talks.stm")
+    alone = [u.replace(id=f"talk1-{k:04d}") for k, u in enumerate(utts)]  # the segment ids
+    write_jsonl([session, *alone], tmp_path / "both.jsonl")
+    out = tmp_path / "run"
+    assert main(["eval", "-m", "sphinx", "--data", str(tmp_path / "both.jsonl"), "-o", str(out), "--workers", "1",
+                 "--features", "none"]) == 0
+    lf = json.loads((out / "summary.json").read_text())["scores"]["conditions"][0]["longform"]
+    cost = lf["versus_utterances"]
+    assert (cost["sessions"], cost["utterances"]) == (1, 2) and cost["ref_words"] == lf["ref_words"]
+    assert cost["session_errors"] == lf["errors"]  # every session error falls in one of the two utterances
+    assert cost["difference"]["estimate"] == pytest.approx(
+        (cost["session_errors"] - cost["utterance_errors"]) / cost["ref_words"])
+    assert "cost of long-form" in (out / "report.html").read_text()

@@ -107,3 +107,30 @@ def test_pocketsphinx_forced_alignment_of_bundled_clips():
     moved = np.array([t for _, a, b in shifted for t in (a, b)]) - np.array(times)
     assert [w for w, _, _ in shifted] == [w for w, _, _ in ok] and np.all(np.abs(moved - 1.0) <= 0.03)
     assert oov is None and silent is None  # an out-of-vocabulary word; digital silence
+
+
+def test_longform_cost_pairs_each_utterance_inside_its_session_with_its_lone_decoding():
+    from voxproof.metrics.longform import longform_cost, score_longform
+    from voxproof.report.longform import cost_line, longform_lines
+
+    def plain(uid: str, ref: str, hyp: str, tags=None) -> ResultRow:
+        return ResultRow(uid, "clean", "ok", reference=ref, hypothesis=hyp, transcript=Transcript(hyp, (), None),
+                         audio_duration=5.0, processing_time=0.1, tags=tags or {})
+
+    seg = {"session_segments": json.dumps(SEGS)}
+    # in the session: "so" inserted before u1 (counted at its first word), "cat" -> "hat", "mat" dropped
+    session = plain("s", "the cat sat on a mat", "so the hat sat on a", seg)
+    alone = [plain("u1", "the cat sat", "the cat sat"), plain("u2", "on a mat", "on the mat"),
+             plain("other", "red sky", "red")]
+    cost = longform_cost([session, *alone], NORM, n_resamples=200)
+    assert (cost.sessions, cost.utterances, cost.ref_words) == (1, 2, 6)
+    assert (cost.session_errors, cost.utterance_errors) == (3, 1)
+    assert cost.difference.estimate == pytest.approx(3 / 6 - 1 / 6) and cost.difference.blocked_by is None
+    lf = score_longform([session, *alone], NORM, n_resamples=200).to_dict()
+    assert lf["versus_utterances"]["session_wer"] == pytest.approx(0.5)
+    assert "session 50.0 % vs per-utterance 16.7 %, difference 33.33 pts" in cost_line(lf)
+    assert longform_lines(lf)[-1] == cost_line(lf)
+    # a lone row whose reference differs from the segment's is not paired; no lone rows: no figure
+    changed = plain("u2", "on a hat", "on a hat")
+    assert longform_cost([session, alone[0], changed], NORM, n_resamples=200).utterances == 1
+    assert longform_cost([session], NORM) is None and score_longform([session], NORM).to_dict()["versus_utterances"] is None
