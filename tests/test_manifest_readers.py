@@ -365,7 +365,7 @@ def test_csv_problems(tmp_path: Path) -> None:
 
 
 def test_detection_and_bad_requests(tmp_path: Path) -> None:
-    assert set(FORMATS) == {"folder", "jsonl", "nemo", "kaldi", "csv", "hf"}
+    assert set(FORMATS) == {"folder", "jsonl", "nemo", "kaldi", "csv", "hf", "stm"}
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(ManifestError, match="cannot tell"):
         read_manifest(tmp_path / "x.txt")

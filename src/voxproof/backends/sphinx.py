@@ -240,3 +240,39 @@ def _common_root(paths: list[Path]) -> str:
     import os.path
 
     return os.path.commonpath([str(p.parent) for p in paths])
+
+
+def align_words(pieces: list[tuple[str, np.ndarray]]) -> list[tuple[tuple[str, float, float], ...] | None]:
+    """Forced alignment of known transcripts with PocketSphinx's bundled model (``set_align_text``): for
+    each ``(text, 16 kHz float samples)`` the words of ``text`` (lower-cased, split on white space) with
+    their start and end in seconds of the clip (10 ms frames, end frame inclusive), or None when a word is
+    not in the bundled dictionary (it has no pronunciation to align), the clip is silent or the aligner
+    did not return every word in order. One decoder for all pieces, reset before each."""
+    try:
+        from pocketsphinx import Decoder
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"pocketsphinx is not installed ({exc}); install with: pip install 'voxproof[sphinx]'") from exc
+    decoder = Decoder(loglevel="ERROR")
+    out: list[tuple[tuple[str, float, float], ...] | None] = []
+    for text, samples in pieces:
+        words = text.lower().split()
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+        if not words or not any(pcm) or any(decoder.lookup_word(w) is None for w in words):
+            out.append(None)
+            continue
+        duration = len(pcm) / 2 / SAMPLE_RATE
+        try:
+            decoder.set_align_text(" ".join(words))
+            decoder.reinit_feat()
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            segs = [(_clean(s.word), min(s.start_frame / 100.0, duration), min((s.end_frame + 1) / 100.0, duration))
+                    for s in decoder.seg() if not _is_filler(s.word)]
+        except RuntimeError as exc:
+            log.warning("forced alignment failed on a %.2f s clip: %s", duration, exc)
+            segs = []
+        out.append(tuple((w, round(a, 3), round(b, 3)) for w, a, b in segs)
+                   if [w for w, _, _ in segs] == words else None)
+    return out

@@ -171,7 +171,7 @@ def _print_sessions_and_clips(scores: dict[str, Any]) -> None:
     """Hallucination on non-speech clips, word timing and long-form failures, per condition that has them."""
     from voxproof.report.longform import longform_lines
     from voxproof.report.nonspeech import HEADERS, PHRASE_HEADERS, kind_rows, phrase_rows
-    from voxproof.report.timing import TIMING_HEADERS, tc_text, timing_rows
+    from voxproof.report.timing import TIMING_HEADERS, aligned_text, tc_text, timing_rows
 
     for cond in scores["conditions"]:
         name = cond["condition"]
@@ -184,6 +184,8 @@ def _print_sessions_and_clips(scores: dict[str, Any]) -> None:
             click.echo(f"word timing ({name}, {t['sessions']} sessions, utterance-boundary words):")
             _table(TIMING_HEADERS, timing_rows(t))
             click.echo(f"time-constrained error rate: {tc_text(t)}")
+            if aligned := aligned_text(t):
+                click.echo(aligned)
         if isinstance(lf := cond.get("longform"), dict):
             click.echo(f"long-form ({name}, {lf['sessions']} sessions):")
             for line in longform_lines(lf):

@@ -81,6 +81,10 @@ def check_utterance(utt: Utterance) -> list[str]:
         problem = segments_problem(utt.tags[SEGMENTS_TAG])
         if problem:
             out.append(f"utterance {utt.id!r}: tag {SEGMENTS_TAG}: {problem}")
+    if WORD_TIMES_TAG in utt.tags:
+        problem = word_times_problem(utt.tags[WORD_TIMES_TAG])
+        if problem:
+            out.append(f"utterance {utt.id!r}: tag {WORD_TIMES_TAG}: {problem}")
     return out
 
 
@@ -98,10 +102,35 @@ def segments_problem(value: str) -> str | None:
         return "must be a non-empty list of [id, start, end, speech_start, speech_end, text]"
     for k, seg in enumerate(segs):
         if not (isinstance(seg, list) and len(seg) == 6 and isinstance(seg[0], str) and isinstance(seg[5], str)
-                and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in seg[1:5])):
+                and all(_seconds(x) for x in seg[1:5])):
             return f"segment {k} must be [id, start, end, speech_start, speech_end, text] with finite seconds"
         if not 0 <= seg[1] <= seg[3] <= seg[4] <= seg[2]:
             return f"segment {k} needs 0 <= start <= speech_start <= speech_end <= end (seconds)"
+    return None
+
+
+WORD_TIMES_TAG = "session_word_times"  # forced-aligned words of a session: [[utterance id, word, start, end]]
+
+
+def _seconds(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def word_times_problem(value: str) -> str | None:
+    """What is wrong with a ``session_word_times`` tag (None when it is a list of ``[utterance id, word,
+    start, end]`` with finite seconds, 0 <= start <= end)."""
+    try:
+        words = json.loads(value)
+    except ValueError:
+        return "not JSON; write a list of [utterance id, word, start, end]"
+    if not isinstance(words, list):
+        return "must be a list of [utterance id, word, start, end]"
+    for k, w in enumerate(words):
+        if not (isinstance(w, list) and len(w) == 4 and isinstance(w[0], str) and isinstance(w[1], str)
+                and _seconds(w[2]) and _seconds(w[3])):
+            return f"word {k} must be [utterance id, word, start, end] with finite seconds"
+        if not 0 <= w[2] <= w[3]:
+            return f"word {k} needs 0 <= start <= end (seconds)"
     return None
 
 

@@ -21,13 +21,14 @@ from voxproof.manifest.folder import TRANSCRIPTS, is_folder_manifest, read_folde
 from voxproof.manifest.hf import is_hf_dir, read_hf
 from voxproof.manifest.jsonl import read_nemo_jsonl, read_voxproof_jsonl, sniff_jsonl
 from voxproof.manifest.kaldi import is_kaldi_dir, read_kaldi
+from voxproof.manifest.stm import read_stm_sessions
 from voxproof.manifest.tabular import read_csv
 from voxproof.manifest.utterance import Utterance
 
 log = logging.getLogger("voxproof.manifest")
 
 #: Format names accepted by ``read_manifest(format=...)``.
-FORMATS = ("folder", "jsonl", "nemo", "kaldi", "csv", "hf")
+FORMATS = ("folder", "jsonl", "nemo", "kaldi", "csv", "hf", "stm")
 
 
 def detect_format(source: str | os.PathLike[str]) -> str:
@@ -53,9 +54,11 @@ def detect_format(source: str | os.PathLike[str]) -> str:
         return sniff_jsonl(path)
     if suffix in (".csv", ".tsv"):
         return "csv"
+    if suffix == ".stm":
+        return "stm"
     raise ManifestError(
         f"cannot tell the manifest format of {path} from its suffix {suffix or '(none)'}; use .jsonl, .json, "
-        f".csv or .tsv, or pass format= one of {', '.join(FORMATS)}"
+        f".csv, .tsv or .stm, or pass format= one of {', '.join(FORMATS)}"
     )
 
 
@@ -79,6 +82,8 @@ def _format_entries(path: Path, fmt: str, *, materialize: bool, cache_dir: Path 
         return read_kaldi(path)
     if fmt == "csv":
         return read_csv(path)
+    if fmt == "stm":
+        return read_stm_sessions(path)
     return read_hf(path, materialize=materialize, cache_dir=cache_dir)
 
 

@@ -7,6 +7,10 @@ from the one alignment of the whole session's reference and hypothesis.
 - **Dropped windows**: runs of consecutive deleted reference words spanning more than ``drop_seconds``.
 - **Error by position**: errors per reference word in consecutive windows of ``window_seconds``
   (substitutions and deletions at their reference word, insertions at the reference word before them).
+- **The cost of long-form**: when the same condition also holds rows of the joined utterances decoded
+  one by one (ids equal to the segment ids, same reference), each utterance's errors inside the session
+  alignment (attributed as above) against its errors decoded alone: session WER minus per-utterance WER
+  on the same audio and words, with a paired bootstrap resampling sessions (:class:`LongformCost`).
 
 Reference word times: only utterance boundaries are exact; a word inside an utterance is placed by
 linear interpolation between its utterance's measured speech start and end (said in every result).
@@ -18,7 +22,6 @@ so a 2-hour session (about 20,000 words each side) is one call (measured in the 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +78,7 @@ class LongformScores:
     settings: dict[str, Any]
     session_wer: Interval | None = None  # bootstrap over (session, window) blocks
     note: str = PLACEMENT
+    versus_utterances: LongformCost | None = None  # when the run also decoded the utterances one by one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,7 +90,30 @@ class LongformScores:
             "by_position": [{"start": s, "ref_words": n, "errors": e,
                              "wer": _num(e / n if n else float("nan"))} for s, n, e in self.by_position],
             "settings": self.settings, "note": self.note,
+            "versus_utterances": None if self.versus_utterances is None else self.versus_utterances.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class LongformCost:
+    """The same utterances scored inside their sessions and decoded alone: ``difference`` is session WER
+    minus per-utterance WER on their words (paired percentile bootstrap, resampling sessions when there
+    are at least two, else utterances)."""
+
+    sessions: int
+    utterances: int
+    ref_words: int
+    session_errors: int
+    utterance_errors: int
+    difference: Interval
+
+    def to_dict(self) -> dict[str, Any]:
+        n = self.ref_words
+        return {"sessions": self.sessions, "utterances": self.utterances, "ref_words": n,
+                "session_errors": self.session_errors, "utterance_errors": self.utterance_errors,
+                "session_wer": _num(self.session_errors / n if n else float("nan")),
+                "utterance_wer": _num(self.utterance_errors / n if n else float("nan")),
+                "difference": self.difference.to_dict()}
 
 
 def reference_times(row: ResultRow, norm: Normalizer) -> tuple[list[str], list[float]]:
@@ -99,6 +126,19 @@ def reference_times(row: ResultRow, norm: Normalizer) -> tuple[list[str], list[f
         tokens += toks
         times += [speech_start + (speech_end - speech_start) * (i + 0.5) / k for i in range(k)]
     return tokens, times
+
+
+def _errors_at(ops: Sequence[tuple[str, int | None, int | None]], n_ref: int) -> list[int]:
+    """Errors per reference token of one alignment: substitutions and deletions at their reference token,
+    insertions at the reference token before them (the first one for leading insertions)."""
+    out = [0] * n_ref
+    last_ref = 0
+    for op, i, _j in ops:
+        if i is not None:
+            last_ref = i
+        if op in (SUBSTITUTE, DELETE, INSERT) and n_ref:
+            out[min(last_ref, n_ref - 1)] += 1
+    return out
 
 
 def _runs(tokens: Sequence[str], n: int) -> dict[tuple[str, ...], int]:
@@ -159,7 +199,6 @@ def analyze_session(
         windows.setdefault(int(t // window_seconds), [0, 0])[0] += 1
     dropped: list[DroppedWindow] = []
     run: list[int] = []
-    last_ref = 0
 
     def close_run() -> None:
         if run and times[run[-1]] - times[run[0]] > drop_seconds:
@@ -171,12 +210,10 @@ def analyze_session(
             run.append(i)
         else:
             close_run()
-        if i is not None:
-            last_ref = i
-        if op in (SUBSTITUTE, DELETE, INSERT) and times:
-            w = int(times[min(last_ref, len(times) - 1)] // window_seconds)
-            windows.setdefault(w, [0, 0])[1] += 1
     close_run()
+    for t, e in zip(times, _errors_at(a.ops, len(times)), strict=True):
+        if e:
+            windows.setdefault(int(t // window_seconds), [0, 0])[1] += e
     return (loops_of(row.utt_id, ref, hyp, ngram, loop_min_excess), dropped, windows, len(ref),
             a.counts.errors)
 
@@ -215,4 +252,43 @@ def score_longform(
     wer = bootstrap_rate([e for e, _ in blocks], [n for _, n in blocks], n_resamples=n_resamples, seed=seed,
                          level=level)
     return LongformScores(len(sessions), ref_words, errors, tuple(loops), tuple(dropped), window_seconds,
-                          by_position, settings, wer)
+                          by_position, settings, wer, versus_utterances=longform_cost(
+                              rows, norm, n_resamples=n_resamples, seed=seed, level=level))
+
+
+def longform_cost(rows: Sequence[ResultRow], norm: Normalizer, *, n_resamples: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> LongformCost | None:
+    """Session against per-utterance errors of the utterances that ``rows`` hold both ways (ok rows whose
+    id is a segment id of an ok session row and whose normalised reference is that segment's); None when
+    there are none."""
+    from dataclasses import replace
+
+    from voxproof.metrics.paired import compare_counts
+
+    singles = {r.utt_id: r for r in rows if r.ok and not has_segments(r)}
+    ref_len: list[int] = []
+    alone: list[int] = []
+    joined: list[int] = []
+    groups: list[str] = []
+    for row in rows:
+        if not (row.ok and has_segments(row)) or not singles:
+            continue
+        ref, hyp = reference_times(row, norm)[0], norm(row.hypothesis or "").split()
+        err_at = _errors_at(align(ref, hyp).ops, len(ref))
+        first = 0
+        for utt_id, *_times, text in segments_of(row):
+            toks = norm(text).split()
+            single = singles.get(utt_id)
+            if toks and single is not None and norm(single.reference or "").split() == toks:
+                ref_len.append(len(toks))
+                alone.append(align(toks, norm(single.hypothesis or "").split()).counts.errors)
+                joined.append(sum(err_at[first:first + len(toks)]))
+                groups.append(row.utt_id)
+            first += len(toks)
+    if not ref_len:
+        return None
+    sessions = len(set(groups))
+    comp = compare_counts(ref_len, alone, joined, groups=groups if sessions >= 2 else None,
+                          n_resamples=n_resamples, seed=seed, level=level)
+    diff = comp.difference if sessions < 2 else replace(comp.difference, blocked_by="session")
+    return LongformCost(sessions, len(ref_len), sum(ref_len), sum(joined), sum(alone), diff)

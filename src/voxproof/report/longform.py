@@ -29,13 +29,29 @@ def longform_lines(lf: dict[str, Any]) -> list[str]:
             f"{d['session']} {d['start']:.1f}-{d['end']:.1f} s ({d['words']} words)" for d in dropped[:3])))
     lines.append(f"WER by {lf['window_seconds']:g} s window: " + ", ".join(
         f"{p['start']:g}s {_pct(p['wer'], 'no words')}" for p in lf.get("by_position") or []))
+    if line := cost_line(lf):
+        lines.append(line)
     return lines
+
+
+def cost_line(lf: dict[str, Any]) -> str | None:
+    """The cost of long-form: session WER against the per-utterance WER of the same utterances (None when
+    the run did not decode them one by one)."""
+    c = lf.get("versus_utterances")
+    if not isinstance(c, dict):
+        return None
+    diff = fmt_interval(c["difference"], scale=100.0, unit="pts", digits=2, ci_digits=2, minus="-")
+    return (f"cost of long-form ({c['utterances']} utterances of {c['sessions']} sessions also decoded one by one, "
+            f"{c['ref_words']} words): session {_pct(c['session_wer'], 'no words')} vs per-utterance "
+            f"{_pct(c['utterance_wer'], 'no words')}, difference {diff} (paired bootstrap)")
 
 
 def _longform_body(lf: dict[str, Any]) -> str:
     rows = [[f"{p['start']:g}–{p['start'] + lf['window_seconds']:g} s", p["ref_words"], p["errors"],
              _pct(p["wer"], "no words")] for p in lf.get("by_position") or []]
+    cost = cost_line(lf)
     return ("".join(f"<p>{esc(line)}</p>" for line in longform_lines(lf)[:3])
+            + (f"<p>{esc(cost)}</p>" if cost else "")
             + table(["window", "reference words", "errors", "WER"], rows, numeric=(1, 2))
             + f"<p class='muted'>{esc(lf['note'])}.</p>")
 

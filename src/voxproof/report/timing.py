@@ -16,12 +16,18 @@ def _ms(iv: dict[str, Any] | None, minus: str) -> str:
 
 
 def timing_rows(t: dict[str, Any], minus: str = "-") -> list[list[str]]:
-    """One row per edge (start, end) of the matched boundary words: the cells of :data:`TIMING_HEADERS`."""
+    """One row per edge (start, end) of the matched boundary words, then, when the sessions carry a forced
+    alignment, one per edge of every aligned word and one per edge of the aligner against the measured
+    utterance edges: the cells of :data:`TIMING_HEADERS`."""
+    edges = [("word", t["start"]), ("word", t["end"])]
+    if isinstance(a := t.get("aligned"), dict):
+        edges += [("every word", a["start"]), ("every word", a["end"]),
+                  ("aligner at utterance", a["aligner_start"]), ("aligner at utterance", a["aligner_end"])]
     out = []
-    for edge in (t["start"], t["end"]):
+    for label, edge in edges:
         signed = edge.get("median_signed")
         out.append([
-            f"word {edge['which']}", f"{edge['matched']} / {edge['timed']}",
+            f"{label} {edge['which']}", f"{edge['matched']} / {edge['timed']}",
             *(_ms(edge["abs_error"].get(q), minus) for q in ("p50", "p90", "p99")),
             "n/a (no matched word)" if signed is None else f"{signed * 1000:+.0f} ms".replace("-", minus),
             " / ".join(fmt_interval(edge["in_collar"].get(c), digits=0, ci_digits=0, minus=minus)
@@ -35,10 +41,21 @@ def tc_text(t: dict[str, Any], minus: str = "-") -> str:
     return ", ".join(f"{c}: {fmt_interval(iv, digits=1, minus=minus)}" for c, iv in t["tc_error"].items())
 
 
+def aligned_text(t: dict[str, Any], minus: str = "-") -> str | None:
+    """One line on the forced-aligned words (None when the sessions have none)."""
+    a = t.get("aligned")
+    if not isinstance(a, dict):
+        return None
+    return (f"every word against a forced alignment ({a['utterances']} utterances aligned, {a['skipped']} not): "
+            f"time-constrained error rate {tc_text(a, minus)}; {a['note']}")
+
+
 def _timing_body(t: dict[str, Any]) -> str:
+    aligned = aligned_text(t, minus="−")
     return (table(TIMING_HEADERS, timing_rows(t, minus="−"))
             + f"<p>Time-constrained error rate (timed words missed or outside the collar): "
-              f"{esc(tc_text(t, minus='−'))}. {t['sessions']} sessions. {esc(t['note'])}.</p>")
+              f"{esc(tc_text(t, minus='−'))}. {t['sessions']} sessions. {esc(t['note'])}.</p>"
+            + (f"<p>{esc(aligned)}.</p>" if aligned else ""))
 
 
 def timing_html(summary: dict[str, Any]) -> str | None:
