@@ -14,9 +14,7 @@ same listener id: the second is refused (a listener counts once).
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,19 +57,10 @@ def _no_constants(name: str) -> Any:
 
 def read_json_file(path: str | Path, max_bytes: int, label: str) -> Any:
     """JSON from a regular file of at most ``max_bytes``; ``DataError`` (one line) otherwise."""
+    from voxproof.metrics.userfile import read_user_bytes
+
     p = str(path)
-    try:
-        st = os.stat(p)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {label} {p!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{p} is not a regular file (a device, FIFO or directory); give the {label} file")
-    if st.st_size > max_bytes:
-        raise DataError(f"{p} is {st.st_size} bytes, over the {max_bytes}-byte limit for a {label}")
-    with open(p, "rb") as f:
-        raw = f.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise DataError(f"{p} grew past the {max_bytes}-byte limit for a {label} while being read")
+    raw = read_user_bytes(p, label, max_bytes, error=DataError)
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError:
