@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from serve_helpers import auth, live_server, make_keys
+from serve_helpers import auth, live_server, make_keys, stop_process
 
 DRIFT_POLICY = """
 [window]
@@ -240,12 +240,7 @@ def rollback_replay(root: Path, *, n_clips: int = 6, max_requests: int = 120, af
                 out["canary_key_after_removal"] = after_versions
             out["server_pid_unchanged"] = proc.poll() is None and proc.pid == pid
         finally:
-            watcher.terminate()
-            try:
-                watcher.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                watcher.kill()
-                watcher.wait()
+            stop_process(watcher, timeout=30)
         wait_logged(log, len(versions) + len(out.get("canary_key_after_removal", [])))
     with Registry.open(registry) as reg:
         last = reg.history()[-1]

@@ -91,13 +91,7 @@ def live_server(registry: str, keys: Path, log: Path, *extra: str, timeout: floa
             time.sleep(0.2)
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=60)
 
 
 def short_dataset(dest: Path, ids=SHORT) -> Path:
@@ -120,3 +114,14 @@ def duration(data: bytes) -> float:
     import io
 
     return soundfile.info(io.BytesIO(data)).duration
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (the server drains and flushes its log), then SIGKILL if it has not exited within ``timeout``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
